@@ -1,0 +1,3 @@
+from tracktion.cli import main
+
+raise SystemExit(main())

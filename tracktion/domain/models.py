@@ -1,0 +1,164 @@
+"""Typed structures passed between layers. Plain dataclasses: no web framework, decoder or driver here."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from tracktion.errors import ErrorEntry, TracktionError
+
+# Actions whose definitions are `transaction` (§10) regardless of the endpoint that produced them.
+TRANSACTION_ACTIONS = frozenset({"transaction.charge", "product.buy"})
+
+
+@dataclass(frozen=True, slots=True)
+class ClientRef:
+    """The validated identifiers of one event or transaction (§3.2). `uuid` is already lower-cased."""
+
+    id: int | None = None
+    custom_id: str | None = None
+    email: str | None = None
+    uuid: str | None = None
+
+    def is_lone_id(self) -> bool:
+        return self.id is not None and self.custom_id is None and self.email is None and self.uuid is None
+
+
+@dataclass(frozen=True, slots=True)
+class Credential:
+    """Who is calling: a workspace key (login token or Basic) or a profile token."""
+
+    kind: str  # "workspace" | "profile"
+    workspace_id: int
+    key_id: str
+    permissions: frozenset[str] = frozenset()
+    client_id: int | None = None  # profile tokens only
+    uuid: str | None = None
+    device_id: str | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        return {"kind": self.kind, "keyId": self.key_id}
+
+
+@dataclass(slots=True)
+class EventIn:
+    """One event validated at the edge (§3), waiting for identity resolution (§9)."""
+
+    client: ClientRef
+    action: str
+    label: str
+    time_ms: int  # stored occurrence time; future times already replaced by the receive time
+    original_time: str | None  # the `time` string as sent, when sent and accepted (snr-original-time)
+    salt: str | None
+    params: dict[str, Any]  # caller params with the server-owned keys already dropped
+    kind: str  # custom | dedicated | transaction (§10, by action name)
+
+
+@dataclass(slots=True)
+class WriteItem:
+    """One event (or later one transaction) of a write request: valid at the edge, or its edge error."""
+
+    index: int | None  # 0-based batch position; None for single-body endpoints
+    raw: Any  # the JSON value as sent, kept for the quarantine
+    event: EventIn | None = None
+    error: TracktionError | None = None
+
+
+@dataclass(slots=True)
+class WriteRequest:
+    """Everything one HTTP write produced, applied by the store in one unit of work."""
+
+    workspace_id: int
+    credential: Credential
+    request_id: str
+    method: str
+    endpoint: str
+    received_ms: int
+    ip: str
+    items: list[WriteItem] = field(default_factory=list)
+    atomic: bool = True
+    # A request-level failure (bad header, malformed body, …): only a quarantine record is written.
+    request_error: TracktionError | None = None
+    body_excerpt: str | None = None
+    body_truncated: bool = False
+
+
+@dataclass(slots=True)
+class ItemOutcome:
+    index: int | None
+    status: int  # 202, 400 or 403
+    uuid: str | None = None
+    quarantine_reason: str | None = None  # set for 202 items sent to the quarantine
+    error: TracktionError | None = None
+
+
+@dataclass(slots=True)
+class WriteResult:
+    outcomes: list[ItemOutcome]
+    # The error that decides the HTTP answer in atomic mode (None = 202).
+    error: TracktionError | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Profile:
+    workspace_id: int
+    client_id: int
+    primary_uuid: str
+    custom_id: str | None
+    email: str | None
+
+
+@dataclass(slots=True)
+class EventRow:
+    """A stored event (§7) as the storage layer writes and reads it."""
+
+    workspace_id: int
+    uuid: str
+    client_id: int
+    action: str
+    label: str
+    time_ms: int
+    params: dict[str, Any]
+    endpoint: str
+    kind: str
+    seq: int = 0
+
+
+@dataclass(slots=True)
+class QuarantineRecord:
+    """§11. Either `item` (single body or batch item) or `body` (request-level failure) is set."""
+
+    id: str
+    workspace_id: int
+    received_ms: int
+    request_id: str
+    method: str
+    endpoint: str
+    item_index: int | None
+    reason: str
+    status: int
+    errors: list[ErrorEntry]
+    credential: dict[str, Any]
+    item: Any = None
+    has_item: bool = False
+    body: str | None = None
+    body_truncated: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Workspace:
+    id: int
+    guid: str
+    name: str
+    created_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKey:
+    id: str
+    workspace_id: int
+    kind: str  # workspace | profile
+    name: str | None
+    permissions: tuple[str, ...]
+    created_ms: int
+    revoked_ms: int | None = None
