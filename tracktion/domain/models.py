@@ -60,6 +60,7 @@ class WriteItem:
 
     index: int | None  # 0-based batch position; None for single-body endpoints
     raw: Any  # the JSON value as sent, kept for the quarantine
+    prefix: str = ""  # error-path prefix of this item: "" (single body), "[3]", "items[3]"
     event: EventIn | None = None
     error: TracktionError | None = None
 

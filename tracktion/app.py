@@ -1,0 +1,80 @@
+"""The application factory: `create_app(settings, store=None)` builds everything; nothing is read from the
+environment at import time."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from tracktion.auth.jwt import SigningKey, TokenService
+from tracktion.bootstrap import bootstrap
+from tracktion.http.asgi import HttpApp
+from tracktion.http.authn import Authenticator
+from tracktion.http.context import Context
+from tracktion.http.routes import build_router
+from tracktion.settings import Settings
+from tracktion.storage.base import Store
+
+log = logging.getLogger("tracktion")
+
+
+def open_store(settings: Settings) -> Store:
+    if settings.database_url:
+        raise SystemExit("TRACKTION_DATABASE_URL: the PostgreSQL backend is not available in this version")
+    from tracktion.storage.sqlite import SQLiteStore
+
+    return SQLiteStore(settings.data_dir / "tracktion.db", queue_size=settings.write_queue_size)
+
+
+class TracktionApp:
+    """The ASGI application: HTTP requests go to `HttpApp`; lifespan opens and closes the store."""
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+        self.http = HttpApp(ctx, build_router())
+        self.started = False
+
+    async def startup(self) -> None:
+        if self.started:
+            return
+        await self.ctx.store.start()
+        await bootstrap(self.ctx.store, self.ctx.settings.bootstrap_api_key)
+        self.started = True
+
+    async def shutdown(self) -> None:
+        if self.started:
+            await self.ctx.store.close()
+            self.started = False
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            await self.http(scope, receive, send)
+        elif scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+
+    async def _lifespan(self, receive: Any, send: Any) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                try:
+                    await self.startup()
+                except Exception as exc:
+                    log.exception("startup failed")
+                    await send({"type": "lifespan.startup.failed", "message": str(exc)})
+                    return
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await self.shutdown()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+
+def create_app(settings: Settings, store: Store | None = None) -> TracktionApp:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    store = store or open_store(settings)
+    key = SigningKey.load_or_create(settings.data_dir)
+    tokens = TokenService(key, settings.jwt_issuer, settings.token_ttl_seconds)
+    ctx = Context(
+        settings=settings, store=store, signing_key=key, tokens=tokens, authn=Authenticator(store, tokens)
+    )
+    return TracktionApp(ctx)

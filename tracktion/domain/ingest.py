@@ -1,0 +1,234 @@
+"""One write request as one unit of work (contract §1.4 steps 9–10, §3.6 `params.email`, §5.3–5.4, §7, §11).
+
+`apply_write` runs inside the store's write transaction. It checks every item's identity first (reads only),
+then, unless an atomic request has to be refused, writes profiles and events. It returns what to answer,
+the quarantine records to write and the definition changes; the store rolls back the request's data
+writes when `rollback` is set and always writes the quarantine records.
+"""
+
+from __future__ import annotations
+
+import uuid as uuidlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from tracktion.domain import identity
+from tracktion.domain.definitions import DefinitionDelta
+from tracktion.domain.event_ids import event_uuid
+from tracktion.domain.models import (
+    EventIn,
+    EventRow,
+    ItemOutcome,
+    QuarantineRecord,
+    WriteItem,
+    WriteRequest,
+    WriteResult,
+)
+from tracktion.domain.timefmt import format_ms
+from tracktion.errors import ErrorEntry, ProfileMismatch, TracktionError, ValidationFailed, rejected
+from tracktion.storage.base import WriteTx
+
+BATCH_REJECTED = "batch rejected"
+UNKNOWN_CLIENT_ID = "unknown clientId"
+
+
+@dataclass(slots=True)
+class Applied:
+    result: WriteResult
+    quarantine: list[QuarantineRecord] = field(default_factory=list)
+    definitions: DefinitionDelta = field(default_factory=DefinitionDelta)
+    rollback: bool = False
+    stored: list[EventRow] = field(default_factory=list)
+
+
+def apply_write(
+    tx: WriteTx, req: WriteRequest, new_id: Callable[[], str] = lambda: str(uuidlib.uuid4())
+) -> Applied:
+    if req.request_error is not None:
+        return _request_level(req, new_id)
+    plans: list[identity.IdentityPlan | None] = []
+    outcomes: list[ItemOutcome] = []
+    for item in req.items:
+        plan, outcome = _check_item(tx, req, item)
+        plans.append(plan)
+        outcomes.append(outcome)
+    failed = [o for o in outcomes if o.error is not None]
+    applied = Applied(WriteResult(outcomes))
+    if failed and req.atomic:
+        return _refuse_atomic(req, outcomes, failed, applied, new_id)
+    for item, plan, outcome in zip(req.items, plans, outcomes, strict=True):
+        if outcome.error is not None:
+            applied.quarantine.append(
+                _record(req, item, outcome.error.reason, outcome.error.status, outcome.error.errors, new_id)
+            )
+        elif plan is None:
+            applied.quarantine.append(
+                _record(req, item, UNKNOWN_CLIENT_ID, 202, [_unknown_entry(item)], new_id)
+            )
+        else:
+            assert item.event is not None
+            outcome.uuid = _store_event(tx, req, item.event, plan, applied)
+    return applied
+
+
+def _check_item(
+    tx: WriteTx, req: WriteRequest, item: WriteItem
+) -> tuple[identity.IdentityPlan | None, ItemOutcome]:
+    outcome = ItemOutcome(item.index, 202)
+    if item.error is not None:
+        outcome.status, outcome.error = item.error.status, item.error
+        return None, outcome
+    event = item.event
+    assert event is not None
+    try:
+        plan = identity.plan(tx, req.workspace_id, event.client, req.credential, item.prefix)
+    except ProfileMismatch as exc:
+        outcome.status, outcome.error = exc.status, exc
+        return None, outcome
+    if plan is None:
+        outcome.quarantine_reason = UNKNOWN_CLIENT_ID
+        return None, outcome
+    email_error = _params_email_error(event, plan, item.prefix)
+    if email_error is not None:
+        outcome.status, outcome.error = email_error.status, email_error
+        return None, outcome
+    return plan, outcome
+
+
+def _params_email_error(event: EventIn, plan: identity.IdentityPlan, prefix: str) -> TracktionError | None:
+    """§3.6: `params.email` must equal the profile's e-mail (case-insensitively) when the profile has one."""
+    sent = event.params.get("email")
+    profile_email = plan.email_after
+    if sent is None or profile_email is None:
+        return None
+    if isinstance(sent, str) and sent.lower() == profile_email.lower():
+        return None
+    field_path = f"{prefix}.params.email" if prefix else "params.email"
+    return ValidationFailed(
+        errors=[ErrorEntry(1010, field_path, "Param email does not match profile email", rejected(sent))]
+    )
+
+
+def _store_event(
+    tx: WriteTx, req: WriteRequest, event: EventIn, plan: identity.IdentityPlan, applied: Applied
+) -> str:
+    profile, uuid_param = identity.apply(tx, req.workspace_id, plan, req.received_ms)
+    event_id = event_uuid(req.workspace_id, profile.client_id, event.action, event.salt, event.time_ms)
+    params = event.params.copy()
+    cred = req.credential
+    params["eventUUID"] = event_id
+    params["time"] = event.time_ms
+    params["eventCreateTime"] = format_ms(req.received_ms)
+    params["clientId"] = profile.client_id
+    params["uuid"] = uuid_param
+    params["businessProfileId"] = req.workspace_id
+    params["ip"] = req.ip
+    params["modifiedBy"] = {
+        "businessProfileApiKey": cred.key_id if cred.kind == "workspace" else None,
+        "clientApiKey": cred.key_id if cred.kind == "profile" else None,
+        "clientId": cred.client_id if cred.kind == "profile" else None,
+        "userId": None,
+    }
+    if event.original_time is not None:
+        params["snr-original-time"] = event.original_time
+    row = EventRow(
+        req.workspace_id,
+        event_id,
+        profile.client_id,
+        event.action,
+        event.label,
+        event.time_ms,
+        params,
+        req.endpoint,
+        event.kind,
+    )
+    inserted = tx.upsert_event(row, salted=event.salt is not None)
+    applied.definitions.observe(event.action, event.kind, params, req.received_ms, inserted)
+    applied.stored.append(row)
+    return event_id
+
+
+def _refuse_atomic(
+    req: WriteRequest,
+    outcomes: list[ItemOutcome],
+    failed: list[ItemOutcome],
+    applied: Applied,
+    new_id: Callable[[], str],
+) -> Applied:
+    """§5.3: nothing is stored; every item goes to the quarantine so the request can be recovered."""
+    any_400 = any(o.status == 400 for o in failed)
+    entries = [e for o in failed if o.error is not None for e in o.error.errors]
+    error: TracktionError = ValidationFailed(errors=entries) if any_400 else ProfileMismatch(errors=entries)
+    if len(req.items) == 1 and req.items[0].index is None:
+        error = failed[0].error or error  # a single body answers with its own error class
+    status = error.status
+    for item, outcome in zip(req.items, outcomes, strict=True):
+        if outcome.error is not None:
+            applied.quarantine.append(
+                _record(req, item, outcome.error.reason, outcome.error.status, outcome.error.errors, new_id)
+            )
+        elif outcome.quarantine_reason == UNKNOWN_CLIENT_ID:
+            applied.quarantine.append(
+                _record(req, item, UNKNOWN_CLIENT_ID, 202, [_unknown_entry(item)], new_id)
+            )
+        else:
+            note = ErrorEntry(entries[0].code, item.prefix, "Batch rejected because other items failed")
+            applied.quarantine.append(_record(req, item, BATCH_REJECTED, status, [note], new_id))
+    applied.result.error = error
+    applied.rollback = True
+    return applied
+
+
+def _unknown_entry(item: WriteItem) -> ErrorEntry:
+    client_id = item.event.client.id if item.event else None
+    field_path = f"{item.prefix}.client.id" if item.prefix else "client.id"
+    return ErrorEntry(3001, field_path, "Profile not found (unknown clientId)", rejected(client_id))
+
+
+def _record(
+    req: WriteRequest,
+    item: WriteItem,
+    reason: str,
+    status: int,
+    errors: list[ErrorEntry],
+    new_id: Callable[[], str],
+) -> QuarantineRecord:
+    return QuarantineRecord(
+        id=new_id(),
+        workspace_id=req.workspace_id,
+        received_ms=req.received_ms,
+        request_id=req.request_id,
+        method=req.method,
+        endpoint=req.endpoint,
+        item_index=item.index,
+        reason=reason,
+        status=status,
+        errors=list(errors),
+        credential=req.credential.as_json(),
+        item=item.raw,
+        has_item=True,
+    )
+
+
+def _request_level(req: WriteRequest, new_id: Callable[[], str]) -> Applied:
+    error = req.request_error
+    assert error is not None
+    record = QuarantineRecord(
+        id=new_id(),
+        workspace_id=req.workspace_id,
+        received_ms=req.received_ms,
+        request_id=req.request_id,
+        method=req.method,
+        endpoint=req.endpoint,
+        item_index=None,
+        reason=error.reason,
+        status=error.status,
+        errors=list(error.errors),
+        credential=req.credential.as_json(),
+        body=req.body_excerpt,
+        body_truncated=req.body_truncated,
+    )
+    return Applied(WriteResult([], error=error), quarantine=[record])
+
+
+__all__ = ["Applied", "apply_write"]

@@ -1,0 +1,129 @@
+"""The ASGI entry point: route, then the checks of contract §1.4 in order, then the handler; every failure
+rendered by the one error renderer, request-level failures of write endpoints quarantined (§11)."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from typing import Any
+
+from tracktion.domain.models import Credential, WriteRequest
+from tracktion.domain.timefmt import format_ms
+from tracktion.errors import (
+    InternalError,
+    PermissionDenied,
+    TokenKindNotAllowed,
+    TracktionError,
+    error_body,
+)
+from tracktion.http.context import Context
+from tracktion.http.headers import API_VERSIONED_PREFIXES, caller_ip, check_api_version, check_content_type
+from tracktion.http.request import Request, Response, json_response, send
+from tracktion.http.routing import Endpoint, Router
+from tracktion.schemas.body import decode_json, gunzip_limited
+
+log = logging.getLogger("tracktion.http")
+QUARANTINE_BODY_MAX = 64 * 1024
+
+
+def error_response(exc: TracktionError, path: str, now_ms: int) -> Response:
+    headers = [(k.encode(), v.encode()) for k, v in exc.headers.items()]
+    return json_response(error_body(exc.status, exc.errors, path, format_ms(now_ms)), exc.status, headers)
+
+
+class HttpApp:
+    def __init__(self, ctx: Context, router: Router) -> None:
+        self.ctx = ctx
+        self.router = router
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send_fn: Any) -> None:
+        request = Request(scope, receive, self.ctx.clock_ms())
+        try:
+            response = await self.dispatch(request)
+        except TracktionError as exc:
+            response = error_response(exc, request.path, self.ctx.clock_ms())
+            if exc.status >= 500:
+                log.warning(
+                    "%s %s -> %s %s [request %s]",
+                    request.method,
+                    request.path,
+                    exc.status,
+                    exc.errors[0].message,
+                    request.request_id,
+                )
+        except Exception:
+            log.exception("unhandled error [request %s]", request.request_id)
+            response = error_response(InternalError(), request.path, self.ctx.clock_ms())
+        await send(send_fn, response, request.request_id)
+
+    async def dispatch(self, request: Request) -> Response:
+        _, endpoint, params = self.router.match(request.method, request.path)  # (1) 404 / 405
+        request.path_params = params
+        credential: Credential | None = None
+        if endpoint.auth == "credential":
+            credential = await self.ctx.authn.authenticate(request.headers.get("authorization"))  # (2) 401
+        try:
+            payload = await self._checks(request, endpoint, credential)  # (3)–(7)
+        except TracktionError as exc:
+            if endpoint.write and credential is not None:
+                await self.quarantine_request(request, credential, exc)
+            raise
+        return await endpoint.handler(self.ctx, request, credential, payload)
+
+    async def _checks(self, request: Request, endpoint: Endpoint, credential: Credential | None) -> Any:
+        if credential is not None:
+            if credential.kind not in endpoint.kinds:
+                raise TokenKindNotAllowed()
+            if (
+                endpoint.permission is not None
+                and credential.kind == "workspace"
+                and endpoint.permission not in credential.permissions
+            ):
+                raise PermissionDenied(f"Permission {endpoint.permission} missing")
+        if request.path.startswith(API_VERSIONED_PREFIXES):
+            check_api_version(request.headers.get("api-version"))
+        if not endpoint.body:
+            return None
+        gzip = check_content_type(
+            request.headers.get("content-type"), request.headers.get("content-encoding")
+        )
+        body = await request.read_body()
+        if gzip:
+            body = request.body = gunzip_limited(body)
+        return body if endpoint.body_kind == "raw" else decode_json(body)
+
+    async def quarantine_request(self, request: Request, credential: Credential, exc: TracktionError) -> None:
+        """A write refused before its items were looked at: one record with the body as received."""
+        if getattr(exc, "recorded", False):
+            return
+        await _read_quietly(request)  # bounded; a refused request still leaves its body in the quarantine
+        body = request.body
+        excerpt = body[:QUARANTINE_BODY_MAX].decode("utf-8", errors="replace")
+        await self.ctx.store.write(
+            WriteRequest(
+                workspace_id=credential.workspace_id,
+                credential=credential,
+                request_id=request.request_id,
+                method=request.method,
+                endpoint=request.path,
+                received_ms=request.received_ms,
+                ip=self.ip(request),
+                request_error=exc,
+                body_excerpt=excerpt,
+                body_truncated=len(body) > QUARANTINE_BODY_MAX or request.body_over_limit,
+            )
+        )
+
+    def ip(self, request: Request) -> str:
+        client = request.scope.get("client")
+        return caller_ip(
+            client[0] if client else None,
+            request.headers.get("x-forwarded-for"),
+            self.ctx.settings.trusted_proxies,
+        )
+
+
+async def _read_quietly(request: Request) -> None:
+    # Too large: what was read is kept as the excerpt.
+    with contextlib.suppress(TracktionError):
+        await request.read_body()

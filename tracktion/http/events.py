@@ -1,0 +1,90 @@
+"""Write handlers for the event endpoints. One generic handler serves the custom endpoint and every
+dedicated catalog row: the row (route `extra`) says which action, required and typed params apply."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tracktion.catalog import CatalogRow
+from tracktion.domain.models import ClientRef, Credential, EventIn, WriteItem, WriteRequest
+from tracktion.errors import TracktionError, ValidationFailed
+from tracktion.http.context import Context
+from tracktion.http.headers import caller_ip
+from tracktion.http.request import ACCEPTED, Request, Response
+from tracktion.schemas.envelope import validate_event
+
+
+def validate_item(
+    obj: Any,
+    row: CatalogRow,
+    request: Request,
+    credential: Credential,
+    *,
+    index: int | None = None,
+    prefix: str = "",
+) -> WriteItem:
+    """Edge validation of one envelope into a `WriteItem` (valid event, or its errors)."""
+    try:
+        event = validate_event(
+            obj,
+            row,
+            request.received_ms,
+            client_optional=credential.kind == "profile",
+            item=index is not None,
+        )
+    except ValidationFailed as exc:
+        if prefix:
+            exc = ValidationFailed(errors=[e.with_prefix(prefix) for e in exc.errors])
+        return WriteItem(index, obj, prefix, error=exc)
+    return WriteItem(index, obj, prefix, event=_fill_from_token(event, credential))
+
+
+def _fill_from_token(event: EventIn, credential: Credential) -> EventIn:
+    """§2.6: a profile token's event without `client` belongs to the token's profile."""
+    if credential.kind == "profile" and event.client == ClientRef():
+        event.client = ClientRef(id=credential.client_id, uuid=credential.uuid)
+    return event
+
+
+def write_request(
+    ctx: Context, request: Request, credential: Credential, items: list[WriteItem], atomic: bool = True
+) -> WriteRequest:
+    client = request.scope.get("client")
+    return WriteRequest(
+        workspace_id=credential.workspace_id,
+        credential=credential,
+        request_id=request.request_id,
+        method=request.method,
+        endpoint=request.path,
+        received_ms=request.received_ms,
+        ip=caller_ip(
+            client[0] if client else None,
+            request.headers.get("x-forwarded-for"),
+            ctx.settings.trusted_proxies,
+        ),
+        items=items,
+        atomic=atomic,
+    )
+
+
+async def commit(ctx: Context, write: WriteRequest) -> None:
+    """Hand the request to the store; it answers only once everything is durably committed."""
+    result = await ctx.store.write(write)
+    if result.error is not None:
+        _mark_recorded(result.error)
+        raise result.error
+
+
+def _mark_recorded(exc: TracktionError) -> None:
+    # The store already wrote this failure's quarantine records; the pipeline must not add another.
+    exc.recorded = True  # type: ignore[attr-defined]
+
+
+async def single_event(
+    ctx: Context, request: Request, credential: Credential | None, body: Any, *, row: CatalogRow
+) -> Response:
+    """`POST /v4/events/custom` and every dedicated endpoint (registered once per catalog row)."""
+    assert credential is not None
+    item = validate_item(body, row, request, credential)
+    await commit(ctx, write_request(ctx, request, credential, [item]))
+    return ACCEPTED

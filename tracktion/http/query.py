@@ -1,0 +1,67 @@
+"""Query and path parameter parsing for the read APIs: every failure is 400, code 1017, at that name."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+
+import msgspec
+
+from tracktion.domain.timefmt import TimeFormatError, TimeRangeError, parse_time_ms
+from tracktion.errors import BadParameter
+from tracktion.http.request import Request
+
+MAX_INT64 = 2**63 - 1
+
+
+def positive_int(value: str, name: str) -> int:
+    if not value.isascii() or not value.isdigit() or not 0 < int(value) <= MAX_INT64:
+        raise BadParameter(f"{name} must be a positive integer", field=name, rejected_value=value)
+    return int(value)
+
+
+def limit(request: Request, default: int = 100, maximum: int = 1000) -> int:
+    raw = request.query_one("limit")
+    if raw is None:
+        return default
+    if not raw.isascii() or not raw.isdigit() or not 1 <= int(raw) <= maximum:
+        raise BadParameter(
+            f"limit must be an integer between 1 and {maximum}", field="limit", rejected_value=raw
+        )
+    return int(raw)
+
+
+def time_param(request: Request, name: str) -> int | None:
+    raw = request.query_one(name)
+    if raw is None:
+        return None
+    try:
+        return parse_time_ms(raw)
+    except (TimeFormatError, TimeRangeError):
+        raise BadParameter(f"{name} is not a valid ISO8601 time", field=name, rejected_value=raw) from None
+
+
+def time_range(request: Request, from_name: str, to_name: str) -> tuple[int | None, int | None]:
+    start, end = time_param(request, from_name), time_param(request, to_name)
+    if start is not None and end is not None and start > end:
+        raise BadParameter(
+            f"{from_name} is after {to_name}", field=from_name, rejected_value=request.query_one(from_name)
+        )
+    return start, end
+
+
+def encode_cursor(time_ms: int, seq: int) -> str:
+    return base64.urlsafe_b64encode(msgspec.json.encode([time_ms, seq])).decode().rstrip("=")
+
+
+def decode_cursor(request: Request) -> tuple[int, int] | None:
+    raw = request.query_one("cursor")
+    if raw is None:
+        return None
+    try:
+        value = msgspec.json.decode(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)))
+        if isinstance(value, list) and len(value) == 2 and all(type(v) is int for v in value):
+            return value[0], value[1]
+    except (binascii.Error, msgspec.DecodeError, ValueError):
+        pass
+    raise BadParameter("cursor is not valid", field="cursor", rejected_value=raw)

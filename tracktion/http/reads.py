@@ -1,0 +1,216 @@
+"""Read endpoints: events by profile (contract §8), event search (§13.2), definitions (§13.3) and the
+quarantine (§13.4)."""
+
+from __future__ import annotations
+
+import uuid as uuidlib
+from typing import Any
+
+from tracktion.domain.models import Credential, QuarantineRecord
+from tracktion.domain.timefmt import format_ms
+from tracktion.errors import NotFound
+from tracktion.http import query
+from tracktion.http.context import Context
+from tracktion.http.request import Request, Response, json_response
+from tracktion.storage.base import EventQuery, QuarantineQuery, StoredEvent
+
+PROFILE_NOT_FOUND = "Profile not found"
+
+
+def event_json(stored: StoredEvent, extended: bool = False) -> dict[str, Any]:
+    """§8.1 shape; `extended` adds `endpoint`, `kind`, `seq` (§13.2)."""
+    row = stored.row
+    out: dict[str, Any] = {
+        "uuid": row.uuid,
+        "time": format_ms(row.time_ms),
+        "action": row.action,
+        "label": row.label,
+        "client": {
+            "id": row.client_id,
+            "uuid": row.params.get("uuid"),
+            "customId": stored.custom_id,
+            "email": stored.email,
+        },
+        "params": row.params,
+    }
+    if extended:
+        out["endpoint"] = row.endpoint
+        out["kind"] = row.kind
+        out["seq"] = row.seq
+    return out
+
+
+async def events_by_client(
+    ctx: Context, request: Request, credential: Credential | None, body: Any
+) -> Response:
+    """`GET /v4/events/by-client/{clientId}` (workspace credentials)."""
+    assert credential is not None
+    client_id = query.positive_int(request.path_params["clientId"], "clientId")
+    return await _profile_events(ctx, request, credential.workspace_id, client_id)
+
+
+async def own_events(ctx: Context, request: Request, credential: Credential | None, body: Any) -> Response:
+    """`GET /v4/events` (profile tokens): the same, for the token's own profile."""
+    assert credential is not None and credential.client_id is not None
+    return await _profile_events(ctx, request, credential.workspace_id, credential.client_id)
+
+
+async def _profile_events(ctx: Context, request: Request, workspace_id: int, client_id: int) -> Response:
+    start, end = query.time_range(request, "time[from]", "time[to]")
+    limit = query.limit(request)
+    if await ctx.store.profile(workspace_id, client_id) is None:
+        raise NotFound(PROFILE_NOT_FOUND, field="clientId", rejected_value=str(client_id))
+    events = await ctx.store.events(
+        EventQuery(
+            workspace_id,
+            client_ids=(client_id,),
+            actions=tuple(request.query_all("action")),
+            from_ms=start,
+            to_ms=end if end is not None else request.received_ms,
+            limit=limit,
+        )
+    )
+    return json_response([event_json(e) for e in events])
+
+
+async def search_events(ctx: Context, request: Request, credential: Credential | None, body: Any) -> Response:
+    """`GET /-/api/events`: filters, newest first, keyset cursor paging."""
+    assert credential is not None
+    ws = credential.workspace_id
+    client_ids: tuple[int, ...] | None = None
+    raw_id = request.query_one("clientId")
+    idents = {
+        "uuid": request.query_one("uuid"),
+        "custom_id": request.query_one("customId"),
+        "email": request.query_one("email"),
+    }
+    if raw_id is not None or any(v is not None for v in idents.values()):
+        client_id = query.positive_int(raw_id, "clientId") if raw_id is not None else None
+        client_ids = await ctx.store.find_client_ids(ws, client_id=client_id, **idents)
+    start, end = query.time_range(request, "from", "to")
+    limit = query.limit(request)
+    after = query.decode_cursor(request)
+    events = await ctx.store.events(
+        EventQuery(
+            ws,
+            client_ids=client_ids,
+            actions=tuple(request.query_all("action")),
+            from_ms=start,
+            to_ms=end,
+            endpoint=request.query_one("endpoint"),
+            limit=limit + 1,
+            after=after,
+        )
+    )
+    page = events[:limit]
+    cursor = query.encode_cursor(page[-1].row.time_ms, page[-1].row.seq) if len(events) > limit else None
+    return json_response({"items": [event_json(e, extended=True) for e in page], "nextCursor": cursor})
+
+
+async def get_event(ctx: Context, request: Request, credential: Credential | None, body: Any) -> Response:
+    assert credential is not None
+    raw = request.path_params["uuid"]
+    try:
+        event_id = str(uuidlib.UUID(raw))
+    except ValueError:
+        raise NotFound("Event not found", field="uuid", rejected_value=raw) from None
+    stored = await ctx.store.event(credential.workspace_id, event_id)
+    if stored is None:
+        raise NotFound("Event not found", field="uuid", rejected_value=raw)
+    return json_response(event_json(stored, extended=True))
+
+
+async def list_definitions(
+    ctx: Context, request: Request, credential: Credential | None, body: Any
+) -> Response:
+    assert credential is not None
+    defs = await ctx.store.definitions(
+        credential.workspace_id, kind=request.query_one("kind"), prefix=request.query_one("prefix")
+    )
+    return json_response(defs)
+
+
+async def get_definition(
+    ctx: Context, request: Request, credential: Credential | None, body: Any
+) -> Response:
+    assert credential is not None
+    action = request.path_params["action"]
+    defs = await ctx.store.definitions(credential.workspace_id, action=action)
+    if not defs:
+        raise NotFound("Definition not found", field="action", rejected_value=action)
+    return json_response(defs[0])
+
+
+def quarantine_json(record: QuarantineRecord) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "id": record.id,
+        "receivedAt": format_ms(record.received_ms),
+        "requestId": record.request_id,
+        "method": record.method,
+        "endpoint": record.endpoint,
+        "itemIndex": record.item_index,
+        "reason": record.reason,
+        "status": record.status,
+        "errors": [e.as_json() for e in record.errors],
+        "credential": record.credential,
+    }
+    if record.has_item:
+        out["item"] = _masked(record.item)
+    else:
+        out["body"] = record.body
+        out["bodyTruncated"] = record.body_truncated
+    return out
+
+
+def _masked(item: Any) -> Any:
+    """§11: salts and `params.apiKey` are shown as `***` (the store keeps them for recovery)."""
+    if not isinstance(item, dict):
+        return item
+    out = dict(item)
+    if "eventSalt" in out:
+        out["eventSalt"] = "***"
+    params = out.get("params")
+    if isinstance(params, dict) and "apiKey" in params:
+        out["params"] = {**params, "apiKey": "***"}
+    return out
+
+
+async def list_quarantine(
+    ctx: Context, request: Request, credential: Credential | None, body: Any
+) -> Response:
+    assert credential is not None
+    start, end = query.time_range(request, "from", "to")
+    limit = query.limit(request)
+    rows = await ctx.store.quarantine(
+        QuarantineQuery(
+            credential.workspace_id,
+            reason=request.query_one("reason"),
+            endpoint=request.query_one("endpoint"),
+            from_ms=start,
+            to_ms=end,
+            limit=limit + 1,
+            after=query.decode_cursor(request),
+        )
+    )
+    page = rows[:limit]
+    cursor = query.encode_cursor(page[-1][1].received_ms, page[-1][0]) if len(rows) > limit else None
+    return json_response({"items": [quarantine_json(r) for _, r in page], "nextCursor": cursor})
+
+
+async def get_quarantine(
+    ctx: Context, request: Request, credential: Credential | None, body: Any
+) -> Response:
+    assert credential is not None
+    record = await ctx.store.quarantine_record(credential.workspace_id, request.path_params["id"])
+    if record is None:
+        raise NotFound("Quarantine record not found", field="id", rejected_value=request.path_params["id"])
+    return json_response(quarantine_json(record))
+
+
+async def delete_quarantine(
+    ctx: Context, request: Request, credential: Credential | None, body: Any
+) -> Response:
+    assert credential is not None
+    if not await ctx.store.delete_quarantine(credential.workspace_id, request.path_params["id"]):
+        raise NotFound("Quarantine record not found", field="id", rejected_value=request.path_params["id"])
+    return Response(204)

@@ -1,0 +1,136 @@
+"""Minimal ASGI request/response primitives.
+
+tracktion speaks raw ASGI instead of going through a framework: on this hot path a route stack was
+measured to cost more than validation and storage together (shared/notes/performance.md), and the
+contract needs exact control over headers, body limits and error rendering anyway.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from typing import Any
+from urllib.parse import parse_qsl
+
+import msgspec
+
+from tracktion.errors import PayloadTooLarge
+
+MAX_BODY = 1_048_576
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
+
+
+class Request:
+    __slots__ = (
+        "_body_read",
+        "_query",
+        "body",
+        "body_over_limit",
+        "headers",
+        "method",
+        "path",
+        "path_params",
+        "receive",
+        "received_ms",
+        "request_id",
+        "scope",
+    )
+
+    def __init__(self, scope: dict[str, Any], receive: Any, received_ms: int) -> None:
+        self.scope = scope
+        self.receive = receive
+        self.method: str = scope["method"]
+        self.path: str = scope["path"]
+        self.received_ms = received_ms
+        headers: dict[str, str] = {}
+        for name, value in scope["headers"]:
+            # Later duplicates win, except we never need repeated headers here.
+            headers[name.decode("latin-1").lower()] = value.decode("latin-1")
+        self.headers = headers
+        rid = headers.get("x-request-id")
+        self.request_id = rid if rid is not None and _REQUEST_ID.match(rid) else str(uuid.uuid4())
+        self.path_params: dict[str, str] = {}
+        self._query: list[tuple[str, str]] | None = None
+        self.body = b""
+        self.body_over_limit = False
+        self._body_read = False
+
+    @property
+    def query(self) -> list[tuple[str, str]]:
+        if self._query is None:
+            raw = self.scope.get("query_string", b"").decode("latin-1")
+            self._query = parse_qsl(raw, keep_blank_values=True)
+        return self._query
+
+    def query_one(self, name: str) -> str | None:
+        value = None
+        for k, v in self.query:
+            if k == name:
+                value = v
+        return value
+
+    def query_all(self, name: str) -> list[str]:
+        return [v for k, v in self.query if k == name]
+
+    async def read_body(self, limit: int = MAX_BODY) -> bytes:
+        """Read the body, keeping at most `limit` + 1 bytes (enough to know it is too large and to keep an
+        excerpt for the quarantine). Raises PayloadTooLarge after the read when the limit is passed.
+        Reading twice returns the same outcome (the ASGI stream can be consumed only once)."""
+        if self._body_read:
+            if self.body_over_limit:
+                raise PayloadTooLarge()
+            return self.body
+        self._body_read = True
+        declared = self.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            self.body_over_limit = True
+        chunks: list[bytes] = []
+        size = 0
+        more = True
+        while more and size <= limit and not self.body_over_limit:
+            message = await self.receive()
+            if message["type"] == "http.disconnect":
+                break
+            chunk = message.get("body", b"")
+            if chunk:
+                chunks.append(chunk)
+                size += len(chunk)
+            more = message.get("more_body", False)
+        if size > limit:
+            self.body_over_limit = True
+        self.body = b"".join(chunks)[: limit + 1]
+        if self.body_over_limit:
+            raise PayloadTooLarge()
+        return self.body
+
+
+class Response:
+    __slots__ = ("body", "headers", "status")
+
+    def __init__(
+        self, status: int, body: bytes = b"", headers: list[tuple[bytes, bytes]] | None = None
+    ) -> None:
+        self.status = status
+        self.body = body
+        self.headers = headers or []
+
+
+_JSON_HEADER = (b"content-type", b"application/json")
+_encode = msgspec.json.encode
+
+
+def json_response(data: Any, status: int = 200, headers: list[tuple[bytes, bytes]] | None = None) -> Response:
+    return Response(status, _encode(data), [_JSON_HEADER, *(headers or [])])
+
+
+ACCEPTED = Response(202)
+
+
+async def send(send_fn: Any, response: Response, request_id: str) -> None:
+    headers = [
+        (b"content-length", str(len(response.body)).encode()),
+        (b"x-request-id", request_id.encode()),
+        *response.headers,
+    ]
+    await send_fn({"type": "http.response.start", "status": response.status, "headers": headers})
+    await send_fn({"type": "http.response.body", "body": response.body})

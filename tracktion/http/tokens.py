@@ -1,0 +1,48 @@
+"""Token endpoints (contract §2.2) and the public key set (§13.1)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tracktion.domain.models import Credential
+from tracktion.errors import ErrorEntry, TokenKindNotAllowed, Unauthorized, ValidationFailed, rejected
+from tracktion.http.context import Context
+from tracktion.http.request import Request, Response, json_response
+
+
+async def workspace_login(
+    ctx: Context, request: Request, credential: Credential | None, body: Any, *, deprecated: bool = False
+) -> Response:
+    """`POST /uauth/v2/auth/login/profile` (and its deprecated alias): workspace API key → JWT."""
+    if not isinstance(body, dict):
+        raise ValidationFailed(errors=[ErrorEntry(1001, "", "Request body must be a JSON object")])
+    api_key = body.get("apiKey")
+    if api_key is None:
+        raise ValidationFailed(errors=[ErrorEntry(1002, "apiKey", "Api key is required")])
+    if not isinstance(api_key, str):
+        raise ValidationFailed(
+            errors=[ErrorEntry(1004, "apiKey", "Api key must be a string", rejected(api_key))]
+        )
+    key = await ctx.authn.key_by_secret(api_key)
+    # One answer for unknown, revoked and profile keys: nothing tells an attacker which one it was.
+    if key is None or key.revoked_ms is not None or key.kind != "workspace":
+        raise Unauthorized("Invalid API key", field="apiKey")
+    token = ctx.tokens.issue_workspace_token(key.workspace_id, key.id, key.permissions)
+    headers = [(b"deprecation", b"true")] if deprecated else None
+    return json_response({"token": token}, headers=headers)
+
+
+async def workspace_refresh(
+    ctx: Context, request: Request, credential: Credential | None, body: Any
+) -> Response:
+    """`GET /v4/auth/refresh/profile`: a valid (unexpired) workspace token → a new one, same claims."""
+    assert credential is not None
+    scheme, _, token = (request.headers.get("authorization") or "").partition(" ")
+    if credential.kind != "workspace" or scheme.lower() != "bearer":
+        raise TokenKindNotAllowed("Only a workspace token can be refreshed here")
+    claims = ctx.tokens.verify(token.strip())  # cached: costs nothing after authentication
+    return json_response({"token": ctx.tokens.refresh(claims)})
+
+
+async def jwks(ctx: Context, request: Request, credential: Credential | None, body: Any) -> Response:
+    return json_response(ctx.signing_key.jwks(), headers=[(b"cache-control", b"max-age=300")])

@@ -1,0 +1,133 @@
+"""One registry of settings: name, type, default, environment variable, help.
+
+Precedence: command-line flag > `TRACKTION_*` environment variable > default. Nothing is read at import
+time; `Settings.load()` is called by the CLI (or a test) and the result passed to `create_app`.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def _networks(text: str) -> tuple[IPNetwork, ...]:
+    return tuple(ipaddress.ip_network(p.strip(), strict=False) for p in text.split(",") if p.strip())
+
+
+def _optional(text: str) -> str | None:
+    return text or None
+
+
+@dataclass(frozen=True)
+class Settings:
+    host: str = field(default="127.0.0.1", metadata={"env": "TRACKTION_HOST", "help": "address to listen on"})
+    port: int = field(default=8080, metadata={"env": "TRACKTION_PORT", "help": "port to listen on"})
+    data_dir: Path = field(
+        default=Path("./tracktion-data"),
+        metadata={"env": "TRACKTION_DATA_DIR", "help": "SQLite store and JWT signing key", "parse": Path},
+    )
+    database_url: str | None = field(
+        default=None,
+        metadata={
+            "env": "TRACKTION_DATABASE_URL",
+            "help": "postgresql://… selects PostgreSQL",
+            "parse": _optional,
+        },
+    )
+    bootstrap_api_key: str | None = field(
+        default=None,
+        metadata={
+            "env": "TRACKTION_BOOTSTRAP_API_KEY",
+            "help": "API key of the first workspace on an empty store",
+            "parse": _optional,
+            "secret": True,
+        },
+    )
+    token_ttl_seconds: int = field(
+        default=3600, metadata={"env": "TRACKTION_TOKEN_TTL_SECONDS", "help": "JWT lifetime in seconds"}
+    )
+    jwt_issuer: str = field(
+        default="tracktion", metadata={"env": "TRACKTION_JWT_ISSUER", "help": "JWT `iss`"}
+    )
+    trusted_proxies: tuple[IPNetwork, ...] = field(
+        default=(),
+        metadata={
+            "env": "TRACKTION_TRUSTED_PROXIES",
+            "help": "CIDRs whose X-Forwarded-For is honoured",
+            "parse": _networks,
+        },
+    )
+    admin_token: str | None = field(
+        default=None,
+        metadata={
+            "env": "TRACKTION_ADMIN_TOKEN",
+            "help": "enables /-/admin/*",
+            "parse": _optional,
+            "secret": True,
+        },
+    )
+    quarantine_max_rows: int = field(
+        default=0,
+        metadata={"env": "TRACKTION_QUARANTINE_MAX_ROWS", "help": "per-workspace cap, 0 = unlimited"},
+    )
+    write_queue_size: int = field(
+        default=10_000,
+        metadata={
+            "env": "TRACKTION_WRITE_QUEUE_SIZE",
+            "help": "pending write requests before 503 (overload)",
+        },
+    )
+    workers: int = field(default=1, metadata={"env": "TRACKTION_WORKERS", "help": "server processes"})
+    log_level: str = field(
+        default="info", metadata={"env": "TRACKTION_LOG_LEVEL", "help": "debug, info, warning"}
+    )
+    access_log: bool = field(
+        default=False, metadata={"env": "TRACKTION_ACCESS_LOG", "help": "log one line per request"}
+    )
+
+    @classmethod
+    def load(
+        cls, overrides: Mapping[str, Any] | None = None, env: Mapping[str, str] | None = None
+    ) -> Settings:
+        """Defaults, then the environment, then explicit overrides (CLI flags; None = not given)."""
+        env = os.environ if env is None else env
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            raw = env.get(f.metadata["env"])
+            if raw is not None:
+                values[f.name] = _parser(f)(raw)
+        for name, value in (overrides or {}).items():
+            if value is not None:
+                values[name] = value
+        return cls(**values)
+
+    def redacted(self) -> dict[str, Any]:
+        """For logs and banners: secrets never appear."""
+        out: dict[str, Any] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            out[f.name] = "***" if f.metadata.get("secret") and value else value
+        return out
+
+
+def _parser(f: Any) -> Callable[[str], Any]:
+    if "parse" in f.metadata:
+        return f.metadata["parse"]  # type: ignore[no-any-return]
+    if f.type in ("int", int):
+        return int
+    if f.type in ("bool", bool):
+        return lambda s: s.strip().lower() in {"1", "true", "yes", "on"}
+    return str
+
+
+def help_for(name: str) -> str:
+    for f in fields(Settings):
+        if f.name == name:
+            return f"{f.metadata['help']} (env {f.metadata['env']}, default {f.default!s})"
+    raise KeyError(name)

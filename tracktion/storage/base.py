@@ -1,0 +1,116 @@
+"""The one narrow storage interface. SQLite and PostgreSQL live behind it; nothing above sees SQL.
+
+Two halves:
+- `WriteTx`: what the domain's unit of work (`tracktion.domain.ingest`) may do inside one write
+  transaction. The store runs the domain function in its writer, so identity resolution, event upserts,
+  definitions and quarantine records of one request commit together (or not at all).
+- `Store`: the async API the HTTP layer and the CLI call.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from tracktion.domain.definitions import DefinitionDelta
+from tracktion.domain.models import (
+    ApiKey,
+    EventRow,
+    Profile,
+    QuarantineRecord,
+    Workspace,
+    WriteRequest,
+    WriteResult,
+)
+
+
+class WriteTx(Protocol):
+    def profile_by_id(self, workspace_id: int, client_id: int) -> Profile | None: ...
+    def profile_by_custom_id(self, workspace_id: int, custom_id: str) -> Profile | None: ...
+    def profile_by_email(self, workspace_id: int, email: str) -> Profile | None: ...
+    def profile_by_uuid(self, workspace_id: int, uuid: str) -> Profile | None: ...
+    def uuid_taken(self, workspace_id: int, uuid: str) -> bool: ...
+    def create_profile(
+        self, workspace_id: int, *, uuid: str, custom_id: str | None, email: str | None, now_ms: int
+    ) -> Profile: ...
+    def attach_uuid(self, profile: Profile, uuid: str, now_ms: int) -> None: ...
+    def set_custom_id(self, profile: Profile, custom_id: str, now_ms: int) -> Profile: ...
+    def set_email(self, profile: Profile, email: str, now_ms: int) -> Profile: ...
+    def upsert_event(self, row: EventRow, salted: bool) -> bool:
+        """Insert, or (salted only) replace label+params of the event with that UUID. True = inserted."""
+        ...
+
+    def merge_definitions(self, workspace_id: int, delta: DefinitionDelta) -> None: ...
+    def add_quarantine(self, records: list[QuarantineRecord]) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class EventQuery:
+    workspace_id: int
+    client_ids: tuple[int, ...] | None = None  # None = any profile; () = no match
+    actions: tuple[str, ...] = ()
+    from_ms: int | None = None
+    to_ms: int | None = None
+    endpoint: str | None = None
+    limit: int = 100
+    # Keyset cursor: strictly after (time_ms, seq) in the (time desc, seq desc) order.
+    after: tuple[int, int] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class QuarantineQuery:
+    workspace_id: int
+    reason: str | None = None
+    endpoint: str | None = None
+    from_ms: int | None = None
+    to_ms: int | None = None
+    limit: int = 100
+    after: tuple[int, int] | None = None  # (received_ms, seq), newest first
+
+
+@dataclass(frozen=True, slots=True)
+class StoredEvent:
+    """An event as read back: the row plus its profile's current identifiers (§8.1)."""
+
+    row: EventRow
+    custom_id: str | None
+    email: str | None
+
+
+class Store(Protocol):
+    async def start(self) -> None: ...
+    async def close(self) -> None: ...
+    async def ready(self) -> bool: ...
+
+    # the write path
+    async def write(self, request: WriteRequest) -> WriteResult: ...
+
+    # reads
+    async def events(self, query: EventQuery) -> list[StoredEvent]: ...
+    async def event(self, workspace_id: int, uuid: str) -> StoredEvent | None: ...
+    async def profile(self, workspace_id: int, client_id: int) -> Profile | None: ...
+    async def find_client_ids(
+        self,
+        workspace_id: int,
+        *,
+        client_id: int | None = None,
+        uuid: str | None = None,
+        custom_id: str | None = None,
+        email: str | None = None,
+    ) -> tuple[int, ...]: ...
+    async def definitions(
+        self, workspace_id: int, kind: str | None = None, prefix: str | None = None, action: str | None = None
+    ) -> list[dict[str, Any]]: ...
+    async def quarantine(self, query: QuarantineQuery) -> list[tuple[int, QuarantineRecord]]: ...
+    async def quarantine_record(self, workspace_id: int, record_id: str) -> QuarantineRecord | None: ...
+    async def delete_quarantine(self, workspace_id: int, record_id: str) -> bool: ...
+
+    # workspaces and keys (§2.1, §13.7)
+    async def create_workspace(self, name: str, now_ms: int) -> Workspace: ...
+    async def workspaces(self) -> list[Workspace]: ...
+    async def workspace(self, ident: str | int) -> Workspace | None: ...
+    async def create_api_key(self, key: ApiKey, secret_hash: str) -> None: ...
+    async def api_keys(self, workspace_id: int) -> list[ApiKey]: ...
+    async def api_key(self, key_id: str) -> ApiKey | None: ...
+    async def api_key_by_hash(self, secret_hash: str) -> ApiKey | None: ...
+    async def revoke_api_key(self, key_id: str, now_ms: int) -> bool: ...

@@ -1,0 +1,466 @@
+"""The embedded SQLite backend: WAL, `synchronous=FULL`, one writer thread with group commit, reads on a
+small pool of read-only connections."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import threading
+import uuid as uuidlib
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from tracktion.domain.models import (
+    ApiKey,
+    EventRow,
+    Profile,
+    QuarantineRecord,
+    Workspace,
+    WriteRequest,
+    WriteResult,
+)
+from tracktion.domain.timefmt import format_ms
+from tracktion.errors import ErrorEntry
+from tracktion.storage.base import EventQuery, QuarantineQuery, StoredEvent
+from tracktion.storage.sqlite_schema import MIGRATIONS
+from tracktion.storage.sqlite_tx import SQLiteTx, apply_request
+from tracktion.storage.writer import Backend, GroupCommitWriter
+
+_encode = msgspec.json.encode
+_decode = msgspec.json.decode
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=10.0)
+    conn.execute("PRAGMA busy_timeout = 10000")
+    return conn
+
+
+def migrate(conn: sqlite3.Connection) -> list[str]:
+    """Apply the named migrations not yet recorded; each in its own transaction. Returns those applied."""
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS tracktion_migrations (name TEXT PRIMARY KEY, applied_ms INTEGER)"
+    )
+    done = {r[0] for r in conn.execute("SELECT name FROM tracktion_migrations")}
+    applied = []
+    for name, statements in MIGRATIONS:
+        if name in done:
+            continue
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            if conn.execute("SELECT 1 FROM tracktion_migrations WHERE name = ?", (name,)).fetchone():
+                conn.execute("ROLLBACK")  # another process got there first
+                continue
+            for sql in statements:
+                conn.execute(sql)
+            conn.execute(
+                "INSERT INTO tracktion_migrations VALUES (?, CAST(unixepoch('subsec') * 1000 AS INTEGER))",
+                (name,),
+            )
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        applied.append(name)
+    return applied
+
+
+class _SQLiteBackend(Backend):
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.conn: sqlite3.Connection | None = None
+
+    def open(self) -> None:
+        conn = _connect(self.path)
+        conn.execute("PRAGMA journal_mode = WAL")
+        # FULL: the WAL is fsync'd at every commit, so a 202 survives power loss, not just a crash.
+        conn.execute("PRAGMA synchronous = FULL")
+        migrate(conn)
+        self.conn = conn
+
+    def begin(self) -> SQLiteTx:
+        assert self.conn is not None
+        self.conn.execute("BEGIN IMMEDIATE")
+        return SQLiteTx(self.conn)
+
+    def savepoint(self) -> None:
+        assert self.conn is not None
+        self.conn.execute("SAVEPOINT job")
+
+    def release(self) -> None:
+        assert self.conn is not None
+        self.conn.execute("RELEASE job")
+
+    def rollback_savepoint(self) -> None:
+        assert self.conn is not None
+        self.conn.execute("ROLLBACK TO job")
+        self.conn.execute("RELEASE job")
+
+    def commit(self) -> None:
+        assert self.conn is not None
+        self.conn.execute("COMMIT")
+
+    def rollback(self) -> None:
+        if self.conn is not None and self.conn.in_transaction:
+            self.conn.execute("ROLLBACK")
+
+    def close(self) -> None:
+        if self.conn is not None:
+            self.conn.close()
+            self.conn = None
+
+
+_EVENT_COLS = (
+    "e.seq, e.workspace_id, e.uuid, e.client_id, e.action, e.label, e.time_ms, e.params, e.endpoint,"
+    " e.kind, p.custom_id, p.email"
+)
+_EVENT_FROM = (
+    " FROM events e JOIN profiles p ON p.workspace_id = e.workspace_id AND p.client_id = e.client_id"
+)
+_QUARANTINE_COLS = (
+    "seq, workspace_id, id, received_ms, request_id, method, endpoint, item_index, reason, status,"
+    " errors, credential, item, body, body_truncated"
+)
+_KEY_COLS = "id, workspace_id, kind, name, permissions, created_ms, revoked_ms"
+
+
+def _stored_event(r: tuple[Any, ...]) -> StoredEvent:
+    row = EventRow(
+        workspace_id=r[1],
+        uuid=str(uuidlib.UUID(bytes=r[2])),
+        client_id=r[3],
+        action=r[4],
+        label=r[5],
+        time_ms=r[6],
+        params=_decode(r[7]),
+        endpoint=r[8],
+        kind=r[9],
+        seq=r[0],
+    )
+    return StoredEvent(row, r[10], r[11])
+
+
+def _quarantine(r: tuple[Any, ...]) -> QuarantineRecord:
+    return QuarantineRecord(
+        id=r[2],
+        workspace_id=r[1],
+        received_ms=r[3],
+        request_id=r[4],
+        method=r[5],
+        endpoint=r[6],
+        item_index=r[7],
+        reason=r[8],
+        status=r[9],
+        errors=[ErrorEntry(e["code"], e["field"], e["message"], e["rejectedValue"]) for e in _decode(r[10])],
+        credential=_decode(r[11]),
+        item=_decode(r[12]) if r[12] is not None else None,
+        has_item=r[12] is not None,
+        body=r[13],
+        body_truncated=bool(r[14]),
+    )
+
+
+def _api_key(r: tuple[Any, ...] | None) -> ApiKey | None:
+    if r is None:
+        return None
+    return ApiKey(
+        id=r[0],
+        workspace_id=r[1],
+        kind=r[2],
+        name=r[3],
+        permissions=tuple(_decode(r[4])),
+        created_ms=r[5],
+        revoked_ms=r[6],
+    )
+
+
+class SQLiteStore:
+    """`tracktion.storage.base.Store` on one SQLite file."""
+
+    def __init__(self, path: Path, *, queue_size: int = 10_000, read_threads: int = 2) -> None:
+        self.path = Path(path)
+        self._writer = GroupCommitWriter(_SQLiteBackend(self.path), queue_size=queue_size)
+        self._read_pool = ThreadPoolExecutor(max_workers=read_threads, thread_name_prefix="tracktion-read")
+        self._local = threading.local()
+        self._read_conns: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+
+    @property
+    def writer(self) -> GroupCommitWriter:
+        return self._writer
+
+    async def start(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        await asyncio.get_running_loop().run_in_executor(None, self._writer.start)
+
+    async def close(self) -> None:
+        await asyncio.get_running_loop().run_in_executor(None, self._writer.stop)
+        self._read_pool.shutdown(wait=True)
+        with self._lock:
+            for conn in self._read_conns:
+                conn.close()
+            self._read_conns.clear()
+
+    async def ready(self) -> bool:
+        return self._writer.alive and self._writer.healthy
+
+    # -- plumbing --------------------------------------------------------------------------------
+    def _conn(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = _connect(self.path)
+            conn.execute("PRAGMA query_only = 1")
+            self._local.conn = conn
+            with self._lock:
+                self._read_conns.append(conn)
+        return conn
+
+    async def _read(self, sql: str, params: tuple[Any, ...] | list[Any] = ()) -> list[tuple[Any, ...]]:
+        def run() -> list[tuple[Any, ...]]:
+            return self._conn().execute(sql, params).fetchall()
+
+        return await asyncio.get_running_loop().run_in_executor(self._read_pool, run)
+
+    # -- writes ----------------------------------------------------------------------------------
+    async def write(self, request: WriteRequest) -> WriteResult:
+        return await self._writer.submit(
+            lambda tx: apply_request(tx, request), weight=max(1, len(request.items))
+        )
+
+    # -- reads -----------------------------------------------------------------------------------
+    async def events(self, query: EventQuery) -> list[StoredEvent]:
+        if query.client_ids == ():
+            return []
+        where = ["e.workspace_id = ?"]
+        params: list[Any] = [query.workspace_id]
+        if query.client_ids is not None:
+            where.append(f"e.client_id IN ({','.join('?' * len(query.client_ids))})")
+            params.extend(query.client_ids)
+        if query.actions:
+            where.append(f"e.action IN ({','.join('?' * len(query.actions))})")
+            params.extend(query.actions)
+        if query.from_ms is not None:
+            where.append("e.time_ms >= ?")
+            params.append(query.from_ms)
+        if query.to_ms is not None:
+            where.append("e.time_ms <= ?")
+            params.append(query.to_ms)
+        if query.endpoint is not None:
+            where.append("e.endpoint = ?")
+            params.append(query.endpoint)
+        if query.after is not None:
+            where.append("(e.time_ms, e.seq) < (?, ?)")
+            params.extend(query.after)
+        sql = (
+            f"SELECT {_EVENT_COLS}{_EVENT_FROM} WHERE {' AND '.join(where)}"
+            " ORDER BY e.time_ms DESC, e.seq DESC LIMIT ?"
+        )
+        params.append(query.limit)
+        return [_stored_event(r) for r in await self._read(sql, params)]
+
+    async def event(self, workspace_id: int, uuid: str) -> StoredEvent | None:
+        rows = await self._read(
+            f"SELECT {_EVENT_COLS}{_EVENT_FROM} WHERE e.workspace_id = ? AND e.uuid = ?",
+            (workspace_id, uuidlib.UUID(uuid).bytes),
+        )
+        return _stored_event(rows[0]) if rows else None
+
+    async def profile(self, workspace_id: int, client_id: int) -> Profile | None:
+        rows = await self._read(
+            "SELECT workspace_id, client_id, primary_uuid, custom_id, email FROM profiles"
+            " WHERE workspace_id = ? AND client_id = ?",
+            (workspace_id, client_id),
+        )
+        return Profile(*rows[0]) if rows else None
+
+    async def find_client_ids(
+        self,
+        workspace_id: int,
+        *,
+        client_id: int | None = None,
+        uuid: str | None = None,
+        custom_id: str | None = None,
+        email: str | None = None,
+    ) -> tuple[int, ...]:
+        """Owners of every given identifier (all must match the same profile); no creation."""
+        where: list[str] = ["workspace_id = ?"]
+        params: list[Any] = [workspace_id]
+        if client_id is not None:
+            where.append("client_id = ?")
+            params.append(client_id)
+        if custom_id is not None:
+            where.append("custom_id = ?")
+            params.append(custom_id)
+        if email is not None:
+            where.append("email_lower = ?")
+            params.append(email.lower())
+        if uuid is not None:
+            where.append(
+                "client_id IN (SELECT client_id FROM profile_uuids WHERE workspace_id = ? AND uuid = ?)"
+            )
+            params.extend([workspace_id, uuid.lower()])
+        rows = await self._read(f"SELECT client_id FROM profiles WHERE {' AND '.join(where)}", params)
+        return tuple(r[0] for r in rows)
+
+    async def definitions(
+        self, workspace_id: int, kind: str | None = None, prefix: str | None = None, action: str | None = None
+    ) -> list[dict[str, Any]]:
+        where: list[str] = ["workspace_id = ?"]
+        params: list[Any] = [workspace_id]
+        if kind is not None:
+            where.append("kind = ?")
+            params.append(kind)
+        if prefix:
+            where.append("substr(action, 1, ?) = ?")
+            params.extend([len(prefix), prefix])
+        if action is not None:
+            where.append("action = ?")
+            params.append(action)
+        defs = await self._read(
+            "SELECT action, kind, first_seen_ms, last_seen_ms, event_count FROM definitions"
+            f" WHERE {' AND '.join(where)} ORDER BY action",
+            params,
+        )
+        if not defs:
+            return []
+        wanted = {d[0] for d in defs}
+        params_rows = await self._read(
+            "SELECT action, name, types, first_seen_ms, last_seen_ms FROM definition_params WHERE workspace_id = ?"
+            " ORDER BY action, name",
+            (workspace_id,),
+        )
+        by_action: dict[str, list[dict[str, Any]]] = {}
+        for a, name, types, first, last in params_rows:
+            if a in wanted:
+                by_action.setdefault(a, []).append(
+                    {
+                        "name": name,
+                        "types": _decode(types),
+                        "firstSeen": format_ms(first),
+                        "lastSeen": format_ms(last),
+                    }
+                )
+        return [
+            {
+                "action": a,
+                "kind": k,
+                "firstSeen": format_ms(f),
+                "lastSeen": format_ms(last),
+                "eventCount": n,
+                "params": by_action.get(a, []),
+            }
+            for a, k, f, last, n in defs
+        ]
+
+    async def quarantine(self, query: QuarantineQuery) -> list[tuple[int, QuarantineRecord]]:
+        where: list[str] = ["workspace_id = ?"]
+        params: list[Any] = [query.workspace_id]
+        for column, value in (("reason", query.reason), ("endpoint", query.endpoint)):
+            if value is not None:
+                where.append(f"{column} = ?")
+                params.append(value)
+        if query.from_ms is not None:
+            where.append("received_ms >= ?")
+            params.append(query.from_ms)
+        if query.to_ms is not None:
+            where.append("received_ms <= ?")
+            params.append(query.to_ms)
+        if query.after is not None:
+            where.append("(received_ms, seq) < (?, ?)")
+            params.extend(query.after)
+        rows = await self._read(
+            f"SELECT {_QUARANTINE_COLS} FROM quarantine WHERE {' AND '.join(where)}"
+            " ORDER BY received_ms DESC, seq DESC LIMIT ?",
+            [*params, query.limit],
+        )
+        return [(r[0], _quarantine(r)) for r in rows]
+
+    async def quarantine_record(self, workspace_id: int, record_id: str) -> QuarantineRecord | None:
+        rows = await self._read(
+            f"SELECT {_QUARANTINE_COLS} FROM quarantine WHERE workspace_id = ? AND id = ?",
+            (workspace_id, record_id),
+        )
+        return _quarantine(rows[0]) if rows else None
+
+    async def delete_quarantine(self, workspace_id: int, record_id: str) -> bool:
+        def work(tx: SQLiteTx) -> bool:
+            cur = tx.c.execute(
+                "DELETE FROM quarantine WHERE workspace_id = ? AND id = ?", (workspace_id, record_id)
+            )
+            return cur.rowcount > 0
+
+        return await self._writer.submit(work)
+
+    # -- workspaces and keys ---------------------------------------------------------------------
+    async def create_workspace(self, name: str, now_ms: int) -> Workspace:
+        def work(tx: SQLiteTx) -> Workspace:
+            guid = str(uuidlib.uuid4())
+            cur = tx.c.execute(
+                "INSERT INTO workspaces (guid, name, created_ms) VALUES (?, ?, ?)", (guid, name, now_ms)
+            )
+            assert cur.lastrowid is not None
+            return Workspace(cur.lastrowid, guid, name, now_ms)
+
+        return await self._writer.submit(work)
+
+    async def workspaces(self) -> list[Workspace]:
+        return [
+            Workspace(*r)
+            for r in await self._read("SELECT id, guid, name, created_ms FROM workspaces ORDER BY id")
+        ]
+
+    async def workspace(self, ident: str | int) -> Workspace | None:
+        if isinstance(ident, int) or (isinstance(ident, str) and ident.isdigit()):
+            rows = await self._read(
+                "SELECT id, guid, name, created_ms FROM workspaces WHERE id = ?", (int(ident),)
+            )
+        else:
+            rows = await self._read(
+                "SELECT id, guid, name, created_ms FROM workspaces WHERE guid = ?", (ident,)
+            )
+        return Workspace(*rows[0]) if rows else None
+
+    async def create_api_key(self, key: ApiKey, secret_hash: str) -> None:
+        def work(tx: SQLiteTx) -> None:
+            tx.c.execute(
+                "INSERT INTO api_keys VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    key.workspace_id,
+                    key.id,
+                    secret_hash,
+                    key.kind,
+                    key.name,
+                    _encode(list(key.permissions)).decode(),
+                    key.created_ms,
+                    key.revoked_ms,
+                ),
+            )
+
+        await self._writer.submit(work)
+
+    async def api_keys(self, workspace_id: int) -> list[ApiKey]:
+        rows = await self._read(
+            f"SELECT {_KEY_COLS} FROM api_keys WHERE workspace_id = ? ORDER BY created_ms, id",
+            (workspace_id,),
+        )
+        return [k for k in map(_api_key, rows) if k is not None]
+
+    async def api_key(self, key_id: str) -> ApiKey | None:
+        rows = await self._read(f"SELECT {_KEY_COLS} FROM api_keys WHERE id = ?", (key_id,))
+        return _api_key(rows[0]) if rows else None
+
+    async def api_key_by_hash(self, secret_hash: str) -> ApiKey | None:
+        rows = await self._read(f"SELECT {_KEY_COLS} FROM api_keys WHERE secret_hash = ?", (secret_hash,))
+        return _api_key(rows[0]) if rows else None
+
+    async def revoke_api_key(self, key_id: str, now_ms: int) -> bool:
+        def work(tx: SQLiteTx) -> bool:
+            cur = tx.c.execute(
+                "UPDATE api_keys SET revoked_ms = ? WHERE id = ? AND revoked_ms IS NULL", (now_ms, key_id)
+            )
+            return cur.rowcount > 0
+
+        return await self._writer.submit(work)

@@ -1,0 +1,236 @@
+"""The SQLite write transaction as the domain sees it (`tracktion.storage.base.WriteTx`)."""
+
+from __future__ import annotations
+
+import sqlite3
+import uuid as uuidlib
+from typing import Any
+
+import msgspec
+
+from tracktion.domain.definitions import DefinitionDelta
+from tracktion.domain.ingest import apply_write
+from tracktion.domain.models import EventRow, Profile, QuarantineRecord, WriteRequest, WriteResult
+
+FIRST_CLIENT_ID = 7_000_000_001
+_encode = msgspec.json.encode
+_decode = msgspec.json.decode
+
+_PROFILE_COLS = "workspace_id, client_id, primary_uuid, custom_id, email"
+
+
+def _profile(row: tuple[Any, ...] | None) -> Profile | None:
+    return Profile(*row) if row else None
+
+
+class SQLiteTx:
+    """The domain's view of one write transaction (`tracktion.storage.base.WriteTx`)."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.c = conn
+        self._pending: list[tuple[Any, ...]] = []  # unsalted inserts, written in one executemany
+
+    # -- profiles --------------------------------------------------------------------------------
+    def profile_by_id(self, workspace_id: int, client_id: int) -> Profile | None:
+        return _profile(
+            self.c.execute(
+                f"SELECT {_PROFILE_COLS} FROM profiles WHERE workspace_id = ? AND client_id = ?",
+                (workspace_id, client_id),
+            ).fetchone()
+        )
+
+    def profile_by_custom_id(self, workspace_id: int, custom_id: str) -> Profile | None:
+        return _profile(
+            self.c.execute(
+                f"SELECT {_PROFILE_COLS} FROM profiles WHERE workspace_id = ? AND custom_id = ?",
+                (workspace_id, custom_id),
+            ).fetchone()
+        )
+
+    def profile_by_email(self, workspace_id: int, email: str) -> Profile | None:
+        return _profile(
+            self.c.execute(
+                f"SELECT {_PROFILE_COLS} FROM profiles WHERE workspace_id = ? AND email_lower = ?",
+                (workspace_id, email.lower()),
+            ).fetchone()
+        )
+
+    def profile_by_uuid(self, workspace_id: int, uuid: str) -> Profile | None:
+        return _profile(
+            self.c.execute(
+                "SELECT p.workspace_id, p.client_id, p.primary_uuid, p.custom_id, p.email FROM profile_uuids u"
+                " JOIN profiles p ON p.workspace_id = u.workspace_id AND p.client_id = u.client_id"
+                " WHERE u.workspace_id = ? AND u.uuid = ?",
+                (workspace_id, uuid),
+            ).fetchone()
+        )
+
+    def uuid_taken(self, workspace_id: int, uuid: str) -> bool:
+        return (
+            self.c.execute(
+                "SELECT 1 FROM profile_uuids WHERE workspace_id = ? AND uuid = ?", (workspace_id, uuid)
+            ).fetchone()
+            is not None
+        )
+
+    def create_profile(
+        self, workspace_id: int, *, uuid: str, custom_id: str | None, email: str | None, now_ms: int
+    ) -> Profile:
+        (last,) = self.c.execute("SELECT MAX(client_id) FROM profiles").fetchone()
+        client_id = FIRST_CLIENT_ID if last is None else last + 1
+        self.c.execute(
+            "INSERT INTO profiles VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                workspace_id,
+                client_id,
+                uuid,
+                custom_id,
+                email,
+                email.lower() if email else None,
+                now_ms,
+                now_ms,
+            ),
+        )
+        self.c.execute(
+            "INSERT INTO profile_uuids VALUES (?, ?, ?, ?)", (workspace_id, uuid, client_id, now_ms)
+        )
+        return Profile(workspace_id, client_id, uuid, custom_id, email)
+
+    def attach_uuid(self, profile: Profile, uuid: str, now_ms: int) -> None:
+        self.c.execute(
+            "INSERT INTO profile_uuids VALUES (?, ?, ?, ?)",
+            (profile.workspace_id, uuid, profile.client_id, now_ms),
+        )
+        self._touch(profile, now_ms)
+
+    def set_custom_id(self, profile: Profile, custom_id: str, now_ms: int) -> Profile:
+        self.c.execute(
+            "UPDATE profiles SET custom_id = ?, updated_ms = ? WHERE workspace_id = ? AND client_id = ?",
+            (custom_id, now_ms, profile.workspace_id, profile.client_id),
+        )
+        return Profile(
+            profile.workspace_id, profile.client_id, profile.primary_uuid, custom_id, profile.email
+        )
+
+    def set_email(self, profile: Profile, email: str, now_ms: int) -> Profile:
+        self.c.execute(
+            "UPDATE profiles SET email = ?, email_lower = ?, updated_ms = ? WHERE workspace_id = ? AND client_id = ?",
+            (email, email.lower(), now_ms, profile.workspace_id, profile.client_id),
+        )
+        return Profile(
+            profile.workspace_id, profile.client_id, profile.primary_uuid, profile.custom_id, email
+        )
+
+    def _touch(self, profile: Profile, now_ms: int) -> None:
+        self.c.execute(
+            "UPDATE profiles SET updated_ms = ? WHERE workspace_id = ? AND client_id = ?",
+            (now_ms, profile.workspace_id, profile.client_id),
+        )
+
+    # -- events ----------------------------------------------------------------------------------
+    def upsert_event(self, row: EventRow, salted: bool) -> bool:
+        values = (
+            row.workspace_id,
+            uuidlib.UUID(row.uuid).bytes,
+            row.client_id,
+            row.action,
+            row.label,
+            row.time_ms,
+            _encode(row.params),
+            row.endpoint,
+            row.kind,
+        )
+        if not salted:
+            # v4 UUIDs never collide: no lookup, and the insert can wait for the job's executemany.
+            self._pending.append(values)
+            return True
+        self.flush()
+        found = self.c.execute(
+            "SELECT seq FROM events WHERE workspace_id = ? AND uuid = ?", (values[0], values[1])
+        ).fetchone()
+        if found is None:
+            self.c.execute(
+                "INSERT INTO events (workspace_id, uuid, client_id, action, label, time_ms, params,"
+                " endpoint, kind) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                values,
+            )
+            return True
+        # Overwrite in place (§3.7): label and params replaced, a new seq; uuid, action, client, time stay.
+        self.c.execute(
+            "UPDATE events SET seq = (SELECT MAX(seq) FROM events) + 1, label = ?, params = ?,"
+            " endpoint = ? WHERE seq = ?",
+            (row.label, values[6], row.endpoint, found[0]),
+        )
+        return False
+
+    def flush(self) -> None:
+        if self._pending:
+            self.c.executemany(
+                "INSERT INTO events (workspace_id, uuid, client_id, action, label, time_ms, params,"
+                " endpoint, kind) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                self._pending,
+            )
+            self._pending.clear()
+
+    def merge_definitions(self, workspace_id: int, delta: DefinitionDelta) -> None:
+        for action, d in delta.actions.items():
+            first = d.first_ms or d.last_ms
+            self.c.execute(
+                "INSERT INTO definitions VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (workspace_id, action) DO UPDATE SET"
+                " last_seen_ms = MAX(last_seen_ms, excluded.last_seen_ms),"
+                " event_count = event_count + excluded.event_count",
+                (workspace_id, action, d.kind, first, d.last_ms, d.inserted),
+            )
+            for name, (types, p_first, p_last) in d.params.items():
+                old = self.c.execute(
+                    "SELECT types FROM definition_params WHERE workspace_id = ? AND action = ? AND name = ?",
+                    (workspace_id, action, name),
+                ).fetchone()
+                merged = sorted(types | set(_decode(old[0])) if old else types)
+                self.c.execute(
+                    "INSERT INTO definition_params VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (workspace_id, action, name)"
+                    " DO UPDATE SET types = excluded.types,"
+                    " last_seen_ms = MAX(last_seen_ms, excluded.last_seen_ms)",
+                    (workspace_id, action, name, _encode(merged).decode(), p_first, p_last),
+                )
+
+    def add_quarantine(self, records: list[QuarantineRecord]) -> None:
+        self.c.executemany(
+            "INSERT INTO quarantine (workspace_id, id, received_ms, request_id, method, endpoint, item_index,"
+            " reason, status, errors, credential, item, body, body_truncated)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                (
+                    r.workspace_id,
+                    r.id,
+                    r.received_ms,
+                    r.request_id,
+                    r.method,
+                    r.endpoint,
+                    r.item_index,
+                    r.reason,
+                    r.status,
+                    _encode([e.as_json() for e in r.errors]),
+                    _encode(r.credential),
+                    _encode(r.item) if r.has_item else None,
+                    r.body,
+                    int(r.body_truncated),
+                )
+                for r in records
+            ],
+        )
+
+
+def apply_request(tx: SQLiteTx, request: WriteRequest) -> WriteResult:
+    conn = tx.c
+    conn.execute("SAVEPOINT request")
+    applied = apply_write(tx, request)
+    tx.flush()
+    if applied.rollback:
+        conn.execute("ROLLBACK TO request")
+    elif applied.definitions:
+        tx.merge_definitions(request.workspace_id, applied.definitions)
+    conn.execute("RELEASE request")
+    if applied.quarantine:
+        tx.add_quarantine(applied.quarantine)
+    return applied.result
