@@ -24,6 +24,9 @@ SYSTEM_PARAMS = frozenset(
     }
 )
 
+# §3.6: caller values for these keys are dropped (`apiKey` is never stored); the server injects its own.
+SERVER_OWNED_PARAMS = SYSTEM_PARAMS | {"apiKey"}
+
 
 def json_type(value: Any) -> str:
     """The JSON type name §10 lists. `integer` = a number written without fraction (decoded as int)."""

@@ -11,15 +11,17 @@ from __future__ import annotations
 import uuid as uuidlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
-from tracktion.domain import identity
-from tracktion.domain.definitions import DefinitionDelta
+from tracktion.domain import fanout, identity
+from tracktion.domain.definitions import SERVER_OWNED_PARAMS, DefinitionDelta
 from tracktion.domain.event_ids import event_uuid
 from tracktion.domain.models import (
     EventIn,
     EventRow,
     ItemOutcome,
     QuarantineRecord,
+    TransactionIn,
     WriteItem,
     WriteRequest,
     WriteResult,
@@ -65,9 +67,11 @@ def apply_write(
             applied.quarantine.append(
                 _record(req, item, UNKNOWN_CLIENT_ID, 202, [_unknown_entry(item)], new_id)
             )
-        else:
-            assert item.event is not None
+        elif item.event is not None:
             outcome.uuid = _store_event(tx, req, item.event, plan, applied)
+        else:
+            assert item.transaction is not None
+            outcome.uuid = _store_transaction(tx, req, item.transaction, plan, applied)
     return applied
 
 
@@ -78,17 +82,15 @@ def _check_item(
     if item.error is not None:
         outcome.status, outcome.error = item.error.status, item.error
         return None, outcome
-    event = item.event
-    assert event is not None
     try:
-        plan = identity.plan(tx, req.workspace_id, event.client, req.credential, item.prefix)
+        plan = identity.plan(tx, req.workspace_id, item.client, req.credential, item.prefix)
     except ProfileMismatch as exc:
         outcome.status, outcome.error = exc.status, exc
         return None, outcome
     if plan is None:
         outcome.quarantine_reason = UNKNOWN_CLIENT_ID
         return None, outcome
-    email_error = _params_email_error(event, plan, item.prefix)
+    email_error = _params_email_error(item.event, plan, item.prefix) if item.event is not None else None
     if email_error is not None:
         outcome.status, outcome.error = email_error.status, email_error
         return None, outcome
@@ -114,12 +116,75 @@ def _store_event(
 ) -> str:
     profile, uuid_param = identity.apply(tx, req.workspace_id, plan, req.received_ms)
     event_id = event_uuid(req.workspace_id, profile.client_id, event.action, event.salt, event.time_ms)
-    params = event.params.copy()
+    _store_row(
+        tx,
+        req,
+        applied,
+        event_id,
+        profile.client_id,
+        uuid_param,
+        event.action,
+        event.label,
+        event.time_ms,
+        event.params,
+        event.kind,
+        event.original_time,
+        event.salt is not None,
+    )
+    return event_id
+
+
+def _store_transaction(
+    tx: WriteTx, req: WriteRequest, transaction: TransactionIn, plan: identity.IdentityPlan, applied: Applied
+) -> str:
+    """§6.3: the charge and its products, on one profile, with one time, in this same commit."""
+    profile, uuid_param = identity.apply(tx, req.workspace_id, plan, req.received_ms)
+    charge_id = event_uuid(
+        req.workspace_id, profile.client_id, fanout.CHARGE_ACTION, transaction.salt, transaction.time_ms
+    )
+    for derived in fanout.expand(transaction, charge_id):
+        params = {k: v for k, v in derived.params.items() if k not in SERVER_OWNED_PARAMS}
+        # Products of a salted charge have derived, stable UUIDs: a re-send replaces them by position.
+        _store_row(
+            tx,
+            req,
+            applied,
+            derived.uuid,
+            profile.client_id,
+            uuid_param,
+            derived.action,
+            derived.label,
+            transaction.time_ms,
+            params,
+            "transaction",
+            transaction.original_time,
+            transaction.salt is not None,
+        )
+    return charge_id
+
+
+def _store_row(
+    tx: WriteTx,
+    req: WriteRequest,
+    applied: Applied,
+    event_id: str,
+    client_id: int,
+    uuid_param: str,
+    action: str,
+    label: str,
+    time_ms: int,
+    params: dict[str, Any],
+    kind: str,
+    original_time: str | None,
+    salted: bool,
+) -> None:
+    """Inject the §7.2 system params (overwriting caller values) and upsert the row."""
+    params = params.copy()
     cred = req.credential
     params["eventUUID"] = event_id
-    params["time"] = event.time_ms
+    params["time"] = time_ms
     params["eventCreateTime"] = format_ms(req.received_ms)
-    params["clientId"] = profile.client_id
+    params["clientId"] = client_id
     params["uuid"] = uuid_param
     params["businessProfileId"] = req.workspace_id
     params["ip"] = req.ip
@@ -129,23 +194,12 @@ def _store_event(
         "clientId": cred.client_id if cred.kind == "profile" else None,
         "userId": None,
     }
-    if event.original_time is not None:
-        params["snr-original-time"] = event.original_time
-    row = EventRow(
-        req.workspace_id,
-        event_id,
-        profile.client_id,
-        event.action,
-        event.label,
-        event.time_ms,
-        params,
-        req.endpoint,
-        event.kind,
-    )
-    inserted = tx.upsert_event(row, salted=event.salt is not None)
-    applied.definitions.observe(event.action, event.kind, params, req.received_ms, inserted)
+    if original_time is not None:
+        params["snr-original-time"] = original_time
+    row = EventRow(req.workspace_id, event_id, client_id, action, label, time_ms, params, req.endpoint, kind)
+    inserted = tx.upsert_event(row, salted=salted)
+    applied.definitions.observe(action, kind, params, req.received_ms, inserted)
     applied.stored.append(row)
-    return event_id
 
 
 def _refuse_atomic(
@@ -180,7 +234,7 @@ def _refuse_atomic(
 
 
 def _unknown_entry(item: WriteItem) -> ErrorEntry:
-    client_id = item.event.client.id if item.event else None
+    client_id = item.client.id if item.error is None else None
     field_path = f"{item.prefix}.client.id" if item.prefix else "client.id"
     return ErrorEntry(3001, field_path, "Profile not found (unknown clientId)", rejected(client_id))
 

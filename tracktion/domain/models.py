@@ -55,6 +55,18 @@ class EventIn:
 
 
 @dataclass(slots=True)
+class TransactionIn:
+    """One transaction validated at the edge (§6.2); expanded into events after identity resolution."""
+
+    client: ClientRef
+    order_id: str
+    time_ms: int  # stored time from `recordedAt` (§3.5 rules)
+    original_time: str | None
+    salt: str | None
+    body: dict[str, Any]  # the validated request; the fan-out reads its fields
+
+
+@dataclass(slots=True)
 class WriteItem:
     """One event (or later one transaction) of a write request: valid at the edge, or its edge error."""
 
@@ -62,7 +74,14 @@ class WriteItem:
     raw: Any  # the JSON value as sent, kept for the quarantine
     prefix: str = ""  # error-path prefix of this item: "" (single body), "[3]", "items[3]"
     event: EventIn | None = None
+    transaction: TransactionIn | None = None
     error: TracktionError | None = None
+
+    @property
+    def client(self) -> ClientRef:
+        source = self.event if self.event is not None else self.transaction
+        assert source is not None, "only valid items have a client"
+        return source.client
 
 
 @dataclass(slots=True)

@@ -64,11 +64,13 @@ class HttpApp:
             credential = await self.ctx.authn.authenticate(request.headers.get("authorization"))  # (2) 401
         try:
             payload = await self._checks(request, endpoint, credential)  # (3)–(7)
+            return await endpoint.handler(self.ctx, request, credential, payload)  # (8)–(10)
         except TracktionError as exc:
-            if endpoint.write and credential is not None:
+            # Failures the store already recorded carry `recorded`; the rest of a write's refusals (headers,
+            # body, batch envelope) become one request-level quarantine record here. Storage failures can't be.
+            if endpoint.write and credential is not None and exc.status < 500:
                 await self.quarantine_request(request, credential, exc)
             raise
-        return await endpoint.handler(self.ctx, request, credential, payload)
 
     async def _checks(self, request: Request, endpoint: Endpoint, credential: Credential | None) -> Any:
         if credential is not None:

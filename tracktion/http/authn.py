@@ -30,6 +30,7 @@ class Authenticator:
         self.tokens = tokens
         self._by_id: dict[str, _Cached] = {}
         self._by_hash: dict[str, _Cached] = {}
+        self._workspaces: dict[str, int] = {}  # id or guid → id; workspaces are never renamed or deleted
 
     def forget(self, key_id: str | None = None) -> None:
         self._by_id.clear() if key_id is None else self._by_id.pop(key_id, None)
@@ -89,7 +90,14 @@ class Authenticator:
         key = await self.key_by_secret(secret)
         if key is None or key.revoked_ms is not None or key.kind != "workspace":
             raise Unauthorized()
-        workspace = await self.store.workspace(workspace_ref)
-        if workspace is None or workspace.id != key.workspace_id:
+        workspace_id = self._workspaces.get(workspace_ref)
+        if workspace_id is None:
+            workspace = await self.store.workspace(workspace_ref)
+            if workspace is None:
+                raise Unauthorized()
+            workspace_id = workspace.id
+            if len(self._workspaces) < 10_000:
+                self._workspaces[workspace_ref] = workspace_id
+        if workspace_id != key.workspace_id:
             raise Unauthorized()
         return Credential("workspace", key.workspace_id, key.id, frozenset(key.permissions))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import partial
 
 from tracktion.catalog import load_catalog
-from tracktion.http import public, reads, tokens
+from tracktion.http import batch, public, reads, tokens
 from tracktion.http.events import single_event
 from tracktion.http.routing import Endpoint, Router
 
@@ -39,6 +39,24 @@ def build_router() -> Router:
                 partial(single_event, row=row), permission=row.permission, kinds=BOTH, body=True, write=True
             ),
         )
+
+    r.add(
+        "POST",
+        "/v4/events/batch",
+        Endpoint(batch.events_batch, permission="API_BATCH_EVENTS_CREATE", kinds=BOTH, body=True, write=True),
+    )
+
+    # Transactions (§6): workspace credentials only.
+    r.add(
+        "POST",
+        "/v4/transactions",
+        Endpoint(batch.transaction, permission="API_TRANSACTION_CREATE", body=True, write=True),
+    )
+    r.add(
+        "POST",
+        "/v4/transactions/batch",
+        Endpoint(batch.transactions_batch, permission="API_BATCH_TRANSACTION_CREATE", body=True, write=True),
+    )
 
     # Reads (§8, §13.2–13.4).
     r.add("GET", "/v4/events/by-client/{clientId}", Endpoint(reads.events_by_client, permission=EVENTS_READ))

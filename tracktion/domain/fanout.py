@@ -1,0 +1,125 @@
+"""Transaction fan-out (contract §6.3): one `transaction.charge` plus one `product.buy` per product.
+
+Pure: given the validated transaction and the charge UUID (which depends on the resolved profile), it
+returns the events' actions, labels, UUIDs and caller-side params. System params are injected later by the
+ingest, exactly as for any other event.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from tracktion.domain.models import TransactionIn
+
+CHARGE_ACTION, CHARGE_LABEL = "transaction.charge", "Transaction charge"
+PRODUCT_ACTION, PRODUCT_LABEL = "product.buy", "Product bought"
+CURRENCY = re.compile(r"[A-Z]{3}")
+MONEY_FIELDS = ("value", "revenue", "discountAmount")
+PRODUCT_MONEY_FIELDS = ("finalUnitPrice", "regularPrice", "discountPrice", "netUnitPrice")
+# Product keys that the product.buy table maps; any other key of a product is kept as sent.
+_PRODUCT_TABLE_KEYS = frozenset(
+    {
+        "sku",
+        "name",
+        "quantity",
+        *PRODUCT_MONEY_FIELDS,
+        "currency",
+        "orderId",
+        "url",
+        "image",
+        "categories",
+        "discountPercent",
+        "tax",
+    }
+)
+_PRODUCT_AS_SENT = ("url", "image", "categories", "discountPercent", "tax")
+
+
+@dataclass(frozen=True, slots=True)
+class DerivedEvent:
+    action: str
+    label: str
+    uuid: str
+    params: dict[str, Any]
+
+
+def product_uuid(charge_uuid: str, index: int) -> str:
+    """Synerise derives product events from the charge UUID plus the position (re-sends replace by position)."""
+    return str(uuid.uuid5(uuid.UUID(charge_uuid), str(index)))
+
+
+def reference_currency(body: dict[str, Any]) -> str | None:
+    """The first *valid* currency in §6.2's order: value, revenue, discountAmount, then each product's prices.
+    Tolerates an unvalidated body: validation uses it to find the currency every other one must equal."""
+    candidates = [body.get(name) for name in MONEY_FIELDS]
+    products = body.get("products")
+    if type(products) is list:
+        candidates += [p.get(n) for p in products if type(p) is dict for n in PRODUCT_MONEY_FIELDS]
+    for money in candidates:
+        if type(money) is dict:
+            currency = money.get("currency")
+            if type(currency) is str and CURRENCY.fullmatch(currency):
+                return currency
+    return None
+
+
+def expand(transaction: TransactionIn, charge_uuid: str) -> list[DerivedEvent]:
+    body = transaction.body
+    products: list[dict[str, Any]] | None = body.get("products")
+    product_ids = [product_uuid(charge_uuid, i) for i in range(len(products or ()))]
+
+    charge: dict[str, Any] = dict(body.get("metadata") or {})
+    charge["$orderID"] = transaction.order_id
+    if body.get("value") is not None:
+        charge["$totalAmount"] = body["value"]["amount"]
+    if body.get("revenue") is not None:
+        charge["$revenue"] = body["revenue"]["amount"]
+    currency = reference_currency(body)
+    if currency is not None:
+        charge["$currency"] = currency
+    if body.get("paymentInfo") is not None:
+        charge["$paymentType"] = body["paymentInfo"]
+    if products is not None:
+        charge["products"] = [
+            {
+                "$sku": p["sku"],
+                "$name": p["name"],
+                "$quantity": p["quantity"],
+                "$finalUnitPrice": p["finalUnitPrice"]["amount"],
+                "$currency": p["finalUnitPrice"]["currency"],
+            }
+            for p in products
+        ]
+        charge["productEventsUUIDs"] = product_ids
+    if body.get("source") is not None:
+        charge["source"] = body["source"]
+    if body.get("discountAmount") is not None:
+        charge["discountAmount"] = body["discountAmount"]["amount"]
+
+    events = [DerivedEvent(CHARGE_ACTION, CHARGE_LABEL, charge_uuid, charge)]
+    for product, product_id in zip(products or (), product_ids, strict=True):
+        events.append(
+            DerivedEvent(
+                PRODUCT_ACTION, PRODUCT_LABEL, product_id, _product_params(product, transaction.order_id)
+            )
+        )
+    return events
+
+
+def _product_params(product: dict[str, Any], order_id: str) -> dict[str, Any]:
+    params = {k: v for k, v in product.items() if k not in _PRODUCT_TABLE_KEYS}
+    params["sku"] = product["sku"]
+    params["name"] = product["name"]
+    params["quantity"] = product["quantity"]
+    for name in PRODUCT_MONEY_FIELDS:
+        if product.get(name) is not None:
+            params[name] = product[name]["amount"]
+    params["currency"] = product["finalUnitPrice"]["currency"]
+    params["orderId"] = order_id
+    for name in _PRODUCT_AS_SENT:
+        if product.get(name) is not None:
+            params[name] = product[name]
+    return params

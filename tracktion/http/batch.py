@@ -1,0 +1,146 @@
+"""Batch endpoints (contract §5): `/v4/events/batch`, `/v4/transactions/batch` and the shared envelope rules,
+limits, atomic mode and `?partial=true` (207 with a result per item)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from tracktion.catalog import CatalogRow, custom_row, rows_by_batch_type
+from tracktion.domain.models import Credential, WriteItem, WriteResult
+from tracktion.errors import BadParameter, ErrorEntry, InvalidBatch, ValidationFailed, rejected
+from tracktion.http.context import Context
+from tracktion.http.events import commit, validate_item, write_request
+from tracktion.http.request import ACCEPTED, Request, Response, json_response
+from tracktion.schemas.transaction import validate_transaction
+
+MAX_ITEMS = 1000
+
+
+def partial_mode(request: Request) -> bool:
+    raw = request.query_one("partial")
+    if raw is None or raw in ("false", "0"):
+        return False
+    if raw in ("true", "1"):
+        return True
+    raise BadParameter("partial must be true, false, 1 or 0", field="partial", rejected_value=raw)
+
+
+def batch_items(
+    body: Any, *, field: str = "", array_message: str = "Request body must be a JSON array"
+) -> list[Any]:
+    """§5.1/§5.2: an array of 1–1000 items; anything else is an `invalid batch` (400)."""
+    if type(body) is not list:
+        raise InvalidBatch(
+            errors=[ErrorEntry(1001 if not field else 1004, field, array_message, rejected(body))]
+        )
+    if not body:
+        raise InvalidBatch(errors=[ErrorEntry(1013, field, "Batch must not be empty")])
+    if len(body) > MAX_ITEMS:
+        raise InvalidBatch(
+            errors=[ErrorEntry(1012, field, "Batch cannot contain more than 1000 items", str(len(body)))]
+        )
+    return body
+
+
+def result_json(result: WriteResult) -> dict[str, Any]:
+    """§5.4 body: one result per item, in order, with the counts."""
+    results = []
+    accepted = quarantined = refused = 0
+    for outcome in result.outcomes:
+        entry: dict[str, Any] = {"index": outcome.index, "status": outcome.status}
+        if outcome.error is not None:
+            refused += 1
+            entry["errors"] = [e.as_json() for e in outcome.error.errors]
+        elif outcome.quarantine_reason is not None:
+            quarantined += 1
+            entry["quarantined"] = True
+            entry["reason"] = outcome.quarantine_reason
+        else:
+            accepted += 1
+            entry["uuid"] = outcome.uuid
+        results.append(entry)
+    return {
+        "status": 207,
+        "accepted": accepted,
+        "quarantined": quarantined,
+        "rejected": refused,
+        "results": results,
+    }
+
+
+async def run_batch(
+    ctx: Context,
+    request: Request,
+    credential: Credential,
+    body: Any,
+    validate: Callable[[Any, int, str], WriteItem],
+    *,
+    items_field: str = "",
+    array_message: str = "Request body must be a JSON array",
+) -> Response:
+    partial = partial_mode(request)
+    items = batch_items(body, field=items_field, array_message=array_message)
+    prefix = f"{items_field}[{{}}]" if items_field else "[{}]"
+    write = [validate(obj, i, prefix.format(i)) for i, obj in enumerate(items)]
+    wr = write_request(ctx, request, credential, write, atomic=not partial)
+    if not partial:
+        await commit(ctx, wr)
+        return ACCEPTED
+    result = await ctx.store.write(wr)
+    if result.error is not None:  # only request-level failures reach here in partial mode
+        raise result.error
+    return json_response(result_json(result), 207)
+
+
+def _event_row(obj: Any) -> CatalogRow | ErrorEntry:
+    kind = obj.get("type") if type(obj) is dict else None
+    if kind is None or kind == "custom":
+        return custom_row()
+    row = rows_by_batch_type().get(kind) if type(kind) is str else None
+    if row is None:
+        return ErrorEntry(1011, "type", f"Unknown event type ({rejected(kind)})", rejected(kind))
+    return row
+
+
+async def events_batch(ctx: Context, request: Request, credential: Credential | None, body: Any) -> Response:
+    """`POST /v4/events/batch`: items typed by `type` (custom, any dedicated batch type, push aliases)."""
+    assert credential is not None
+
+    def validate(obj: Any, index: int, prefix: str) -> WriteItem:
+        row = _event_row(obj)
+        if isinstance(row, ErrorEntry):
+            return WriteItem(index, obj, prefix, error=ValidationFailed(errors=[row.with_prefix(prefix)]))
+        return validate_item(obj, row, request, credential, index=index, prefix=prefix)
+
+    return await run_batch(ctx, request, credential, body, validate)
+
+
+def _transaction_item(obj: Any, request: Request, index: int | None, prefix: str) -> WriteItem:
+    try:
+        transaction = validate_transaction(obj, request.received_ms, item=index is not None)
+    except ValidationFailed as exc:
+        if prefix:
+            exc = ValidationFailed(errors=[e.with_prefix(prefix) for e in exc.errors])
+        return WriteItem(index, obj, prefix, error=exc)
+    return WriteItem(index, obj, prefix, transaction=transaction)
+
+
+async def transaction(ctx: Context, request: Request, credential: Credential | None, body: Any) -> Response:
+    """`POST /v4/transactions`: one charge plus its `product.buy` events, committed together."""
+    assert credential is not None
+    await commit(ctx, write_request(ctx, request, credential, [_transaction_item(body, request, None, "")]))
+    return ACCEPTED
+
+
+async def transactions_batch(
+    ctx: Context, request: Request, credential: Credential | None, body: Any
+) -> Response:
+    assert credential is not None
+    return await run_batch(
+        ctx,
+        request,
+        credential,
+        body,
+        lambda obj, index, prefix: _transaction_item(obj, request, index, prefix),
+    )

@@ -1,0 +1,176 @@
+"""`POST /v4/transactions` bodies (contract §6.2) → `TransactionIn`, or `ValidationFailed` with every error.
+
+Fields are checked in the order of §6.2's table, each reporting only its first failure. Money objects follow
+§3.6; every currency must equal the reference currency (the first valid one, §6.2), so the reference is found
+in a first pass and each money field is then checked against it in its own place in the order.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tracktion.domain.fanout import CURRENCY, MONEY_FIELDS, PRODUCT_MONEY_FIELDS, reference_currency
+from tracktion.domain.models import TransactionIn
+from tracktion.domain.timefmt import TimeFormatError, TimeRangeError, parse_time_ms, stored_time_ms
+from tracktion.errors import ErrorEntry, ValidationFailed, rejected
+from tracktion.schemas.client import validate_client
+from tracktion.schemas.params import SOURCES, humanize
+
+_NUMBER = (int, float)
+
+
+def validate_transaction(obj: Any, receive_ms: int, *, item: bool = False) -> TransactionIn:
+    if type(obj) is not dict:
+        message = "Item must be a JSON object" if item else "Request body must be a JSON object"
+        raise ValidationFailed(errors=[ErrorEntry(1001, "", message, rejected(obj))])
+    errors: list[ErrorEntry] = []
+    get = obj.get
+    client = validate_client(get("client"), errors)
+    order_id = get("orderId")
+    _required_string(order_id, "orderId", "Order id is required", errors)
+
+    recorded = get("recordedAt")
+    time_ms, original = receive_ms, None
+    if recorded is not None:
+        try:
+            time_ms, original = stored_time_ms(parse_time_ms(recorded), receive_ms), recorded
+        except TimeFormatError:
+            errors.append(
+                ErrorEntry(1005, "recordedAt", "Time is not a valid ISO8601 format", rejected(recorded))
+            )
+        except TimeRangeError:
+            errors.append(ErrorEntry(1006, "recordedAt", "Time is out of range", rejected(recorded)))
+
+    salt = get("eventSalt")
+    if salt is not None and (type(salt) is not str or not salt):
+        code = 1004 if type(salt) is not str else 1003
+        errors.append(ErrorEntry(code, "eventSalt", "Event salt must be a non-empty string", rejected(salt)))
+
+    reference = reference_currency(obj)
+    products = get("products")
+    if products is not None:
+        if type(products) is not list:
+            errors.append(ErrorEntry(1004, "products", "Products must be an array", rejected(products)))
+        else:
+            for index, product in enumerate(products):
+                _check_product(product, f"products[{index}]", reference, errors)
+    for name in MONEY_FIELDS:
+        _check_money(get(name), name, reference, errors)
+
+    source = get("source")
+    if source is not None and source not in SOURCES:
+        errors.append(ErrorEntry(1007, "source", f"Invalid source ({rejected(source)})", rejected(source)))
+    payment = get("paymentInfo")
+    if payment is not None:
+        if type(payment) is not dict:
+            errors.append(
+                ErrorEntry(1004, "paymentInfo", "Payment info must be an object", rejected(payment))
+            )
+        else:
+            _required_string(
+                payment.get("method"), "paymentInfo.method", "Payment method is required", errors
+            )
+    metadata = get("metadata")
+    if metadata is not None and type(metadata) is not dict:
+        errors.append(ErrorEntry(1004, "metadata", "Metadata must be an object", rejected(metadata)))
+
+    if errors:
+        raise ValidationFailed(errors=errors)
+    assert type(order_id) is str
+    return TransactionIn(client, order_id, time_ms, original, salt, obj)
+
+
+def _required_string(value: Any, field: str, message: str, errors: list[ErrorEntry]) -> None:
+    if type(value) is not str or not value:
+        code = 1002 if value is None else 1004 if type(value) is not str else 1003
+        errors.append(ErrorEntry(code, field, message, rejected(value)))
+
+
+def _check_money(
+    money: Any, field: str, reference: str | None, errors: list[ErrorEntry], required: str | None = None
+) -> None:
+    if money is None:
+        if required is not None:
+            errors.append(ErrorEntry(1002, field, required))
+        return
+    if type(money) is not dict:
+        errors.append(
+            ErrorEntry(
+                1004, field, f"{humanize(field.rsplit('.', 1)[-1])} must be an object", rejected(money)
+            )
+        )
+        return
+    amount = money.get("amount")
+    if amount is None:
+        errors.append(ErrorEntry(1002, f"{field}.amount", "Amount cannot be empty"))
+    elif type(amount) not in _NUMBER:
+        errors.append(ErrorEntry(1004, f"{field}.amount", "Amount must be a number", rejected(amount)))
+    elif amount < 0:
+        errors.append(
+            ErrorEntry(1006, f"{field}.amount", "Amount must be greater than or equal to 0", rejected(amount))
+        )
+    currency = money.get("currency")
+    if currency is None:
+        errors.append(ErrorEntry(1002, f"{field}.currency", "Currency cannot be empty"))
+    elif type(currency) is not str:
+        errors.append(ErrorEntry(1004, f"{field}.currency", "Currency must be a string", rejected(currency)))
+    elif not CURRENCY.fullmatch(currency):
+        errors.append(ErrorEntry(1005, f"{field}.currency", f"Invalid currency format({currency})", currency))
+    elif reference is not None and currency != reference:
+        errors.append(
+            ErrorEntry(
+                1010, f"{field}.currency", f"Currency mismatch ({currency}, expected {reference})", currency
+            )
+        )
+
+
+def _check_product(product: Any, field: str, reference: str | None, errors: list[ErrorEntry]) -> None:
+    if type(product) is not dict:
+        errors.append(ErrorEntry(1004, field, "Product must be an object", rejected(product)))
+        return
+    get = product.get
+    _required_string(get("sku"), f"{field}.sku", "Sku is required", errors)
+    _required_string(get("name"), f"{field}.name", "Name is required", errors)
+    quantity = get("quantity")
+    if quantity is None:
+        errors.append(ErrorEntry(1002, f"{field}.quantity", "Quantity is required"))
+    elif type(quantity) not in _NUMBER:
+        errors.append(ErrorEntry(1004, f"{field}.quantity", "Quantity must be a number", rejected(quantity)))
+    elif quantity <= 0:
+        errors.append(
+            ErrorEntry(1006, f"{field}.quantity", "Quantity must be greater than 0", rejected(quantity))
+        )
+    _check_money(
+        get("finalUnitPrice"),
+        f"{field}.finalUnitPrice",
+        reference,
+        errors,
+        required="Final unit price is required",
+    )
+    for name in PRODUCT_MONEY_FIELDS[1:]:
+        _check_money(get(name), f"{field}.{name}", reference, errors)
+    for name, types, type_name in (
+        ("discountPercent", _NUMBER, "a number"),
+        ("tax", _NUMBER, "a number"),
+        ("url", (str,), "a string"),
+        ("image", (str,), "a string"),
+    ):
+        value = get(name)
+        if value is not None and type(value) not in types:
+            errors.append(
+                ErrorEntry(1004, f"{field}.{name}", f"{humanize(name)} must be {type_name}", rejected(value))
+            )
+    categories = get("categories")
+    if categories is not None:
+        if type(categories) is not list:
+            errors.append(
+                ErrorEntry(1004, f"{field}.categories", "Categories must be an array", rejected(categories))
+            )
+        else:
+            for index, value in enumerate(categories):
+                if type(value) is not str:
+                    errors.append(
+                        ErrorEntry(
+                            1004, f"{field}.categories[{index}]", "Category must be a string", rejected(value)
+                        )
+                    )
