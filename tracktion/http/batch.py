@@ -10,8 +10,9 @@ from tracktion.catalog import CatalogRow, custom_row, rows_by_batch_type
 from tracktion.domain.models import Credential, WriteItem, WriteResult
 from tracktion.errors import BadParameter, ErrorEntry, InvalidBatch, ValidationFailed, rejected
 from tracktion.http.context import Context
-from tracktion.http.events import commit, validate_item, write_request
+from tracktion.http.events import ai_compat_item, commit, validate_item, write_request
 from tracktion.http.request import ACCEPTED, Request, Response, json_response
+from tracktion.schemas.ai_compat import row_for_event_type
 from tracktion.schemas.transaction import validate_transaction
 
 MAX_ITEMS = 1000
@@ -143,4 +144,39 @@ async def transactions_batch(
         credential,
         body,
         lambda obj, index, prefix: _transaction_item(obj, request, index, prefix),
+    )
+
+
+async def ai_compat_batch(
+    ctx: Context, request: Request, credential: Credential | None, body: Any
+) -> Response:
+    """`POST /v4/events/ai-compat/batch`: `{"eventType", "items"}`, one event type per request (§5.5)."""
+    assert credential is not None
+    if type(body) is not dict:
+        raise InvalidBatch(
+            errors=[ErrorEntry(1001, "", "Request body must be a JSON object", rejected(body))]
+        )
+    event_type = body.get("eventType")
+    row = row_for_event_type(event_type)
+    if row is None:
+        code, message = (
+            (1002, "Event type is required")
+            if event_type is None
+            else (1007, f"Invalid event type ({rejected(event_type)})")
+        )
+        raise InvalidBatch(errors=[ErrorEntry(code, "eventType", message, rejected(event_type))])
+
+    def validate(obj: Any, index: int, prefix: str) -> WriteItem:
+        return ai_compat_item(
+            obj, row, request, credential, index=index, prefix=prefix, event_type=event_type
+        )
+
+    return await run_batch(
+        ctx,
+        request,
+        credential,
+        body.get("items"),
+        validate,
+        items_field="items",
+        array_message="Items must be an array",
     )

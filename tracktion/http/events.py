@@ -11,6 +11,7 @@ from tracktion.errors import TracktionError, ValidationFailed
 from tracktion.http.context import Context
 from tracktion.http.headers import caller_ip
 from tracktion.http.request import ACCEPTED, Request, Response
+from tracktion.schemas.ai_compat import validate_ai_compat
 from tracktion.schemas.envelope import validate_event
 
 
@@ -88,3 +89,39 @@ async def single_event(
     item = validate_item(body, row, request, credential)
     await commit(ctx, write_request(ctx, request, credential, [item]))
     return ACCEPTED
+
+
+async def ai_compat_event(
+    ctx: Context, request: Request, credential: Credential | None, body: Any, *, row: CatalogRow
+) -> Response:
+    """`POST /v4/events/ai-compat/<type>`: a flat AI-engine body (§4.3)."""
+    assert credential is not None
+    item = ai_compat_item(body, row, request, credential)
+    await commit(ctx, write_request(ctx, request, credential, [item]))
+    return ACCEPTED
+
+
+def ai_compat_item(
+    obj: Any,
+    row: CatalogRow,
+    request: Request,
+    credential: Credential,
+    *,
+    index: int | None = None,
+    prefix: str = "",
+    event_type: str | None = None,
+) -> WriteItem:
+    try:
+        event = validate_ai_compat(
+            obj,
+            row,
+            request.received_ms,
+            client_optional=credential.kind == "profile",
+            item=index is not None,
+            event_type=event_type,
+        )
+    except ValidationFailed as exc:
+        if prefix:
+            exc = ValidationFailed(errors=[e.with_prefix(prefix) for e in exc.errors])
+        return WriteItem(index, obj, prefix, error=exc)
+    return WriteItem(index, obj, prefix, event=_fill_from_token(event, credential))

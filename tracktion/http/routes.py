@@ -6,12 +6,20 @@ from functools import partial
 
 from tracktion.catalog import load_catalog
 from tracktion.http import batch, public, reads, tokens
-from tracktion.http.events import single_event
-from tracktion.http.routing import Endpoint, Router
+from tracktion.http.events import ai_compat_event, single_event
+from tracktion.http.routing import Endpoint, Handler, Router
 
 EVENTS_READ = "API_EVENTS_READ"
 BOTH = frozenset({"workspace", "profile"})
 PROFILE = frozenset({"profile"})
+
+
+def _write(handler: Handler, permission: str, kinds: frozenset[str] = BOTH) -> Endpoint:
+    return Endpoint(handler, permission=permission, kinds=kinds, body=True, write=True)
+
+
+def _read(handler: Handler, permission: str | None = EVENTS_READ) -> Endpoint:
+    return Endpoint(handler, permission=permission)
 
 
 def build_router() -> Router:
@@ -20,56 +28,40 @@ def build_router() -> Router:
     r.add("GET", "/-/health", Endpoint(public.health, auth="none"))
     r.add("GET", "/-/ready", Endpoint(public.ready, auth="none"))
     r.add("GET", "/-/jwks.json", Endpoint(tokens.jwks, auth="none"))
-    r.add("POST", "/uauth/v2/auth/login/profile", Endpoint(tokens.workspace_login, auth="none", body=True))
-    r.add(
-        "POST",
-        "/v4/auth/login/profile",
-        Endpoint(partial(tokens.workspace_login, deprecated=True), auth="none", body=True),
-    )
+    login = Endpoint(tokens.workspace_login, auth="none", body=True)
+    r.add("POST", "/uauth/v2/auth/login/profile", login)
+    deprecated_login = Endpoint(partial(tokens.workspace_login, deprecated=True), auth="none", body=True)
+    r.add("POST", "/v4/auth/login/profile", deprecated_login)
     r.add("GET", "/v4/auth/refresh/profile", Endpoint(tokens.workspace_refresh, kinds=BOTH))
 
-    # Event writes: one generic handler per catalog row (§4.1); ai-compat rows come with their own schema.
+    # Event writes: one generic handler per catalog row (§4.1), ai-compat rows with their flat schema (§4.3).
     for row in load_catalog():
-        if row.is_ai_compat:
-            continue
-        r.add(
-            "POST",
-            row.path,
-            Endpoint(
-                partial(single_event, row=row), permission=row.permission, kinds=BOTH, body=True, write=True
-            ),
-        )
-
+        handler = partial(ai_compat_event if row.is_ai_compat else single_event, row=row)
+        r.add("POST", row.path, _write(handler, row.permission))
+    r.add("POST", "/v4/events/batch", _write(batch.events_batch, "API_BATCH_EVENTS_CREATE"))
     r.add(
         "POST",
-        "/v4/events/batch",
-        Endpoint(batch.events_batch, permission="API_BATCH_EVENTS_CREATE", kinds=BOTH, body=True, write=True),
+        "/v4/events/ai-compat/batch",
+        _write(batch.ai_compat_batch, "API_AI_COMPAT_BATCH_EVENTS_CREATE"),
     )
 
     # Transactions (§6): workspace credentials only.
-    r.add(
-        "POST",
-        "/v4/transactions",
-        Endpoint(batch.transaction, permission="API_TRANSACTION_CREATE", body=True, write=True),
-    )
+    workspace = frozenset({"workspace"})
+    r.add("POST", "/v4/transactions", _write(batch.transaction, "API_TRANSACTION_CREATE", workspace))
     r.add(
         "POST",
         "/v4/transactions/batch",
-        Endpoint(batch.transactions_batch, permission="API_BATCH_TRANSACTION_CREATE", body=True, write=True),
+        _write(batch.transactions_batch, "API_BATCH_TRANSACTION_CREATE", workspace),
     )
 
     # Reads (§8, §13.2–13.4).
-    r.add("GET", "/v4/events/by-client/{clientId}", Endpoint(reads.events_by_client, permission=EVENTS_READ))
+    r.add("GET", "/v4/events/by-client/{clientId}", _read(reads.events_by_client))
     r.add("GET", "/v4/events", Endpoint(reads.own_events, kinds=PROFILE))
-    r.add("GET", "/-/api/events", Endpoint(reads.search_events, permission=EVENTS_READ))
-    r.add("GET", "/-/api/events/{uuid}", Endpoint(reads.get_event, permission=EVENTS_READ))
-    r.add("GET", "/-/api/definitions", Endpoint(reads.list_definitions, permission=EVENTS_READ))
-    r.add("GET", "/-/api/definitions/{action}", Endpoint(reads.get_definition, permission=EVENTS_READ))
-    r.add("GET", "/-/api/quarantine", Endpoint(reads.list_quarantine, permission=EVENTS_READ))
-    r.add("GET", "/-/api/quarantine/{id}", Endpoint(reads.get_quarantine, permission=EVENTS_READ))
-    r.add(
-        "DELETE",
-        "/-/api/quarantine/{id}",
-        Endpoint(reads.delete_quarantine, permission="API_QUARANTINE_DELETE"),
-    )
+    r.add("GET", "/-/api/events", _read(reads.search_events))
+    r.add("GET", "/-/api/events/{uuid}", _read(reads.get_event))
+    r.add("GET", "/-/api/definitions", _read(reads.list_definitions))
+    r.add("GET", "/-/api/definitions/{action}", _read(reads.get_definition))
+    r.add("GET", "/-/api/quarantine", _read(reads.list_quarantine))
+    r.add("GET", "/-/api/quarantine/{id}", _read(reads.get_quarantine))
+    r.add("DELETE", "/-/api/quarantine/{id}", _read(reads.delete_quarantine, "API_QUARANTINE_DELETE"))
     return r

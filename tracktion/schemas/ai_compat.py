@@ -1,0 +1,124 @@
+"""Flat AI-engine bodies of `/v4/events/ai-compat/*` (contract §4.3, §5.5) → `EventIn`.
+
+No `client`, `label`, `params` or `eventSalt` envelope: `clientUUID` identifies the profile, `EventTimestamp`
+is the time, and every other top-level key becomes a param. The required and typed keys come from the catalog
+row; they are compiled with the same machinery as envelope params (shifted under a pseudo `params.` root).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from tracktion.catalog import CatalogRow, kind_for_action, rows_by_path
+from tracktion.domain.models import ClientRef, EventIn
+from tracktion.domain.timefmt import TimeFormatError, TimeRangeError, parse_time_ms, stored_time_ms
+from tracktion.errors import ErrorEntry, ValidationFailed, rejected
+from tracktion.schemas.client import uuid_error
+from tracktion.schemas.params import ParamCheck, check_params, compile_checks, stored_params
+
+# Keys with their own rules here; they are not params.
+_ENVELOPE_KEYS = frozenset({"clientUUID", "EventTimestamp", "label", "eventSalt"})
+# §4.3 types these on every ai-compat body, whether or not the catalog row lists them.
+_ALWAYS_TYPED = (("campaignId", "string"), ("sessionId", "string"))
+
+PRODUCT_SEARCH_CLICK = "product.search.click"
+# §5.5: batch `eventType` → the row whose rules apply.
+EVENT_TYPES = {
+    "recommendation.view": "/v4/events/ai-compat/recommendation.view",
+    "recommendation.click": "/v4/events/ai-compat/recommendation.click",
+    "item.search.click": "/v4/events/ai-compat/item.search.click",
+    PRODUCT_SEARCH_CLICK: "/v4/events/ai-compat/item.search.click",
+}
+
+_compiled: dict[tuple[str, bool], tuple[CatalogRow, tuple[ParamCheck, ...]]] = {}
+
+
+def _checks(row: CatalogRow, product_search: bool) -> tuple[ParamCheck, ...]:
+    cached = _compiled.get((row.path, product_search))
+    if cached is not None and cached[0] is row:
+        return cached[1]
+    required = [p for p in row.required_params if p not in _ENVELOPE_KEYS]
+    typed = [(p, t) for p, t in row.typed_params if p not in _ENVELOPE_KEYS]
+    typed += [(p, t) for p, t in _ALWAYS_TYPED if p not in dict(typed)]
+    if product_search:  # deprecated Synerise type: `productId` takes the place of `item`
+        required = ["productId" if p == "item" else p for p in required]
+        typed = [("productId" if p == "item" else p, t) for p, t in typed]
+    shifted = dataclasses.replace(
+        row,
+        required_params=tuple("params." + p for p in required),
+        typed_params=tuple(("params." + p, t) for p, t in typed),
+    )
+    checks = tuple(
+        dataclasses.replace(c, field=c.field.removeprefix("params.")) for c in compile_checks(shifted)
+    )
+    _compiled[(row.path, product_search)] = (row, checks)
+    return checks
+
+
+def validate_ai_compat(
+    obj: Any,
+    row: CatalogRow,
+    receive_ms: int,
+    *,
+    client_optional: bool = False,
+    item: bool = False,
+    event_type: str | None = None,
+) -> EventIn:
+    """Validate one ai-compat body (or batch item of `event_type`). Paths are relative to the body/item."""
+    if type(obj) is not dict:
+        message = "Item must be a JSON object" if item else "Request body must be a JSON object"
+        raise ValidationFailed(errors=[ErrorEntry(1001, "", message, rejected(obj))])
+    assert row.action is not None
+    errors: list[ErrorEntry] = []
+    client_uuid = obj.get("clientUUID")
+    client = ClientRef()
+    if client_uuid is None:
+        if not client_optional:
+            errors.append(ErrorEntry(1002, "clientUUID", "Client UUID is required"))
+    else:
+        error = uuid_error(client_uuid, "clientUUID", "clientUUID")
+        if error is not None:
+            errors.append(error)
+        else:
+            client = ClientRef(uuid=client_uuid.lower())
+
+    label = obj.get("label")
+    if label is not None and (type(label) is not str or not label):
+        code = 1004 if type(label) is not str else 1003
+        errors.append(ErrorEntry(code, "label", "Label must be a non-empty string", rejected(label)))
+
+    sent_time = obj.get("EventTimestamp")
+    time_ms, original = receive_ms, None
+    if sent_time is not None:
+        try:
+            time_ms, original = stored_time_ms(parse_time_ms(sent_time), receive_ms), sent_time
+        except TimeFormatError:
+            errors.append(
+                ErrorEntry(1005, "EventTimestamp", "Time is not a valid ISO8601 format", rejected(sent_time))
+            )
+        except TimeRangeError:
+            errors.append(ErrorEntry(1006, "EventTimestamp", "Time is out of range", rejected(sent_time)))
+
+    product_search = event_type == PRODUCT_SEARCH_CLICK
+    check_params(obj, _checks(row, product_search), errors)
+    if errors:
+        raise ValidationFailed(errors=errors)
+    params = stored_params({k: v for k, v in obj.items() if k not in _ENVELOPE_KEYS})
+    if product_search:
+        params["item"] = params["productId"]
+    return EventIn(
+        client,
+        row.action,
+        label or row.default_label,
+        time_ms,
+        original,
+        None,
+        params,
+        kind_for_action(row.action),
+    )
+
+
+def row_for_event_type(event_type: Any) -> CatalogRow | None:
+    path = EVENT_TYPES.get(event_type) if type(event_type) is str else None
+    return rows_by_path()[path] if path else None
