@@ -141,3 +141,11 @@ def apply(tx: WriteTx, workspace_id: int, p: IdentityPlan, now_ms: int) -> tuple
 
 def _path(prefix: str, field: str) -> str:
     return f"{prefix}.{field}" if prefix else field
+
+
+def profile_for_uuid(tx: WriteTx, workspace_id: int, uuid: str, now_ms: int) -> Profile:
+    """Anonymous login (§2.2, §9.3): the profile owning `uuid`, created with only that uuid if none does."""
+    owner = tx.profile_by_uuid(workspace_id, uuid)
+    if owner is not None:
+        return owner
+    return tx.create_profile(workspace_id, uuid=uuid, custom_id=None, email=None, now_ms=now_ms)

@@ -16,6 +16,7 @@ from tracktion.errors import (
     TracktionError,
     error_body,
 )
+from tracktion.http.admin import check_admin
 from tracktion.http.context import Context
 from tracktion.http.headers import API_VERSIONED_PREFIXES, caller_ip, check_api_version, check_content_type
 from tracktion.http.request import Request, Response, json_response, send
@@ -62,6 +63,8 @@ class HttpApp:
         credential: Credential | None = None
         if endpoint.auth == "credential":
             credential = await self.ctx.authn.authenticate(request.headers.get("authorization"))  # (2) 401
+        elif endpoint.auth == "admin":
+            check_admin(self.ctx, request)
         try:
             payload = await self._checks(request, endpoint, credential)  # (3)–(7)
             return await endpoint.handler(self.ctx, request, credential, payload)  # (8)–(10)

@@ -30,7 +30,10 @@ class Authenticator:
         self.tokens = tokens
         self._by_id: dict[str, _Cached] = {}
         self._by_hash: dict[str, _Cached] = {}
-        self._workspaces: dict[str, int] = {}  # id or guid → id; workspaces are never renamed or deleted
+        self._workspaces: dict[str, int] = {}
+        self._profiles: set[tuple[int, int]] = (
+            set()
+        )  # id or guid → id; workspaces are never renamed or deleted
 
     def forget(self, key_id: str | None = None) -> None:
         self._by_id.clear() if key_id is None else self._by_id.pop(key_id, None)

@@ -5,13 +5,15 @@ from __future__ import annotations
 from functools import partial
 
 from tracktion.catalog import load_catalog
-from tracktion.http import batch, public, reads, tokens
+from tracktion.http import batch, profiles, public, reads, tokens
 from tracktion.http.events import ai_compat_event, single_event
 from tracktion.http.routing import Endpoint, Handler, Router
 
 EVENTS_READ = "API_EVENTS_READ"
+CLIENT_READ = "API_CLIENT_READ"
 BOTH = frozenset({"workspace", "profile"})
 PROFILE = frozenset({"profile"})
+WORKSPACE = frozenset({"workspace"})
 
 
 def _write(handler: Handler, permission: str, kinds: frozenset[str] = BOTH) -> Endpoint:
@@ -22,7 +24,7 @@ def _read(handler: Handler, permission: str | None = EVENTS_READ) -> Endpoint:
     return Endpoint(handler, permission=permission)
 
 
-def build_router() -> Router:
+def build_router(admin: bool = False) -> Router:
     r = Router()
     # Public (§13.1) and token endpoints (§2.2): no credential.
     r.add("GET", "/-/health", Endpoint(public.health, auth="none"))
@@ -33,6 +35,10 @@ def build_router() -> Router:
     deprecated_login = Endpoint(partial(tokens.workspace_login, deprecated=True), auth="none", body=True)
     r.add("POST", "/v4/auth/login/profile", deprecated_login)
     r.add("GET", "/v4/auth/refresh/profile", Endpoint(tokens.workspace_refresh, kinds=BOTH))
+    anonymous = Endpoint(profiles.anonymous_login, auth="none", body=True)
+    r.add("POST", "/sauth/v3/auth/login/client/anonymous", anonymous)
+    r.add("POST", "/sauth/v2/auth/login/client/anonymous", anonymous)  # the older documented path
+    r.add("POST", "/sauth/v3/auth/refresh/client", Endpoint(profiles.client_refresh, kinds=BOTH, body=True))
 
     # Event writes: one generic handler per catalog row (§4.1), ai-compat rows with their flat schema (§4.3).
     for row in load_catalog():
@@ -46,12 +52,11 @@ def build_router() -> Router:
     )
 
     # Transactions (§6): workspace credentials only.
-    workspace = frozenset({"workspace"})
-    r.add("POST", "/v4/transactions", _write(batch.transaction, "API_TRANSACTION_CREATE", workspace))
+    r.add("POST", "/v4/transactions", _write(batch.transaction, "API_TRANSACTION_CREATE", WORKSPACE))
     r.add(
         "POST",
         "/v4/transactions/batch",
-        _write(batch.transactions_batch, "API_BATCH_TRANSACTION_CREATE", workspace),
+        _write(batch.transactions_batch, "API_BATCH_TRANSACTION_CREATE", WORKSPACE),
     )
 
     # Reads (§8, §13.2–13.4).
@@ -64,4 +69,27 @@ def build_router() -> Router:
     r.add("GET", "/-/api/quarantine", _read(reads.list_quarantine))
     r.add("GET", "/-/api/quarantine/{id}", _read(reads.get_quarantine))
     r.add("DELETE", "/-/api/quarantine/{id}", _read(reads.delete_quarantine, "API_QUARANTINE_DELETE"))
+
+    # Profiles (§9.5).
+    r.add("GET", "/v4/clients/{clientId}", _read(profiles.client_by_id, CLIENT_READ))
+    r.add("GET", "/v4/clients/by-customid/{customId}", _read(profiles.client_by_custom_id, CLIENT_READ))
+    r.add("GET", "/v4/clients/by-email/{email}", _read(profiles.client_by_email, CLIENT_READ))
+    r.add("POST", "/v4/clients/batch", _write(profiles.clients_batch, "API_BATCH_CLIENT_CREATE", WORKSPACE))
+    if admin:
+        _admin_routes(r)
     return r
+
+
+def _admin_routes(r: Router) -> None:
+    """§13.7: only registered when `TRACKTION_ADMIN_TOKEN` is set, so otherwise every path is a plain 404."""
+    from tracktion.http import admin
+
+    def endpoint(handler: Handler, body: bool = False) -> Endpoint:
+        return Endpoint(handler, auth="admin", body=body)
+
+    r.add("POST", "/-/admin/workspaces", endpoint(admin.create_workspace, body=True))
+    r.add("GET", "/-/admin/workspaces", endpoint(admin.list_workspaces))
+    r.add("POST", "/-/admin/workspaces/{id}/api-keys", endpoint(admin.create_api_key, body=True))
+    r.add("GET", "/-/admin/workspaces/{id}/api-keys", endpoint(admin.list_api_keys))
+    r.add("DELETE", "/-/admin/api-keys/{keyId}", endpoint(admin.revoke_api_key))
+    r.add("GET", "/-/admin/permissions", endpoint(admin.permissions))

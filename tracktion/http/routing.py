@@ -40,33 +40,34 @@ class Route:
 
 
 class Router:
+    """Exact paths in a dict (the hot path is one lookup); templates like `/a/{id}/b` matched segment-wise,
+    a parameter being one non-empty segment. Templates are tried in the order they were added."""
+
     def __init__(self) -> None:
         self._exact: dict[str, Route] = {}
-        self._templates: list[tuple[str, str, Route]] = []  # (prefix, param name, route)
+        self._templates: list[tuple[tuple[str, ...], Route]] = []
 
     def add(self, method: str, template: str, endpoint: Endpoint) -> None:
-        if "{" in template:
-            prefix, _, rest = template.partition("{")
-            name = rest.rstrip("}")
-            for p, n, route in self._templates:
-                if p == prefix and n == name:
-                    route.methods[method] = endpoint
-                    return
-            route = Route(template, {method: endpoint})
-            self._templates.append((prefix, name, route))
+        if "{" not in template:
+            self._exact.setdefault(template, Route(template)).methods[method] = endpoint
             return
-        self._exact.setdefault(template, Route(template)).methods[method] = endpoint
+        segments = tuple(template.split("/"))
+        for known, route in self._templates:
+            if known == segments:
+                route.methods[method] = endpoint
+                return
+        self._templates.append((segments, Route(template, {method: endpoint})))
 
     def match(self, method: str, path: str) -> tuple[Route, Endpoint, dict[str, str]]:
         route = self._exact.get(path)
         params: dict[str, str] = {}
         if route is None:
-            for prefix, name, candidate in self._templates:
-                if path.startswith(prefix):
-                    value = path[len(prefix) :]
-                    if value and "/" not in value:
-                        route, params = candidate, {name: value}
-                        break
+            parts = path.split("/")
+            for segments, candidate in self._templates:
+                found = _bind(segments, parts)
+                if found is not None:
+                    route, params = candidate, found
+                    break
         if route is None:
             raise NotFound("Not found")
         endpoint = route.methods.get(method)
@@ -75,4 +76,18 @@ class Router:
         return route, endpoint, params
 
     def routes(self) -> list[Route]:
-        return [*self._exact.values(), *(r for _, _, r in self._templates)]
+        return [*self._exact.values(), *(r for _, r in self._templates)]
+
+
+def _bind(segments: tuple[str, ...], parts: list[str]) -> dict[str, str] | None:
+    if len(segments) != len(parts):
+        return None
+    params: dict[str, str] = {}
+    for segment, part in zip(segments, parts, strict=True):
+        if segment.startswith("{"):
+            if not part:
+                return None
+            params[segment[1:-1]] = part
+        elif segment != part:
+            return None
+    return params

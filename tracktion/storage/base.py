@@ -9,8 +9,9 @@ Two halves:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from tracktion.domain.definitions import DefinitionDelta
 from tracktion.domain.models import (
@@ -22,6 +23,8 @@ from tracktion.domain.models import (
     WriteRequest,
     WriteResult,
 )
+
+T = TypeVar("T")
 
 
 class WriteTx(Protocol):
@@ -77,6 +80,19 @@ class StoredEvent:
     email: str | None
 
 
+@dataclass(frozen=True, slots=True)
+class ProfileDetails:
+    """A profile as §9.5 returns it: every uuid, the primary one first."""
+
+    client_id: int
+    primary_uuid: str
+    uuids: list[str]
+    custom_id: str | None
+    email: str | None
+    created_ms: int
+    updated_ms: int
+
+
 class Store(Protocol):
     async def start(self) -> None: ...
     async def close(self) -> None: ...
@@ -84,11 +100,13 @@ class Store(Protocol):
 
     # the write path
     async def write(self, request: WriteRequest) -> WriteResult: ...
+    async def transact(self, work: Callable[[WriteTx], T]) -> T: ...
 
     # reads
     async def events(self, query: EventQuery) -> list[StoredEvent]: ...
     async def event(self, workspace_id: int, uuid: str) -> StoredEvent | None: ...
     async def profile(self, workspace_id: int, client_id: int) -> Profile | None: ...
+    async def profile_details(self, workspace_id: int, client_id: int) -> ProfileDetails | None: ...
     async def find_client_ids(
         self,
         workspace_id: int,

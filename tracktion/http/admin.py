@@ -1,0 +1,134 @@
+"""Admin HTTP API (contract §13.7), served only when `TRACKTION_ADMIN_TOKEN` is set."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tracktion.auth.api_keys import secrets_equal
+from tracktion.auth.permissions import sorted_permissions, unknown_permissions
+from tracktion.bootstrap import create_key
+from tracktion.domain.models import ApiKey, Credential, Workspace
+from tracktion.domain.timefmt import format_ms
+from tracktion.errors import ErrorEntry, NotFound, Unauthorized, ValidationFailed, rejected
+from tracktion.http import query
+from tracktion.http.context import Context
+from tracktion.http.request import Request, Response, json_response
+
+
+def check_admin(ctx: Context, request: Request) -> None:
+    expected = ctx.settings.admin_token
+    scheme, _, token = (request.headers.get("authorization") or "").partition(" ")
+    if not expected or scheme.lower() != "bearer" or not secrets_equal(token.strip(), expected):
+        raise Unauthorized()
+
+
+def workspace_json(w: Workspace) -> dict[str, Any]:
+    return {"id": w.id, "guid": w.guid, "name": w.name, "createdAt": format_ms(w.created_ms)}
+
+
+def key_json(k: ApiKey, secret: str | None = None) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "id": k.id,
+        "kind": k.kind,
+        "name": k.name,
+        "permissions": list(k.permissions),
+        "createdAt": format_ms(k.created_ms),
+        "revokedAt": format_ms(k.revoked_ms) if k.revoked_ms is not None else None,
+    }
+    if secret is not None:
+        out["apiKey"] = secret
+    return out
+
+
+def _object(body: Any) -> dict[str, Any]:
+    if not isinstance(body, dict):
+        raise ValidationFailed(
+            errors=[ErrorEntry(1001, "", "Request body must be a JSON object", rejected(body))]
+        )
+    return body
+
+
+async def create_workspace(
+    ctx: Context, request: Request, credential: Credential | None, body: Any
+) -> Response:
+    name = _object(body).get("name")
+    if not isinstance(name, str) or not name.strip():
+        code = 1002 if name is None else 1004 if not isinstance(name, str) else 1003
+        raise ValidationFailed(errors=[ErrorEntry(code, "name", "Name is required", rejected(name))])
+    workspace = await ctx.store.create_workspace(name, ctx.clock_ms())
+    return json_response(workspace_json(workspace), 201)
+
+
+async def list_workspaces(
+    ctx: Context, request: Request, credential: Credential | None, body: Any
+) -> Response:
+    return json_response([workspace_json(w) for w in await ctx.store.workspaces()])
+
+
+async def _workspace(ctx: Context, request: Request) -> Workspace:
+    workspace_id = query.positive_int(request.path_params["id"], "id")
+    workspace = await ctx.store.workspace(workspace_id)
+    if workspace is None:
+        raise NotFound("Workspace not found", field="id", rejected_value=request.path_params["id"])
+    return workspace
+
+
+async def create_api_key(
+    ctx: Context, request: Request, credential: Credential | None, body: Any
+) -> Response:
+    fields = _object(body)
+    workspace = await _workspace(ctx, request)
+    kind = fields.get("kind")
+    if kind not in ("workspace", "profile"):
+        code = 1002 if kind is None else 1007
+        raise ValidationFailed(
+            errors=[ErrorEntry(code, "kind", "Kind must be workspace or profile", rejected(kind))]
+        )
+    name = fields.get("name")
+    if name is not None and not isinstance(name, str):
+        raise ValidationFailed(errors=[ErrorEntry(1004, "name", "Name must be a string", rejected(name))])
+    permissions = fields.get("permissions")
+    if permissions is not None:
+        if kind == "profile":
+            raise ValidationFailed(
+                errors=[
+                    ErrorEntry(
+                        1007, "permissions", "Profile keys carry no permissions", rejected(permissions)
+                    )
+                ]
+            )
+        if not isinstance(permissions, list) or not all(isinstance(p, str) for p in permissions):
+            raise ValidationFailed(
+                errors=[
+                    ErrorEntry(
+                        1004, "permissions", "Permissions must be an array of strings", rejected(permissions)
+                    )
+                ]
+            )
+        unknown = unknown_permissions(permissions)
+        if unknown:
+            raise ValidationFailed(
+                errors=[ErrorEntry(1007, "permissions", f"Unknown permission ({unknown[0]})", unknown[0])]
+            )
+    key, secret = await create_key(ctx.store, workspace.id, kind, name, permissions)
+    return json_response(key_json(key, secret), 201)
+
+
+async def list_api_keys(ctx: Context, request: Request, credential: Credential | None, body: Any) -> Response:
+    workspace = await _workspace(ctx, request)
+    return json_response([key_json(k) for k in await ctx.store.api_keys(workspace.id)])
+
+
+async def revoke_api_key(
+    ctx: Context, request: Request, credential: Credential | None, body: Any
+) -> Response:
+    key_id = request.path_params["keyId"]
+    if await ctx.store.api_key(key_id) is None:
+        raise NotFound("API key not found", field="keyId", rejected_value=key_id)
+    await ctx.store.revoke_api_key(key_id, ctx.clock_ms())
+    ctx.authn.forget(key_id)  # effective at once in this process
+    return Response(204)
+
+
+async def permissions(ctx: Context, request: Request, credential: Credential | None, body: Any) -> Response:
+    return json_response(sorted_permissions())

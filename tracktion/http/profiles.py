@@ -1,0 +1,146 @@
+"""Profile-token endpoints (contract §2.2 `/sauth/…`) and reading profiles (§9.5)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tracktion.domain.identity import profile_for_uuid
+from tracktion.domain.models import Credential
+from tracktion.domain.timefmt import format_ms
+from tracktion.errors import (
+    ErrorEntry,
+    NotFound,
+    NotImplementedYet,
+    TokenKindNotAllowed,
+    Unauthorized,
+    ValidationFailed,
+    rejected,
+)
+from tracktion.http import query
+from tracktion.http.context import Context
+from tracktion.http.request import Request, Response, json_response
+from tracktion.schemas.client import identifier_error, uuid_error
+from tracktion.storage.base import ProfileDetails
+
+
+def _api_key_field(body: Any) -> str:
+    if not isinstance(body, dict):
+        raise ValidationFailed(errors=[ErrorEntry(1001, "", "Request body must be a JSON object")])
+    api_key = body.get("apiKey")
+    if api_key is None:
+        raise ValidationFailed(errors=[ErrorEntry(1002, "apiKey", "Api key is required")])
+    if not isinstance(api_key, str):
+        raise ValidationFailed(
+            errors=[ErrorEntry(1004, "apiKey", "Api key must be a string", rejected(api_key))]
+        )
+    return api_key
+
+
+async def anonymous_login(
+    ctx: Context, request: Request, credential: Credential | None, body: Any
+) -> Response:
+    """`POST /sauth/v3/auth/login/client/anonymous`: profile API key + uuid → a profile token."""
+    api_key = _api_key_field(body)
+    errors: list[ErrorEntry] = []
+    uuid = body.get("uuid")
+    uuid_problem = ErrorEntry(1002, "uuid", "UUID is required") if uuid is None else uuid_error(uuid, "uuid")
+    if uuid_problem is not None:
+        errors.append(uuid_problem)
+    device_id = body.get("deviceId")
+    if device_id is not None and (problem := identifier_error(device_id, "deviceId", "deviceId")) is not None:
+        errors.append(problem)
+    if errors:
+        raise ValidationFailed(errors=errors)
+    key = await ctx.authn.key_by_secret(api_key)
+    if key is None or key.revoked_ms is not None or key.kind != "profile":
+        raise Unauthorized("Invalid API key", field="apiKey")
+    uuid = uuid.lower()
+    received = request.received_ms
+    profile = await ctx.store.transact(lambda tx: profile_for_uuid(tx, key.workspace_id, uuid, received))
+    token = ctx.tokens.issue_profile_token(key.workspace_id, key.id, profile.client_id, uuid, device_id)
+    return json_response({"token": token})
+
+
+async def client_refresh(
+    ctx: Context, request: Request, credential: Credential | None, body: Any
+) -> Response:
+    """`POST /sauth/v3/auth/refresh/client`: a valid profile token + an active profile key of its workspace."""
+    assert credential is not None
+    scheme, _, token = (request.headers.get("authorization") or "").partition(" ")
+    if credential.kind != "profile" or scheme.lower() != "bearer":
+        raise TokenKindNotAllowed("Only a profile token can be refreshed here")
+    api_key = _api_key_field(body)
+    key = await ctx.authn.key_by_secret(api_key)
+    if (
+        key is None
+        or key.revoked_ms is not None
+        or key.kind != "profile"
+        or key.workspace_id != credential.workspace_id
+    ):
+        raise Unauthorized("Invalid API key", field="apiKey")
+    claims = ctx.tokens.verify(token.strip())
+    assert credential.client_id is not None
+    profile = await ctx.store.profile(credential.workspace_id, credential.client_id)
+    if profile is None:
+        raise Unauthorized()
+    fresh = ctx.tokens.refresh(claims)
+    refreshed = ctx.tokens.verify(fresh)
+    return json_response(
+        {
+            "token": fresh,
+            "expiration": refreshed.exp,
+            "created": refreshed.iat * 1000,
+            "origin": "SYNERISE",
+            "customId": profile.custom_id,
+            "realm": "client",
+        }
+    )
+
+
+def profile_json(p: ProfileDetails) -> dict[str, Any]:
+    return {
+        "clientId": p.client_id,
+        "uuid": p.primary_uuid,
+        "uuids": p.uuids,
+        "customId": p.custom_id,
+        "email": p.email,
+        "anonymous": p.email is None,
+        "createdAt": format_ms(p.created_ms),
+        "updatedAt": format_ms(p.updated_ms),
+    }
+
+
+async def _profile_response(ctx: Context, workspace_id: int, client_ids: tuple[int, ...]) -> Response:
+    details = await ctx.store.profile_details(workspace_id, client_ids[0]) if client_ids else None
+    if details is None:
+        raise NotFound("Profile not found")
+    return json_response(profile_json(details))
+
+
+async def client_by_id(ctx: Context, request: Request, credential: Credential | None, body: Any) -> Response:
+    assert credential is not None
+    client_id = query.positive_int(request.path_params["clientId"], "clientId")
+    return await _profile_response(ctx, credential.workspace_id, (client_id,))
+
+
+async def client_by_custom_id(
+    ctx: Context, request: Request, credential: Credential | None, body: Any
+) -> Response:
+    assert credential is not None
+    custom_id = request.path_params["customId"]  # ASGI paths arrive percent-decoded
+    ids = await ctx.store.find_client_ids(credential.workspace_id, custom_id=custom_id)
+    return await _profile_response(ctx, credential.workspace_id, ids)
+
+
+async def client_by_email(
+    ctx: Context, request: Request, credential: Credential | None, body: Any
+) -> Response:
+    assert credential is not None
+    email = request.path_params["email"]
+    ids = await ctx.store.find_client_ids(credential.workspace_id, email=email)
+    return await _profile_response(ctx, credential.workspace_id, ids)
+
+
+async def clients_batch(ctx: Context, request: Request, credential: Credential | None, body: Any) -> Response:
+    """`POST /v4/clients/batch` is phase 2 of the contract (§9.6): answered 501 until it is built."""
+    raise NotImplementedYet("Profile batch import is not implemented yet")
