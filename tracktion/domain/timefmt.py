@@ -31,7 +31,7 @@ def parse_time_ms(text: object) -> int:
     """
     if not isinstance(text, str):
         raise TimeFormatError("not a string")
-    m = _TIME_RE.match(text)
+    m = _TIME_RE.fullmatch(text)  # not .match: `$` would accept a trailing newline
     if m is None:
         raise TimeFormatError("grammar")
     year, month, day, hour, minute = (int(m.group(i)) for i in range(1, 6))
