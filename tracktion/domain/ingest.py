@@ -1,7 +1,7 @@
 """One write request as one unit of work (contract §1.4 steps 9–10, §3.6 `params.email`, §5.3–5.4, §7, §11).
 
-`apply_write` runs inside the store's write transaction. It checks every item's identity first (reads only),
-then, unless an atomic request has to be refused, writes profiles and events. It returns what to answer,
+`apply_write` runs inside the store's write transaction. It checks each item's identity (reads only) and,
+if it passes, writes its profile changes and events before the next item is checked. It returns what to answer,
 the quarantine records to write and the definition changes; the store rolls back the request's data
 writes when `rollback` is set and always writes the quarantine records.
 """
@@ -48,30 +48,33 @@ def apply_write(
 ) -> Applied:
     if req.request_error is not None:
         return _request_level(req, new_id)
-    plans: list[identity.IdentityPlan | None] = []
     outcomes: list[ItemOutcome] = []
+    applied = Applied(WriteResult(outcomes))
+    # Items in order, each checked against what the earlier ones wrote (§5.1: a profile created by item 2
+    # is found by item 5). Planning every item before writing any would let two items create the same
+    # profile. A refused atomic request is undone as a whole by the store (`rollback`).
     for item in req.items:
         plan, outcome = _check_item(tx, req, item)
-        plans.append(plan)
         outcomes.append(outcome)
-    failed = [o for o in outcomes if o.error is not None]
-    applied = Applied(WriteResult(outcomes))
-    if failed and req.atomic:
-        return _refuse_atomic(req, outcomes, failed, applied, new_id)
-    for item, plan, outcome in zip(req.items, plans, outcomes, strict=True):
-        if outcome.error is not None:
-            applied.quarantine.append(
-                _record(req, item, outcome.error.reason, outcome.error.status, outcome.error.errors, new_id)
-            )
-        elif plan is None:
-            applied.quarantine.append(
-                _record(req, item, UNKNOWN_CLIENT_ID, 202, [_unknown_entry(item)], new_id)
-            )
-        elif item.event is not None:
+        if plan is None:
+            continue
+        if item.event is not None:
             outcome.uuid = _store_event(tx, req, item.event, plan, applied)
         else:
             assert item.transaction is not None
             outcome.uuid = _store_transaction(tx, req, item.transaction, plan, applied)
+    failed = [o for o in outcomes if o.error is not None]
+    if failed and req.atomic:
+        return _refuse_atomic(req, outcomes, failed, applied, new_id)
+    for item, outcome in zip(req.items, outcomes, strict=True):
+        if outcome.error is not None:
+            applied.quarantine.append(
+                _record(req, item, outcome.error.reason, outcome.error.status, outcome.error.errors, new_id)
+            )
+        elif outcome.quarantine_reason == UNKNOWN_CLIENT_ID:
+            applied.quarantine.append(
+                _record(req, item, UNKNOWN_CLIENT_ID, 202, [_unknown_entry(item)], new_id)
+            )
     return applied
 
 
@@ -210,6 +213,11 @@ def _refuse_atomic(
     new_id: Callable[[], str],
 ) -> Applied:
     """§5.3: nothing is stored; every item goes to the quarantine so the request can be recovered."""
+    # What the valid items wrote is rolled back by the store: none of it is reported or merged.
+    applied.definitions = DefinitionDelta()
+    applied.stored.clear()
+    for outcome in outcomes:
+        outcome.uuid = None
     any_400 = any(o.status == 400 for o in failed)
     entries = [e for o in failed if o.error is not None for e in o.error.errors]
     error: TracktionError = ValidationFailed(errors=entries) if any_400 else ProfileMismatch(errors=entries)

@@ -60,7 +60,11 @@ def decode_cursor(request: Request) -> tuple[int, int] | None:
         return None
     try:
         value = msgspec.json.decode(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)))
-        if isinstance(value, list) and len(value) == 2 and all(type(v) is int for v in value):
+        if (
+            isinstance(value, list)
+            and len(value) == 2
+            and all(type(v) is int and -MAX_INT64 - 1 <= v <= MAX_INT64 for v in value)
+        ):
             return value[0], value[1]
     except (binascii.Error, msgspec.DecodeError, ValueError):
         pass

@@ -7,8 +7,12 @@ contract needs exact control over headers, body limits and error rendering anywa
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import json
 import re
 import uuid
+from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -87,7 +91,9 @@ class Request:
         chunks: list[bytes] = []
         size = 0
         more = True
-        while more and size <= limit and not self.body_over_limit:
+        # Even when the declared length is already too large, up to `limit` + 1 bytes are read: the
+        # quarantine record of the refused request keeps the start of the body (§11).
+        while more and size <= limit:
             message = await self.receive()
             if message["type"] == "http.disconnect":
                 break
@@ -120,13 +126,34 @@ _encode = msgspec.json.encode
 
 
 def json_response(data: Any, status: int = 200, headers: list[tuple[bytes, bytes]] | None = None) -> Response:
-    return Response(status, _encode(data), [_JSON_HEADER, *(headers or [])])
+    try:
+        body = _encode(data)
+    except UnicodeEncodeError:
+        # An escaped lone surrogate the client sent (a rejectedValue, a quarantined item): msgspec cannot
+        # write it as UTF-8, so it goes back out escaped as it came in.
+        body = json.dumps(data, ensure_ascii=True, separators=(",", ":")).encode()
+    return Response(status, body, [_JSON_HEADER, *(headers or [])])
 
 
 ACCEPTED = Response(202)
 
 
-async def send(send_fn: Any, response: Response, request_id: str) -> None:
+class StreamResponse(Response):
+    """A body produced chunk by chunk (server-sent events); sent until the iterator ends or the client leaves."""
+
+    __slots__ = ("chunks",)
+
+    def __init__(
+        self, chunks: AsyncIterator[bytes], headers: list[tuple[bytes, bytes]] | None = None
+    ) -> None:
+        super().__init__(200, b"", headers)
+        self.chunks = chunks
+
+
+async def send(send_fn: Any, response: Response, request_id: str, receive: Any = None) -> None:
+    if isinstance(response, StreamResponse):
+        await _send_stream(send_fn, response, request_id, receive)
+        return
     headers = [
         (b"content-length", str(len(response.body)).encode()),
         (b"x-request-id", request_id.encode()),
@@ -134,3 +161,34 @@ async def send(send_fn: Any, response: Response, request_id: str) -> None:
     ]
     await send_fn({"type": "http.response.start", "status": response.status, "headers": headers})
     await send_fn({"type": "http.response.body", "body": response.body})
+
+
+async def _send_stream(send_fn: Any, response: StreamResponse, request_id: str, receive: Any) -> None:
+    await send_fn(
+        {
+            "type": "http.response.start",
+            "status": response.status,
+            "headers": [(b"x-request-id", request_id.encode()), *response.headers],
+        }
+    )
+
+    async def pump() -> None:
+        async for chunk in response.chunks:
+            await send_fn({"type": "http.response.body", "body": chunk, "more_body": True})
+
+    async def disconnected() -> None:
+        while receive is not None:
+            if (await receive())["type"] == "http.disconnect":
+                return
+        await asyncio.Event().wait()
+
+    pumping, watching = asyncio.ensure_future(pump()), asyncio.ensure_future(disconnected())
+    try:
+        await asyncio.wait({pumping, watching}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in (pumping, watching):
+            task.cancel()
+        await asyncio.gather(pumping, watching, return_exceptions=True)
+    if pumping.done() and not pumping.cancelled() and pumping.exception() is None:
+        with contextlib.suppress(Exception):
+            await send_fn({"type": "http.response.body", "body": b"", "more_body": False})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import uuid as uuidlib
 from typing import Any
@@ -15,6 +16,41 @@ from tracktion.domain.models import EventRow, Profile, QuarantineRecord, WriteRe
 FIRST_CLIENT_ID = 7_000_000_001
 _encode = msgspec.json.encode
 _decode = msgspec.json.decode
+
+
+def encode_json(value: Any) -> bytes:
+    """JSON bytes of a value as sent. The body decoder accepts escaped lone surrogates (`"\\ud800"`, so that
+    identifiers carrying them get 1008) and msgspec cannot encode those: such values are kept escaped."""
+    try:
+        return _encode(value)
+    except UnicodeEncodeError:
+        return json.dumps(value, ensure_ascii=True, separators=(",", ":")).encode()
+
+
+def decode_json(data: bytes | str) -> Any:
+    """Inverse of `encode_json` (msgspec refuses the escaped lone surrogates it may have written)."""
+    try:
+        return _decode(data)
+    except msgspec.DecodeError:
+        return json.loads(data)
+
+
+def text_value(value: str) -> str | bytes:
+    """A str SQLite can bind. Labels and param names may carry escaped lone surrogates (see `encode_json`),
+    which are not UTF-8: such a value is kept as its `surrogatepass` bytes (a BLOB) and turned back by
+    `text_read`."""
+    if value.isascii():
+        return value
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return value.encode("utf-8", "surrogatepass")
+    return value
+
+
+def text_read(value: str | bytes) -> str:
+    return value.decode("utf-8", "surrogatepass") if isinstance(value, bytes) else value
+
 
 _PROFILE_COLS = "workspace_id, client_id, primary_uuid, custom_id, email"
 
@@ -134,9 +170,9 @@ class SQLiteTx:
             uuidlib.UUID(row.uuid).bytes,
             row.client_id,
             row.action,
-            row.label,
+            text_value(row.label),
             row.time_ms,
-            _encode(row.params),
+            encode_json(row.params),
             row.endpoint,
             row.kind,
         )
@@ -159,7 +195,7 @@ class SQLiteTx:
         self.c.execute(
             "UPDATE events SET seq = (SELECT MAX(seq) FROM events) + 1, label = ?, params = ?,"
             " endpoint = ? WHERE seq = ?",
-            (row.label, values[6], row.endpoint, found[0]),
+            (values[4], values[6], row.endpoint, found[0]),
         )
         return False
 
@@ -181,7 +217,8 @@ class SQLiteTx:
                 " event_count = event_count + excluded.event_count",
                 (workspace_id, action, d.kind, first, d.last_ms, d.inserted),
             )
-            for name, (types, p_first, p_last) in d.params.items():
+            for param_name, (types, p_first, p_last) in d.params.items():
+                name = text_value(param_name)
                 old = self.c.execute(
                     "SELECT types FROM definition_params WHERE workspace_id = ? AND action = ? AND name = ?",
                     (workspace_id, action, name),
@@ -210,9 +247,9 @@ class SQLiteTx:
                     r.item_index,
                     r.reason,
                     r.status,
-                    _encode([e.as_json() for e in r.errors]),
+                    encode_json([e.as_json() for e in r.errors]),
                     _encode(r.credential),
-                    _encode(r.item) if r.has_item else None,
+                    encode_json(r.item) if r.has_item else None,
                     r.body,
                     int(r.body_truncated),
                 )

@@ -1,0 +1,87 @@
+"""Contract §3.7 (salted event UUIDs) and §9.3 (generated profile uuids): vectors and algebraic properties."""
+
+from __future__ import annotations
+
+import uuid
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from tracktion.domain.event_ids import (
+    EVENT_NAMESPACE,
+    derived_profile_uuid,
+    event_uuid,
+    random_event_uuid,
+    salted_event_uuid,
+)
+
+workspace_ids = st.integers(min_value=1, max_value=2**63 - 1)
+client_ids = st.integers(min_value=1, max_value=2**63 - 1)
+actions = st.from_regex(r"[a-zA-Z0-9.\-_]{1,32}", fullmatch=True)
+salts = st.text(min_size=1)
+times = st.integers(min_value=0, max_value=253_402_300_799_999)  # up to 9999-12-31T23:59:59.999Z
+
+
+def test_namespace_is_uuid5_of_tracktion_event() -> None:
+    assert uuid.uuid5(uuid.NAMESPACE_URL, "tracktion:event") == EVENT_NAMESPACE
+    assert str(EVENT_NAMESPACE) == "7b0fe651-8b45-5c83-84be-1b49d1448e59"
+
+
+def test_contract_vector() -> None:
+    assert salted_event_uuid(1, 7000000001, "door.open", "door-0001", 1709633730250) == (
+        "17044965-767f-5e64-9494-32f11a8d437e"
+    )
+
+
+def test_profile_uuid_vector() -> None:
+    assert derived_profile_uuid("ana@example.org") == "ad33ed01-06f4-510e-9688-5157b52fbba4"
+
+
+@given(workspace_ids, client_ids, actions, salts, times)
+def test_salted_uuid_is_uuid5_of_the_joined_fields(
+    ws: int, client: int, action: str, salt: str, t: int
+) -> None:
+    expected = str(uuid.uuid5(EVENT_NAMESPACE, f"{ws}|{client}|{action}|{salt}|{t}"))
+    assert salted_event_uuid(ws, client, action, salt, t) == expected
+    assert event_uuid(ws, client, action, salt, t) == expected
+    parsed = uuid.UUID(expected)
+    assert parsed.version == 5
+    assert str(parsed) == expected  # canonical lower-case text
+
+
+@given(workspace_ids, client_ids, actions, salts, times)
+def test_salted_uuid_is_deterministic(ws: int, client: int, action: str, salt: str, t: int) -> None:
+    assert salted_event_uuid(ws, client, action, salt, t) == salted_event_uuid(ws, client, action, salt, t)
+
+
+@given(workspace_ids, client_ids, actions, salts, times, st.data())
+def test_changing_any_component_changes_the_uuid(
+    ws: int, client: int, action: str, salt: str, t: int, data: st.DataObject
+) -> None:
+    base = salted_event_uuid(ws, client, action, salt, t)
+    assert salted_event_uuid(ws + 1, client, action, salt, t) != base
+    assert salted_event_uuid(ws, client + 1 if client < 2**63 - 1 else client - 1, action, salt, t) != base
+    other_action = data.draw(actions.filter(lambda a: a != action))
+    assert salted_event_uuid(ws, client, other_action, salt, t) != base
+    other_salt = data.draw(salts.filter(lambda s: s != salt))
+    assert salted_event_uuid(ws, client, action, other_salt, t) != base
+    assert salted_event_uuid(ws, client, action, salt, t + 1) != base
+
+
+@given(workspace_ids, client_ids, actions, times)
+def test_without_salt_a_fresh_v4_every_time(ws: int, client: int, action: str, t: int) -> None:
+    a, b = event_uuid(ws, client, action, None, t), event_uuid(ws, client, action, None, t)
+    assert a != b
+    assert uuid.UUID(a).version == 4 and uuid.UUID(b).version == 4
+
+
+def test_random_event_uuid_is_v4() -> None:
+    assert uuid.UUID(random_event_uuid()).version == 4
+
+
+@given(st.text(min_size=1))
+def test_profile_uuid_is_uuid5_url_of_the_identifier_as_sent(identifier: str) -> None:
+    expected = str(uuid.uuid5(uuid.NAMESPACE_URL, identifier))
+    assert derived_profile_uuid(identifier) == expected
+    if identifier.lower() != identifier:  # e-mail "as sent": no case folding
+        assert derived_profile_uuid(identifier.lower()) != expected

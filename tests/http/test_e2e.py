@@ -1,0 +1,143 @@
+"""End to end: the real `tracktion serve` process over TCP (README quickstart) and its first-start banner."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+TRACKTION = Path(sys.executable).with_name("tracktion")
+KEY_LINE = re.compile(r"^\s*API key\s+(tk_[A-Za-z0-9_-]{43})\s*$", re.MULTILINE)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+class Server:
+    def __init__(self, proc: subprocess.Popen[str], base: str) -> None:
+        self.proc = proc
+        self.base = base
+        self.output = ""
+
+
+@contextmanager
+def serve(data_dir: Path, bootstrap_key: str | None) -> Iterator[Server]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TRACKTION_")}
+    if bootstrap_key is not None:
+        env["TRACKTION_BOOTSTRAP_API_KEY"] = bootstrap_key
+    port = free_port()
+    proc = subprocess.Popen(
+        [str(TRACKTION), "serve", "--port", str(port), "--data-dir", str(data_dir), "--log-level", "warning"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    server = Server(proc, f"http://127.0.0.1:{port}")
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            if proc.poll() is not None:
+                raise AssertionError(
+                    f"server exited with {proc.returncode}: {proc.stdout.read() if proc.stdout else ''}"
+                )
+            try:
+                if httpx.get(f"{server.base}/-/health", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                raise AssertionError("server did not become healthy")
+            time.sleep(0.1)
+        yield server
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        server.output = proc.stdout.read() if proc.stdout else ""
+        if proc.stdout:
+            proc.stdout.close()
+
+
+def test_quickstart_against_the_real_server(tmp_path: Path) -> None:
+    key = "tk_e2e-bootstrap-key-0123456789"
+    with serve(tmp_path / "data", key) as server, httpx.Client(base_url=server.base, timeout=10) as http:
+        r = http.post("/uauth/v2/auth/login/profile", json={"apiKey": key})
+        assert r.status_code == 200, r.text
+        auth = {"Authorization": f"Bearer {r.json()['token']}"}
+        body = {
+            "action": "dog.bark",
+            "label": "Dog barked",
+            "client": {"customId": "rex-owner"},
+            "time": "2024-03-05T11:15:30+01:00",
+            "params": {"mood": "happy", "volume": 7},
+        }
+        r = http.post("/v4/events/custom", json=body, headers={**auth, "X-Request-Id": "e2e-1"})
+        assert r.status_code == 202, r.text
+        assert r.content == b""
+        assert r.headers["x-request-id"] == "e2e-1"
+        assert "content-type" not in r.headers
+        r = http.get("/-/api/events", params={"customId": "rex-owner"}, headers=auth)
+        assert r.status_code == 200
+        (ev,) = r.json()["items"]
+        assert ev["time"] == "2024-03-05T10:15:30.000Z"
+        assert ev["params"]["mood"] == "happy"
+        assert ev["params"]["volume"] == 7
+        assert ev["params"]["ip"] == "127.0.0.1"
+        assert ev["params"]["snr-original-time"] == "2024-03-05T11:15:30+01:00"
+        r = http.get(f"/v4/events/by-client/{ev['client']['id']}", headers=auth)
+        assert r.status_code == 200
+        assert [e["uuid"] for e in r.json()] == [ev["uuid"]]
+        # The README's step 5: a lone unknown clientId is accepted and quarantined.
+        r = http.post(
+            "/v4/events/custom",
+            json={"action": "dog.bark", "label": "Dog barked", "client": {"id": 5092159999}},
+            headers=auth,
+        )
+        assert r.status_code == 202
+        (record,) = http.get("/-/api/quarantine", headers=auth).json()["items"]
+        assert record["reason"] == "unknown clientId"
+    assert server.proc.returncode is not None
+
+
+def test_generated_key_is_printed_once(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    with serve(data, None) as server:
+        pass
+    keys = KEY_LINE.findall(server.output)
+    assert len(keys) == 1, server.output
+    assert "shown ONCE" in server.output
+    secret = keys[0]
+    with serve(data, None) as again, httpx.Client(base_url=again.base, timeout=10) as http:
+        assert http.post("/uauth/v2/auth/login/profile", json={"apiKey": secret}).status_code == 200
+    assert KEY_LINE.findall(again.output) == []
+    assert secret not in again.output
+    assert "workspaces   1 (default)" in again.output
+
+
+def test_bootstrap_key_from_environment_is_never_printed(tmp_path: Path) -> None:
+    key = "tk_env-supplied-secret-0123456789"
+    with serve(tmp_path / "data", key) as server:
+        pass
+    assert key not in server.output
+    assert KEY_LINE.findall(server.output) == []
