@@ -1,4 +1,5 @@
-"""`tracktion` command line: a thin shell over the library (serve, workspaces, keys, migrate)."""
+"""`tracktion` command line: a thin shell over the library (serve, workspaces, keys, migrate) and the
+client tools in `tracktion.tools` (send, tail, import, export)."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from tracktion.domain.timefmt import format_ms
 from tracktion.http.context import now_ms
 from tracktion.settings import Settings, help_for
 from tracktion.storage.base import Store
+from tracktion.tools import ToolError
 
 T = TypeVar("T")
 
@@ -33,7 +35,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         result: int = args.run(args)
-    except CliError as exc:
+    except (CliError, ToolError) as exc:
         print(f"tracktion: {exc}", file=sys.stderr)
         return 1
     return result
@@ -57,7 +59,9 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, help=help_for("port"))
     _store_flags(serve)
     serve.add_argument("--workers", type=int, help=help_for("workers"))
-    serve.add_argument("--log-level", choices=["debug", "info", "warning", "error"], help=help_for("log_level"))
+    serve.add_argument(
+        "--log-level", choices=["debug", "info", "warning", "error"], help=help_for("log_level")
+    )
     serve.add_argument("--access-log", action="store_true", default=None, help=help_for("access_log"))
     serve.set_defaults(run=_serve)
 
@@ -79,8 +83,13 @@ def _parser() -> argparse.ArgumentParser:
     kc.add_argument("--workspace", required=True, help="workspace id or guid")
     kc.add_argument("--kind", choices=["workspace", "profile"], default="workspace")
     kc.add_argument("--name")
-    kc.add_argument("--permission", action="append", dest="permissions", metavar="NAME",
-                    help="grant this permission (repeatable; default for workspace keys: all)")
+    kc.add_argument(
+        "--permission",
+        action="append",
+        dest="permissions",
+        metavar="NAME",
+        help="grant this permission (repeatable; default for workspace keys: all)",
+    )
     _store_flags(kc, json_flag=True)
     kc.set_defaults(run=_keys_create)
     kl = keys.add_parser("list", help="list a workspace's API keys (never their secrets)")
@@ -91,6 +100,7 @@ def _parser() -> argparse.ArgumentParser:
     kr.add_argument("key_id")
     _store_flags(kr, json_flag=True)
     kr.set_defaults(run=_keys_revoke)
+    _tool_parsers(sub)
     return p
 
 
@@ -124,17 +134,33 @@ def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     settings = _settings(args)
-    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     first = _with_store(settings, lambda store: bootstrap(store, settings.bootstrap_api_key))
     workspaces = _with_store(settings, lambda store: store.workspaces())
     _banner(settings, first, workspaces)
-    common: dict[str, Any] = dict(host=settings.host, port=settings.port, log_level=settings.log_level,
-                                  access_log=settings.access_log, http="httptools", loop="uvloop",
-                                  lifespan="on", server_header=False, date_header=True)
+    common: dict[str, Any] = dict(
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level,
+        access_log=settings.access_log,
+        http="httptools",
+        loop="uvloop",
+        lifespan="on",
+        server_header=False,
+        date_header=True,
+        timeout_graceful_shutdown=5,
+    )
     if settings.workers > 1:
         # Worker processes rebuild the app from the environment: pass the resolved settings through it.
-        os.environ.update({"TRACKTION_HOST": settings.host, "TRACKTION_PORT": str(settings.port),
-                           "TRACKTION_DATA_DIR": str(settings.data_dir)})
+        os.environ.update(
+            {
+                "TRACKTION_HOST": settings.host,
+                "TRACKTION_PORT": str(settings.port),
+                "TRACKTION_DATA_DIR": str(settings.data_dir),
+            }
+        )
         if settings.database_url:
             os.environ["TRACKTION_DATABASE_URL"] = settings.database_url
         uvicorn.run("tracktion.cli:app_from_environment", factory=True, workers=settings.workers, **common)
@@ -149,7 +175,9 @@ def app_from_environment() -> Any:
 
 def _banner(settings: Settings, first: Bootstrapped | None, workspaces: list[Workspace]) -> None:
     url = f"http://{settings.host}:{settings.port}"
-    store = "PostgreSQL" if settings.database_url else f"SQLite, {settings.data_dir.resolve() / 'tracktion.db'}"
+    store = (
+        "PostgreSQL" if settings.database_url else f"SQLite, {settings.data_dir.resolve() / 'tracktion.db'}"
+    )
     lines = [
         f"tracktion {__version__} — Synerise-compatible event collector",
         f"  URL          {url}",
@@ -164,7 +192,9 @@ def _banner(settings: Settings, first: Bootstrapped | None, workspaces: list[Wor
     elif first is not None:
         lines.append("  API key      the value of TRACKTION_BOOTSTRAP_API_KEY (first workspace created)")
     else:
-        lines.append("  API key      created on first start; `tracktion keys create --workspace 1` makes more")
+        lines.append(
+            "  API key      created on first start; `tracktion keys create --workspace 1` makes more"
+        )
     lines += [
         "  get a token  curl -s -X POST " + url + "/uauth/v2/auth/login/profile \\",
         "                 -H 'Content-Type: application/json' -d '{\"apiKey\": \"<your key>\"}'",
@@ -190,9 +220,15 @@ def _workspace_json(w: Workspace) -> dict[str, Any]:
 
 
 def _key_json(k: ApiKey, secret: str | None = None) -> dict[str, Any]:
-    out: dict[str, Any] = {"id": k.id, "workspaceId": k.workspace_id, "kind": k.kind, "name": k.name,
-                           "permissions": list(k.permissions), "createdAt": format_ms(k.created_ms),
-                           "revokedAt": format_ms(k.revoked_ms) if k.revoked_ms is not None else None}
+    out: dict[str, Any] = {
+        "id": k.id,
+        "workspaceId": k.workspace_id,
+        "kind": k.kind,
+        "name": k.name,
+        "permissions": list(k.permissions),
+        "createdAt": format_ms(k.created_ms),
+        "revokedAt": format_ms(k.revoked_ms) if k.revoked_ms is not None else None,
+    }
     if secret is not None:
         out["apiKey"] = secret
     return out
@@ -226,15 +262,19 @@ def _keys_create(args: argparse.Namespace) -> int:
         raise CliError("profile keys carry no permissions")
     unknown = unknown_permissions(args.permissions or [])
     if unknown:
-        raise CliError(f"unknown permission(s): {', '.join(unknown)}; known: {', '.join(sorted_permissions())}")
+        raise CliError(
+            f"unknown permission(s): {', '.join(unknown)}; known: {', '.join(sorted_permissions())}"
+        )
 
     async def work(store: Store) -> tuple[ApiKey, str]:
         w = await _require_workspace(store, args.workspace)
         return await create_key(store, w.id, args.kind, args.name, args.permissions)
 
     key, secret = _with_store(_settings(args), work)
-    human = (f"{key.kind} key {key.id} created in workspace {key.workspace_id}\n"
-             f"API key (shown once, store it now): {secret}")
+    human = (
+        f"{key.kind} key {key.id} created in workspace {key.workspace_id}\n"
+        f"API key (shown once, store it now): {secret}"
+    )
     return _emit(args, _key_json(key, secret), human)
 
 
@@ -243,9 +283,13 @@ def _keys_list(args: argparse.Namespace) -> int:
         return await store.api_keys((await _require_workspace(store, args.workspace)).id)
 
     keys = _with_store(_settings(args), work)
-    human = "\n".join(
-        f"{k.id}\t{k.kind}\t{k.name or '-'}\t{'revoked' if k.revoked_ms else 'active'}\t{len(k.permissions)} permissions"
-        for k in keys) or "no keys"
+    human = (
+        "\n".join(
+            f"{k.id}\t{k.kind}\t{k.name or '-'}\t{'revoked' if k.revoked_ms else 'active'}\t{len(k.permissions)} permissions"
+            for k in keys
+        )
+        or "no keys"
+    )
     return _emit(args, [_key_json(k) for k in keys], human)
 
 
@@ -258,3 +302,249 @@ def _keys_revoke(args: argparse.Namespace) -> int:
     if key is None:
         raise CliError(f"no API key {args.key_id!r}")
     return _emit(args, _key_json(key), f"key {key.id} revoked")
+
+
+# -- client tools: send, tail, import (through the API) and export (from the store) --------------------
+def _tool_parsers(sub: Any) -> None:
+    from tracktion.tools.export import FORMATS
+    from tracktion.tools.send import send_types
+
+    raw = argparse.RawDescriptionHelpFormatter
+    send = sub.add_parser(
+        "send",
+        help="send one event, transaction or batch through the API",
+        formatter_class=raw,
+        description="Send one request through the real API and print the outcome; a rejected request prints "
+        "the error explained (status, each error's field, message and code).",
+        epilog="examples:\n"
+        "  tracktion send custom dog.bark --client-id 5092159999 --param mood=happy --param volume=7\n"
+        "  tracktion send hit-timer --email ana@example.org\n"
+        "  tracktion send transaction --file order.json\n"
+        "  tracktion send batch --partial --file items.json",
+    )
+    _client_flags(send)
+    send.add_argument(
+        "type",
+        metavar="TYPE",
+        choices=send_types(),
+        help="custom, a dedicated type (hit-timer, push/clicked, …), transaction, batch or transaction-batch",
+    )
+    send.add_argument(
+        "action", nargs="?", metavar="ACTION", help="the action of a custom event, e.g. dog.bark"
+    )
+    send.add_argument("--client-id", type=int, help="client.id (an existing profile's clientId)")
+    send.add_argument("--custom-id", help="client.customId")
+    send.add_argument("--email", help="client.email")
+    send.add_argument("--uuid", help="client.uuid")
+    send.add_argument("--label", help="the event's label (default: the catalog's label of TYPE)")
+    send.add_argument("--time", help="occurrence time, ISO 8601 (transactions: recordedAt); default: now")
+    send.add_argument("--salt", help="eventSalt: re-sending with the same salt and time overwrites")
+    send.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a param (repeatable); VALUE is JSON when it parses as JSON (7, true, {…}), else text",
+    )
+    send.add_argument(
+        "--file", metavar="PATH", help="JSON body to send (- = stdin); flags override its fields"
+    )
+    send.add_argument(
+        "--partial", action="store_true", help="batch types: ?partial=true (207, a result per item)"
+    )
+    send.add_argument("--dry-run", action="store_true", help="print the request instead of sending it")
+    send.set_defaults(run=_send)
+
+    tail = sub.add_parser(
+        "tail",
+        help="follow the live stream of events",
+        formatter_class=raw,
+        description="Follow /-/api/stream: one row per committed event (or JSON lines). After a dropped "
+        "connection it reconnects with Last-Event-ID, so nothing committed meanwhile is missed.",
+        epilog="examples:\n  tracktion tail\n  tracktion tail --action dog.bark --include-quarantine\n"
+        "  tracktion tail --client-id 7000000001 --json | jq .params",
+    )
+    _client_flags(tail)
+    tail.add_argument("--action", action="append", default=[], help="only this action (repeatable)")
+    tail.add_argument("--client-id", type=int, help="only this profile")
+    tail.add_argument("--include-quarantine", action="store_true", help="also show quarantine records")
+    tail.add_argument("--after", metavar="SEQ", help="first replay the stored events after this seq")
+    tail.set_defaults(run=_tail)
+
+    imp = sub.add_parser(
+        "import",
+        help="backfill events or transactions from NDJSON or CSV",
+        formatter_class=raw,
+        description="Send FILE's lines in batches (partial mode) with their original times. Resumable: "
+        "lines get salts derived from the input, and FILE.import-state.json records the last "
+        "acknowledged line, so a rerun continues there and re-sent lines overwrite instead of "
+        "duplicating. Lines not stored go to FILE.rejected.ndjson. Exit status 3: done, but "
+        "some lines were not stored.",
+        epilog="examples:\n  tracktion import history.ndjson\n  tracktion import orders.csv --transactions\n"
+        "  tracktion import clicks.csv --default-time 2024-01-01T00:00:00Z --max-rate 2000",
+    )
+    _client_flags(imp)
+    imp.add_argument("file", type=Path, metavar="FILE")
+    imp.add_argument(
+        "--transactions", action="store_true", help="lines are transactions (/v4/transactions/batch)"
+    )
+    imp.add_argument(
+        "--format",
+        choices=["auto", "ndjson", "csv"],
+        default="auto",
+        help="input format (default: from the extension, else sniffed)",
+    )
+    imp.add_argument(
+        "--batch-size", type=int, default=1000, help="items per request, at most 1000 (default 1000)"
+    )
+    imp.add_argument(
+        "--default-time",
+        metavar="TIME",
+        help="time for lines without one (fixed, so re-sends stay idempotent); "
+        "without it such lines are rejected",
+    )
+    imp.add_argument("--salt-namespace", metavar="NAME", help="salt derivation input (default: FILE's name)")
+    imp.add_argument(
+        "--report", type=Path, help="report file of lines not stored (default FILE.rejected.ndjson)"
+    )
+    imp.add_argument("--restart", action="store_true", help="ignore the state file and start from line 1")
+    imp.add_argument(
+        "--max-rate", type=float, metavar="LINES_PER_S", help="send at most this many lines a second"
+    )
+    imp.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    imp.set_defaults(run=_import)
+
+    exp = sub.add_parser(
+        "export",
+        help="write stored events as NDJSON, CSV or Parquet",
+        formatter_class=raw,
+        description="Read events straight from the store (no server needed), newest first, page by page.",
+        epilog="examples:\n  tracktion export > events.ndjson\n"
+        "  tracktion export --action dog.bark --from 2024-03-01 --to 2024-03-31 --format csv -o march.csv\n"
+        "  tracktion export --format parquet -o events.parquet   # needs tracktion[parquet]",
+    )
+    _store_flags(exp)
+    exp.add_argument("--workspace", help="workspace id or guid (default: the only one)")
+    exp.add_argument("--action", action="append", default=[], help="only this action (repeatable)")
+    exp.add_argument("--client-id", type=int, help="only this profile")
+    exp.add_argument("--custom-id", help="only the profile with this customId")
+    exp.add_argument("--email", help="only the profile with this e-mail")
+    exp.add_argument("--uuid", help="only the profile with this uuid")
+    exp.add_argument("--from", dest="time_from", metavar="TIME", help="events at or after (date or ISO 8601)")
+    exp.add_argument("--to", dest="time_to", metavar="TIME", help="events at or before (date or ISO 8601)")
+    exp.add_argument("--format", choices=FORMATS, default="ndjson", help="default ndjson")
+    exp.add_argument("-o", "--output", type=Path, help="file to write (default: stdout)")
+    exp.set_defaults(run=_export)
+
+
+def _client_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--url", help="tracktion base URL (env TRACKTION_URL, default http://127.0.0.1:8080)")
+    p.add_argument("--api-key", help="workspace API key (env TRACKTION_API_KEY)")
+    p.add_argument("--json", action="store_true", help="print JSON for scripts")
+
+
+def _client(args: argparse.Namespace) -> Any:
+    from tracktion.tools.client import Client, resolve_connection
+
+    return Client(*resolve_connection(args.url, args.api_key))
+
+
+def _send(args: argparse.Namespace) -> int:
+    from tracktion.tools.client import ApiError
+    from tracktion.tools.send import SendSpec, build_request, describe, send
+
+    spec = SendSpec(
+        args.type,
+        args.action,
+        args.client_id,
+        args.custom_id,
+        args.email,
+        args.uuid,
+        args.label,
+        args.time,
+        args.salt,
+        args.param,
+        args.file,
+        args.partial,
+    )
+    path, query, body = build_request(spec)
+    if args.dry_run:
+        suffix = "?partial=true" if query else ""
+        print(f"POST {path}{suffix}\n{json.dumps(body, indent=2, ensure_ascii=False)}")
+        return 0
+    with _client(args) as client:
+        try:
+            outcome = send(client, path, query, body)
+        except ApiError as exc:
+            if not args.json:
+                raise
+            print(json.dumps({"status": exc.response.status, "body": exc.response.json()}, indent=2))
+            return 1
+    return _emit(args, outcome.as_json(), describe(outcome))
+
+
+def _tail(args: argparse.Namespace) -> int:
+    from tracktion.tools.tail import TailOptions, follow
+
+    options = TailOptions(args.action, args.client_id, args.include_quarantine, args.json, args.after)
+    with _client(args) as client:
+        return follow(client, options, sys.stdout, sys.stderr)
+
+
+def _import(args: argparse.Namespace) -> int:
+    from tracktion.tools.importer import Importer, ImportOptions
+
+    options = ImportOptions(
+        args.file,
+        args.transactions,
+        args.format,
+        args.salt_namespace,
+        args.default_time,
+        args.batch_size,
+        args.report,
+        args.restart,
+        args.max_rate,
+        progress=not args.no_progress,
+    )
+    with _client(args) as client:
+        summary = Importer(client, options, err=sys.stderr).run()
+    _emit(args, summary.as_json(), summary.describe())
+    if summary.interrupted:
+        return 130
+    return 3 if summary.totals.not_stored else 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    from tracktion.tools.export import ExportOptions, build_query, export, open_writer, parse_bound
+
+    settings = _settings(args)
+    if not settings.database_url and not (settings.data_dir / "tracktion.db").exists():
+        raise CliError(f"no store in {settings.data_dir.resolve()} (pass --data-dir or --database-url)")
+    options = ExportOptions(
+        args.workspace,
+        tuple(args.action),
+        args.client_id,
+        args.custom_id,
+        args.email,
+        args.uuid,
+        parse_bound(args.time_from, "--from") if args.time_from else None,
+        parse_bound(args.time_to, "--to", end=True) if args.time_to else None,
+        args.format,
+    )
+    to_file = args.output is not None and args.format != "parquet"
+    out = args.output.open("w", encoding="utf-8", newline="") if to_file else sys.stdout
+
+    async def work(store: Store) -> int:
+        writer = open_writer(args.format, out, args.output)
+        return await export(store, await build_query(store, options), writer)
+
+    try:
+        n = _with_store(settings, work)
+    except BrokenPipeError:  # `tracktion export | head`: the reader has seen enough
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    finally:
+        if to_file:
+            out.close()
+    print(f"exported {n} events" + (f" to {args.output}" if args.output else ""), file=sys.stderr)
+    return 0

@@ -55,7 +55,7 @@ class HttpApp:
         except Exception:
             log.exception("unhandled error [request %s]", request.request_id)
             response = error_response(InternalError(), request.path, self.ctx.clock_ms())
-        await send(send_fn, response, request.request_id)
+        await send(send_fn, response, request.request_id, receive)
 
     async def dispatch(self, request: Request) -> Response:
         _, endpoint, params = self.router.match(request.method, request.path)  # (1) 404 / 405
@@ -67,13 +67,17 @@ class HttpApp:
             check_admin(self.ctx, request)
         try:
             payload = await self._checks(request, endpoint, credential)  # (3)–(7)
-            return await endpoint.handler(self.ctx, request, credential, payload)  # (8)–(10)
+            response = await endpoint.handler(self.ctx, request, credential, payload)  # (8)–(10)
         except TracktionError as exc:
             # Failures the store already recorded carry `recorded`; the rest of a write's refusals (headers,
             # body, batch envelope) become one request-level quarantine record here. Storage failures can't be.
             if endpoint.write and credential is not None and exc.status < 500:
                 await self.quarantine_request(request, credential, exc)
+                self.ctx.changes.notify(credential.workspace_id)
             raise
+        if endpoint.write and credential is not None:
+            self.ctx.changes.notify(credential.workspace_id)  # wake this workspace's live streams
+        return response
 
     async def _checks(self, request: Request, endpoint: Endpoint, credential: Credential | None) -> Any:
         if credential is not None:

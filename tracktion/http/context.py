@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 from tracktion.auth.jwt import SigningKey, TokenService
 from tracktion.http.authn import Authenticator
+from tracktion.live.changes import Changes
 from tracktion.settings import Settings
 from tracktion.storage.base import Store
 
@@ -24,3 +25,4 @@ class Context:
     tokens: TokenService
     authn: Authenticator
     clock_ms: Callable[[], int] = field(default=now_ms)
+    changes: Changes = field(default_factory=Changes)

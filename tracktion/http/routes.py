@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import partial
 
 from tracktion.catalog import load_catalog
-from tracktion.http import batch, profiles, public, reads, tokens
+from tracktion.http import batch, profiles, public, reads, stream, tokens, ui
 from tracktion.http.events import ai_compat_event, single_event
 from tracktion.http.routing import Endpoint, Handler, Router
 
@@ -63,6 +63,7 @@ def build_router(admin: bool = False) -> Router:
     r.add("GET", "/v4/events/by-client/{clientId}", _read(reads.events_by_client))
     r.add("GET", "/v4/events", Endpoint(reads.own_events, kinds=PROFILE))
     r.add("GET", "/-/api/events", _read(reads.search_events))
+    r.add("GET", "/-/api/stream", _read(stream.stream))
     r.add("GET", "/-/api/events/{uuid}", _read(reads.get_event))
     r.add("GET", "/-/api/definitions", _read(reads.list_definitions))
     r.add("GET", "/-/api/definitions/{action}", _read(reads.get_definition))
@@ -77,6 +78,7 @@ def build_router(admin: bool = False) -> Router:
     r.add("POST", "/v4/clients/batch", _write(profiles.clients_batch, "API_BATCH_CLIENT_CREATE", WORKSPACE))
     if admin:
         _admin_routes(r)
+    ui.register_ui(r)  # §13.6: the event debugger's static files, no credential
     return r
 
 

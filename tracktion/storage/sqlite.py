@@ -7,9 +7,10 @@ import asyncio
 import sqlite3
 import threading
 import uuid as uuidlib
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import msgspec
 
@@ -24,13 +25,15 @@ from tracktion.domain.models import (
 )
 from tracktion.domain.timefmt import format_ms
 from tracktion.errors import ErrorEntry
-from tracktion.storage.base import EventQuery, QuarantineQuery, StoredEvent
+from tracktion.storage.base import EventQuery, ProfileDetails, QuarantineQuery, StoredEvent, WriteTx
 from tracktion.storage.sqlite_schema import MIGRATIONS
-from tracktion.storage.sqlite_tx import SQLiteTx, apply_request
+from tracktion.storage.sqlite_tx import SQLiteTx, apply_request, decode_json, text_read
 from tracktion.storage.writer import Backend, GroupCommitWriter
 
+T = TypeVar("T")
 _encode = msgspec.json.encode
 _decode = msgspec.json.decode
+_MAX_INT64 = 2**63 - 1
 
 
 def _connect(path: Path) -> sqlite3.Connection:
@@ -133,9 +136,9 @@ def _stored_event(r: tuple[Any, ...]) -> StoredEvent:
         uuid=str(uuidlib.UUID(bytes=r[2])),
         client_id=r[3],
         action=r[4],
-        label=r[5],
+        label=text_read(r[5]),
         time_ms=r[6],
-        params=_decode(r[7]),
+        params=decode_json(r[7]),
         endpoint=r[8],
         kind=r[9],
         seq=r[0],
@@ -154,9 +157,11 @@ def _quarantine(r: tuple[Any, ...]) -> QuarantineRecord:
         item_index=r[7],
         reason=r[8],
         status=r[9],
-        errors=[ErrorEntry(e["code"], e["field"], e["message"], e["rejectedValue"]) for e in _decode(r[10])],
+        errors=[
+            ErrorEntry(e["code"], e["field"], e["message"], e["rejectedValue"]) for e in decode_json(r[10])
+        ],
         credential=_decode(r[11]),
-        item=_decode(r[12]) if r[12] is not None else None,
+        item=decode_json(r[12]) if r[12] is not None else None,
         has_item=r[12] is not None,
         body=r[13],
         body_truncated=bool(r[14]),
@@ -227,8 +232,28 @@ class SQLiteStore:
     # -- writes ----------------------------------------------------------------------------------
     async def write(self, request: WriteRequest) -> WriteResult:
         return await self._writer.submit(
-            lambda tx: apply_request(tx, request), weight=max(1, len(request.items))
+            lambda tx: apply_request(tx, request), weight=max(1, len(request.items)), lane=request.lane
         )
+
+    async def transact(self, work: Callable[[WriteTx], T]) -> T:
+        """Run domain code (written against `WriteTx`) as its own unit of work in the writer."""
+        return await self._writer.submit(work)
+
+    async def profile_details(self, workspace_id: int, client_id: int) -> ProfileDetails | None:
+        rows = await self._read(
+            "SELECT client_id, primary_uuid, custom_id, email, created_ms, updated_ms FROM profiles"
+            " WHERE workspace_id = ? AND client_id = ?",
+            (workspace_id, client_id),
+        )
+        if not rows:
+            return None
+        uuids = await self._read(
+            "SELECT uuid FROM profile_uuids WHERE workspace_id = ? AND client_id = ? ORDER BY added_ms, uuid",
+            (workspace_id, client_id),
+        )
+        cid, primary, custom_id, email, created, updated = rows[0]
+        others = [u for (u,) in uuids if u != primary]
+        return ProfileDetails(cid, primary, [primary, *others], custom_id, email, created, updated)
 
     # -- reads -----------------------------------------------------------------------------------
     async def events(self, query: EventQuery) -> list[StoredEvent]:
@@ -329,7 +354,7 @@ class SQLiteStore:
         wanted = {d[0] for d in defs}
         params_rows = await self._read(
             "SELECT action, name, types, first_seen_ms, last_seen_ms FROM definition_params WHERE workspace_id = ?"
-            " ORDER BY action, name",
+            " ORDER BY action, CAST(name AS BLOB)",  # names with lone surrogates are BLOBs (`text_value`)
             (workspace_id,),
         )
         by_action: dict[str, list[dict[str, Any]]] = {}
@@ -337,7 +362,7 @@ class SQLiteStore:
             if a in wanted:
                 by_action.setdefault(a, []).append(
                     {
-                        "name": name,
+                        "name": text_read(name),
                         "types": _decode(types),
                         "firstSeen": format_ms(first),
                         "lastSeen": format_ms(last),
@@ -378,6 +403,30 @@ class SQLiteStore:
         )
         return [(r[0], _quarantine(r)) for r in rows]
 
+    async def events_since(self, workspace_id: int, after_seq: int, limit: int) -> list[StoredEvent]:
+        """Writes after `after_seq`, oldest first (the live stream, §13.5)."""
+        rows = await self._read(
+            f"SELECT {_EVENT_COLS}{_EVENT_FROM} WHERE e.seq > ? AND e.workspace_id = ? ORDER BY e.seq LIMIT ?",
+            (after_seq, workspace_id, limit),
+        )
+        return [_stored_event(r) for r in rows]
+
+    async def quarantine_since(
+        self, workspace_id: int, after_seq: int, limit: int
+    ) -> list[tuple[int, QuarantineRecord]]:
+        rows = await self._read(
+            f"SELECT {_QUARANTINE_COLS} FROM quarantine WHERE seq > ? AND workspace_id = ? ORDER BY seq LIMIT ?",
+            (after_seq, workspace_id, limit),
+        )
+        return [(r[0], _quarantine(r)) for r in rows]
+
+    async def latest_seqs(self) -> tuple[int, int]:
+        """The newest event and quarantine sequence numbers (0 when empty): where a live stream starts."""
+        rows = await self._read(
+            "SELECT (SELECT COALESCE(MAX(seq), 0) FROM events), (SELECT COALESCE(MAX(seq), 0) FROM quarantine)"
+        )
+        return rows[0][0], rows[0][1]
+
     async def quarantine_record(self, workspace_id: int, record_id: str) -> QuarantineRecord | None:
         rows = await self._read(
             f"SELECT {_QUARANTINE_COLS} FROM quarantine WHERE workspace_id = ? AND id = ?",
@@ -413,7 +462,10 @@ class SQLiteStore:
         ]
 
     async def workspace(self, ident: str | int) -> Workspace | None:
-        if isinstance(ident, int) or (isinstance(ident, str) and ident.isdigit()):
+        # ASCII digits only (`"¹".isdigit()` is true, `int("¹")` fails); ids beyond int64 exist nowhere.
+        if isinstance(ident, int) or (isinstance(ident, str) and ident.isascii() and ident.isdigit()):
+            if not 0 < int(ident) <= _MAX_INT64:
+                return None
             rows = await self._read(
                 "SELECT id, guid, name, created_ms FROM workspaces WHERE id = ?", (int(ident),)
             )

@@ -1,0 +1,30 @@
+"""Wake-ups for live streams: a write committed through this process notifies its workspace at once.
+
+Streams read what changed from the store (by `seq`), so a notification carries no data and can never be
+lost or reordered; writes made by *other* processes (more workers, more nodes) are found by a short poll.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+
+class Changes:
+    def __init__(self) -> None:
+        self._events: dict[int, asyncio.Event] = {}
+
+    def notify(self, workspace_id: int) -> None:
+        event = self._events.pop(workspace_id, None)
+        if event is not None:
+            event.set()
+
+    async def wait(self, workspace_id: int, timeout: float) -> bool:
+        """Until the next local commit in the workspace (True) or the timeout (False)."""
+        event = self._events.get(workspace_id)
+        if event is None:
+            event = self._events[workspace_id] = asyncio.Event()
+        try:
+            await asyncio.wait_for(event.wait(), timeout)
+        except TimeoutError:
+            return False
+        return True
