@@ -118,7 +118,7 @@ class Settings:
 
 def _parser(f: Any) -> Callable[[str], Any]:
     if "parse" in f.metadata:
-        return f.metadata["parse"]  # type: ignore[no-any-return]
+        return f.metadata["parse"]
     if f.type in ("int", int):
         return int
     if f.type in ("bool", bool):

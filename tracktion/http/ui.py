@@ -1,0 +1,80 @@
+"""`/-/ui/` (contract §13.6): the live event debugger's static files, served without authentication.
+
+Only the files named in `ASSETS` are served, read once from the package (`tracktion/ui/`). Any other name,
+a nested path or a `..` is a plain 404: the router gives `{asset}` one path segment and the name is then
+looked up in a fixed table, so nothing outside that table can ever be reached. The page itself holds no
+secret; it calls the APIs with a token the user gets by signing in, kept in the tab's `sessionStorage`.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from importlib.resources import files
+from typing import Any
+
+from tracktion.domain.models import Credential
+from tracktion.errors import NotFound
+from tracktion.http.context import Context
+from tracktion.http.request import Request, Response
+from tracktion.http.routing import Endpoint, Router
+
+INDEX = "index.html"
+ASSETS: dict[str, str] = {
+    INDEX: "text/html; charset=utf-8",
+    "app.js": "text/javascript; charset=utf-8",
+    "app.css": "text/css; charset=utf-8",
+    "favicon.svg": "image/svg+xml",
+}
+
+# Everything from this origin only, no inline script or style, and Trusted Types with no policy: an
+# assignment of a string to an HTML sink (`innerHTML`, …) throws, so the page can only insert text.
+CONTENT_SECURITY_POLICY = "; ".join(
+    [
+        "default-src 'self'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "img-src 'self'",
+        "connect-src 'self'",
+        "object-src 'none'",
+        "base-uri 'none'",
+        "form-action 'none'",
+        "frame-ancestors 'none'",
+        "require-trusted-types-for 'script'",
+        "trusted-types 'none'",
+    ]
+)
+SECURITY_HEADERS: list[tuple[bytes, bytes]] = [
+    (b"content-security-policy", CONTENT_SECURITY_POLICY.encode()),
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"x-frame-options", b"DENY"),
+    (b"cross-origin-opener-policy", b"same-origin"),
+    (b"cross-origin-resource-policy", b"same-origin"),
+    # Small files, always revalidated: a new tracktion version is picked up by the next page load.
+    (b"cache-control", b"no-cache"),
+]
+
+
+@cache
+def asset_bytes(name: str) -> bytes:
+    return (files("tracktion") / "ui" / name).read_bytes()
+
+
+def _response(name: str) -> Response:
+    content_type = ASSETS.get(name)
+    if content_type is None:
+        raise NotFound("Not found")
+    return Response(200, asset_bytes(name), [(b"content-type", content_type.encode()), *SECURITY_HEADERS])
+
+
+async def index(ctx: Context, request: Request, credential: Credential | None, body: Any) -> Response:
+    return _response(INDEX)
+
+
+async def asset(ctx: Context, request: Request, credential: Credential | None, body: Any) -> Response:
+    return _response(request.path_params["asset"])
+
+
+def register_ui(router: Router) -> None:
+    router.add("GET", "/-/ui/", Endpoint(index, auth="none"))
+    router.add("GET", "/-/ui/{asset}", Endpoint(asset, auth="none"))
