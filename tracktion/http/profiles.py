@@ -14,33 +14,20 @@ from tracktion.errors import (
     TokenKindNotAllowed,
     Unauthorized,
     ValidationFailed,
-    rejected,
 )
 from tracktion.http import query
 from tracktion.http.context import Context
 from tracktion.http.request import Request, Response, json_response
+from tracktion.http.tokens import api_key_field
 from tracktion.schemas.client import identifier_error, uuid_error
 from tracktion.storage.base import ProfileDetails
-
-
-def _api_key_field(body: Any) -> str:
-    if not isinstance(body, dict):
-        raise ValidationFailed(errors=[ErrorEntry(1001, "", "Request body must be a JSON object")])
-    api_key = body.get("apiKey")
-    if api_key is None:
-        raise ValidationFailed(errors=[ErrorEntry(1002, "apiKey", "Api key is required")])
-    if not isinstance(api_key, str):
-        raise ValidationFailed(
-            errors=[ErrorEntry(1004, "apiKey", "Api key must be a string", rejected(api_key))]
-        )
-    return api_key
 
 
 async def anonymous_login(
     ctx: Context, request: Request, credential: Credential | None, body: Any
 ) -> Response:
     """`POST /sauth/v3/auth/login/client/anonymous`: profile API key + uuid → a profile token."""
-    api_key = _api_key_field(body)
+    api_key = api_key_field(body)
     errors: list[ErrorEntry] = []
     uuid = body.get("uuid")
     uuid_problem = ErrorEntry(1002, "uuid", "UUID is required") if uuid is None else uuid_error(uuid, "uuid")
@@ -69,7 +56,7 @@ async def client_refresh(
     scheme, _, token = (request.headers.get("authorization") or "").partition(" ")
     if credential.kind != "profile" or scheme.lower() != "bearer":
         raise TokenKindNotAllowed("Only a profile token can be refreshed here")
-    api_key = _api_key_field(body)
+    api_key = api_key_field(body)
     key = await ctx.authn.key_by_secret(api_key)
     if (
         key is None

@@ -10,10 +10,8 @@ from tracktion.http.context import Context
 from tracktion.http.request import Request, Response, json_response
 
 
-async def workspace_login(
-    ctx: Context, request: Request, credential: Credential | None, body: Any, *, deprecated: bool = False
-) -> Response:
-    """`POST /uauth/v2/auth/login/profile` (and its deprecated alias): workspace API key → JWT."""
+def api_key_field(body: Any) -> str:
+    """The `apiKey` of a login body: 400 when missing or not a string (never echoed when it is one)."""
     if not isinstance(body, dict):
         raise ValidationFailed(errors=[ErrorEntry(1001, "", "Request body must be a JSON object")])
     api_key = body.get("apiKey")
@@ -23,6 +21,14 @@ async def workspace_login(
         raise ValidationFailed(
             errors=[ErrorEntry(1004, "apiKey", "Api key must be a string", rejected(api_key))]
         )
+    return api_key
+
+
+async def workspace_login(
+    ctx: Context, request: Request, credential: Credential | None, body: Any, *, deprecated: bool = False
+) -> Response:
+    """`POST /uauth/v2/auth/login/profile` (and its deprecated alias): workspace API key → JWT."""
+    api_key = api_key_field(body)
     key = await ctx.authn.key_by_secret(api_key)
     # One answer for unknown, revoked and profile keys: nothing tells an attacker which one it was.
     if key is None or key.revoked_ms is not None or key.kind != "workspace":

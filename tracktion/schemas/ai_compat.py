@@ -12,9 +12,9 @@ from typing import Any
 
 from tracktion.catalog import CatalogRow, kind_for_action, rows_by_path
 from tracktion.domain.models import ClientRef, EventIn
-from tracktion.domain.timefmt import TimeFormatError, TimeRangeError, parse_time_ms, stored_time_ms
 from tracktion.errors import ErrorEntry, ValidationFailed, rejected
 from tracktion.schemas.client import uuid_error
+from tracktion.schemas.common import check_time
 from tracktion.schemas.params import ParamCheck, check_params, compile_checks, stored_params
 
 # Keys with their own rules here; they are not params.
@@ -88,17 +88,7 @@ def validate_ai_compat(
         code = 1004 if type(label) is not str else 1003
         errors.append(ErrorEntry(code, "label", "Label must be a non-empty string", rejected(label)))
 
-    sent_time = obj.get("EventTimestamp")
-    time_ms, original = receive_ms, None
-    if sent_time is not None:
-        try:
-            time_ms, original = stored_time_ms(parse_time_ms(sent_time), receive_ms), sent_time
-        except TimeFormatError:
-            errors.append(
-                ErrorEntry(1005, "EventTimestamp", "Time is not a valid ISO8601 format", rejected(sent_time))
-            )
-        except TimeRangeError:
-            errors.append(ErrorEntry(1006, "EventTimestamp", "Time is out of range", rejected(sent_time)))
+    time_ms, original = check_time(obj.get("EventTimestamp"), "EventTimestamp", receive_ms, errors)
 
     product_search = event_type == PRODUCT_SEARCH_CLICK
     check_params(obj, _checks(row, product_search), errors)

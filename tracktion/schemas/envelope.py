@@ -13,9 +13,9 @@ from typing import Any
 
 from tracktion.catalog import CatalogRow, kind_for_action
 from tracktion.domain.models import EventIn
-from tracktion.domain.timefmt import TimeFormatError, TimeRangeError, parse_time_ms, stored_time_ms
 from tracktion.errors import ErrorEntry, ValidationFailed, rejected
 from tracktion.schemas.client import validate_client
+from tracktion.schemas.common import check_salt, check_time
 from tracktion.schemas.params import ParamCheck, check_params, compile_checks, stored_params
 
 ACTION_MAX = 32
@@ -88,22 +88,9 @@ def validate_event(
             )
         )
 
-    sent_time = get("time")
-    original_time: str | None = None
-    time_ms = receive_ms
-    if sent_time is not None:
-        try:
-            time_ms = stored_time_ms(parse_time_ms(sent_time), receive_ms)
-            original_time = sent_time
-        except TimeFormatError:
-            errors.append(ErrorEntry(1005, "time", "Time is not a valid ISO8601 format", rejected(sent_time)))
-        except TimeRangeError:
-            errors.append(ErrorEntry(1006, "time", "Time is out of range", rejected(sent_time)))
-
+    time_ms, original_time = check_time(get("time"), "time", receive_ms, errors)
     salt = get("eventSalt")
-    if salt is not None and (type(salt) is not str or not salt):
-        code = 1004 if type(salt) is not str else 1003
-        errors.append(ErrorEntry(code, "eventSalt", "Event salt must be a non-empty string", rejected(salt)))
+    check_salt(salt, errors)
 
     params = get("params")
     stored: dict[str, Any] = {}

@@ -11,9 +11,9 @@ from typing import Any
 
 from tracktion.domain.fanout import CURRENCY, MONEY_FIELDS, PRODUCT_MONEY_FIELDS, reference_currency
 from tracktion.domain.models import TransactionIn
-from tracktion.domain.timefmt import TimeFormatError, TimeRangeError, parse_time_ms, stored_time_ms
 from tracktion.errors import ErrorEntry, ValidationFailed, rejected
 from tracktion.schemas.client import validate_client
+from tracktion.schemas.common import check_salt, check_time
 from tracktion.schemas.params import SOURCES, humanize
 
 _NUMBER = (int, float)
@@ -29,22 +29,9 @@ def validate_transaction(obj: Any, receive_ms: int, *, item: bool = False) -> Tr
     order_id = get("orderId")
     _required_string(order_id, "orderId", "Order id is required", errors)
 
-    recorded = get("recordedAt")
-    time_ms, original = receive_ms, None
-    if recorded is not None:
-        try:
-            time_ms, original = stored_time_ms(parse_time_ms(recorded), receive_ms), recorded
-        except TimeFormatError:
-            errors.append(
-                ErrorEntry(1005, "recordedAt", "Time is not a valid ISO8601 format", rejected(recorded))
-            )
-        except TimeRangeError:
-            errors.append(ErrorEntry(1006, "recordedAt", "Time is out of range", rejected(recorded)))
-
+    time_ms, original = check_time(get("recordedAt"), "recordedAt", receive_ms, errors)
     salt = get("eventSalt")
-    if salt is not None and (type(salt) is not str or not salt):
-        code = 1004 if type(salt) is not str else 1003
-        errors.append(ErrorEntry(code, "eventSalt", "Event salt must be a non-empty string", rejected(salt)))
+    check_salt(salt, errors)
 
     reference = reference_currency(obj)
     products = get("products")
