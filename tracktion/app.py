@@ -20,7 +20,13 @@ log = logging.getLogger("tracktion")
 
 def open_store(settings: Settings) -> Store:
     if settings.database_url:
-        raise SystemExit("TRACKTION_DATABASE_URL: the PostgreSQL backend is not available in this version")
+        if not settings.database_url.startswith(("postgresql://", "postgres://")):
+            raise SystemExit("TRACKTION_DATABASE_URL: expected a postgresql://… URL")
+        try:
+            from tracktion.storage.postgres import PostgresStore
+        except ImportError as exc:  # psycopg is the optional `postgres` extra
+            raise SystemExit(f"TRACKTION_DATABASE_URL: install tracktion[postgres] ({exc})") from exc
+        return PostgresStore(settings.database_url, queue_size=settings.write_queue_size)
     from tracktion.storage.sqlite import SQLiteStore
 
     return SQLiteStore(settings.data_dir / "tracktion.db", queue_size=settings.write_queue_size)
@@ -31,7 +37,7 @@ class TracktionApp:
 
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
-        self.http = HttpApp(ctx, build_router())
+        self.http = HttpApp(ctx, build_router(admin=bool(ctx.settings.admin_token)))
         self.started = False
 
     async def startup(self) -> None:

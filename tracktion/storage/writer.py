@@ -5,6 +5,15 @@ queued, runs each job in its own savepoint, commits once, and only then resolves
 many concurrent requests share one fsync, and nobody is answered before their rows are durable. There is
 no timer: the next commit starts as soon as the previous one ends (leader/follower), so latency tracks
 the fsync instead of a window.
+
+Two lanes: live requests, and bulk jobs (`tracktion import`, header `X-Tracktion-Lane: bulk`) in a queue of
+their own. Pending live jobs always commit first, in a commit of their own; a bulk job is taken only when no
+live job is waiting, and alone (at most `max_bulk_per_commit`), so a live request never queues behind an
+import's backlog nor shares a commit with it: at worst it waits for the one bulk job being written.
+
+A backend may report an error as a transient conflict with another writer (`Backend.retryable`, e.g. a
+PostgreSQL deadlock between two nodes): the group is rolled back and its jobs run again one per
+transaction, before anyone is answered.
 """
 
 from __future__ import annotations
@@ -13,6 +22,7 @@ import asyncio
 import contextlib
 import logging
 import queue
+import random
 import threading
 import time
 from collections.abc import Callable
@@ -31,6 +41,7 @@ class Job(Generic[T]):
     future: asyncio.Future[T]
     loop: asyncio.AbstractEventLoop
     weight: int = 1  # roughly the number of rows, to bound one commit's size
+    lane: str = "live"  # or "bulk": the lower-priority queue
 
 
 class Backend:
@@ -45,8 +56,19 @@ class Backend:
     def rollback(self) -> None: ...
     def close(self) -> None: ...
 
+    def is_fault(self, exc: Exception) -> bool:
+        """A storage fault (I/O error, connection lost) fails the whole group (503), not just one job."""
+        return _is_storage_fault(exc)
+
+    def retryable(self, exc: Exception) -> bool:
+        """A transient conflict with another writer (e.g. a PostgreSQL deadlock between two nodes): the
+        group is rolled back and run again instead of failing."""
+        return False
+
 
 _STOP = object()
+_WAKE = object()  # put in the live queue when a bulk job arrives, to wake a writer blocked on it
+_GROUP_ATTEMPTS = 5  # runs of a one-job commit when the backend reports a transient conflict
 
 
 class GroupCommitWriter:
@@ -56,11 +78,16 @@ class GroupCommitWriter:
         *,
         queue_size: int = 10_000,
         max_commit_weight: int = 20_000,
+        max_commit_jobs: int | None = None,
+        max_bulk_per_commit: int = 1,
         name: str = "tracktion-writer",
     ) -> None:
         self._backend = backend
         self._queue: queue.Queue[Any] = queue.Queue(maxsize=queue_size)
+        self._bulk: queue.Queue[Job[Any]] = queue.Queue(maxsize=queue_size)
+        self._max_bulk = max_bulk_per_commit
         self._max_weight = max_commit_weight
+        self._max_jobs = max_commit_jobs or queue_size + 1
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._opened = threading.Event()
         self._open_error: BaseException | None = None
@@ -88,13 +115,18 @@ class GroupCommitWriter:
     def alive(self) -> bool:
         return self._thread.is_alive()
 
-    async def submit(self, work: Callable[[Any], T], weight: int = 1) -> T:
+    async def submit(self, work: Callable[[Any], T], weight: int = 1, lane: str = "live") -> T:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
         if not self._thread.is_alive():
             raise StorageUnavailable()
         try:
-            self._queue.put_nowait(Job(work, future, loop, weight))
+            if lane == "bulk":
+                self._bulk.put_nowait(Job(work, future, loop, weight, "bulk"))
+                with contextlib.suppress(queue.Full):  # a full live queue keeps the writer busy anyway
+                    self._queue.put_nowait(_WAKE)
+            else:
+                self._queue.put_nowait(Job(work, future, loop, weight))
         except queue.Full:
             # Honest overload: refuse before anything is written rather than accept and drop.
             raise Overloaded() from None
@@ -111,62 +143,105 @@ class GroupCommitWriter:
         self._opened.set()
         try:
             while True:
-                first = self._queue.get()
+                first = self._next()
                 if first is _STOP:
                     break
                 jobs, stop = self._drain(first)
-                self._commit(jobs)
+                if jobs:
+                    self._commit(jobs)
                 if stop:
                     break
+            while not self._bulk.empty():  # bulk jobs accepted before the stop still commit
+                self._commit([self._bulk.get_nowait()])
         finally:
             self._backend.close()
 
-    def _drain(self, first: Job[Any]) -> tuple[list[Job[Any]], bool]:
-        jobs = [first]
-        weight = first.weight
-        while weight < self._max_weight:
+    def _next(self) -> Any:
+        """The next live job, else the next bulk job, else wait for either (a bulk job's `_WAKE`)."""
+        try:
+            return self._queue.get_nowait()
+        except queue.Empty:
+            pass
+        try:
+            return self._bulk.get_nowait()
+        except queue.Empty:
+            return self._queue.get()
+
+    def _drain(self, first: Any) -> tuple[list[Job[Any]], bool]:
+        """Every pending live job (up to the commit bounds); if there is none, up to `max_bulk_per_commit`
+        bulk jobs instead (`first` is a bulk job only when no live job was pending)."""
+        if isinstance(first, Job) and first.lane == "bulk":
+            jobs = [first]
+            while len(jobs) < self._max_bulk and self._queue.empty():
+                try:
+                    jobs.append(self._bulk.get_nowait())
+                except queue.Empty:
+                    break
+            return jobs, False
+        jobs = []
+        weight = 0
+        item = first
+        while True:
+            if item is _STOP:
+                return jobs, True
+            if item is not _WAKE:
+                jobs.append(item)
+                weight += item.weight
+            if weight >= self._max_weight or len(jobs) >= self._max_jobs:
+                break
             try:
-                job = self._queue.get_nowait()
+                item = self._queue.get_nowait()
             except queue.Empty:
                 break
-            if job is _STOP:
-                return jobs, True
-            jobs.append(job)
-            weight += job.weight
         return jobs, False
 
     def _commit(self, jobs: list[Job[Any]]) -> None:
         started = time.perf_counter()
-        results: list[tuple[bool, Any]] = []
         backend = self._backend
-        try:
-            tx = backend.begin()
-            for job in jobs:
-                backend.savepoint()
-                try:
-                    results.append((True, job.work(tx)))
-                    backend.release()
-                except TracktionError as exc:
-                    backend.rollback_savepoint()
-                    results.append((False, exc))
-                except Exception as exc:
-                    if _is_storage_fault(exc):
-                        raise
-                    log.exception("write job failed")
-                    backend.rollback_savepoint()
-                    results.append((False, InternalError()))
-            backend.commit()
-        except Exception as exc:
-            # Disk full, I/O error, database gone: nothing of this group is stored; say so honestly.
-            log.error("commit failed: %s", exc)
+        attempt = 0
+        while True:
+            results: list[tuple[bool, Any]] = []
             try:
-                backend.rollback()
-            except Exception:
-                log.exception("rollback after failed commit failed")
-            self.healthy = False
-            for job in jobs:
-                _resolve(job, False, StorageUnavailable())
-            return
+                tx = backend.begin()
+                for job in jobs:
+                    backend.savepoint()
+                    try:
+                        results.append((True, job.work(tx)))
+                        backend.release()
+                    except TracktionError as exc:
+                        backend.rollback_savepoint()
+                        results.append((False, exc))
+                    except Exception as exc:
+                        if backend.is_fault(exc) or backend.retryable(exc):
+                            raise
+                        log.exception("write job failed")
+                        backend.rollback_savepoint()
+                        results.append((False, InternalError()))
+                backend.commit()
+            except Exception as exc:
+                try:
+                    backend.rollback()
+                except Exception:
+                    log.exception("rollback after failed commit failed")
+                attempt += 1
+                if backend.retryable(exc) and len(jobs) > 1:
+                    # Nothing was answered yet and jobs are pure functions of the transaction: run them
+                    # again, each in its own short transaction, so the same pile-up cannot recur.
+                    log.warning("commit conflict, re-running %d jobs one by one: %s", len(jobs), exc)
+                    for job in jobs:
+                        self._commit([job])
+                    return
+                if backend.retryable(exc) and attempt < _GROUP_ATTEMPTS:
+                    log.warning("commit conflict, retrying: %s", exc)
+                    time.sleep(random.uniform(0.005, 0.02) * attempt)  # so the two sides do not meet again
+                    continue
+                # Disk full, I/O error, database gone: nothing of this group is stored; say so honestly.
+                log.error("commit failed: %s", exc)
+                self.healthy = False
+                for job in jobs:
+                    _resolve(job, False, StorageUnavailable())
+                return
+            break
         self.healthy = True
         self.commits += 1
         self.last_commit_seconds = time.perf_counter() - started
