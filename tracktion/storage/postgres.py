@@ -704,14 +704,22 @@ class PostgresStore:
 
     # -- workspaces and keys ---------------------------------------------------------------------
     async def create_workspace(self, name: str, now_ms: int) -> Workspace:
-        def work(tx: PostgresTx) -> Workspace:
-            guid = str(uuidlib.uuid4())
-            row = tx.execute(
-                "INSERT INTO workspaces (guid, name, created_ms) VALUES (%s, %s, %s) RETURNING id",
-                (guid, name, now_ms),
-            ).fetchone()
-            assert row is not None
-            return Workspace(row[0], guid, name, now_ms)
+        return await self._writer.submit(lambda tx: _insert_workspace(tx, name, now_ms))
+
+    async def create_first_workspace(
+        self, name: str, now_ms: int, make_key: Callable[[int], tuple[ApiKey, str]]
+    ) -> tuple[Workspace, ApiKey] | None:
+        """The first workspace and its key, atomically: nodes starting together on an empty database
+        serialise on an advisory lock, and all but the first find the workspace there."""
+
+        def work(tx: PostgresTx) -> tuple[Workspace, ApiKey] | None:
+            tx.execute("SELECT pg_advisory_xact_lock(%s)", (_BOOTSTRAP_LOCK,))
+            if tx.execute("SELECT 1 FROM workspaces LIMIT 1").fetchone() is not None:
+                return None
+            workspace = _insert_workspace(tx, name, now_ms)
+            key, secret_hash = make_key(workspace.id)
+            _insert_api_key(tx, key, secret_hash)
+            return workspace, key
 
         return await self._writer.submit(work)
 
@@ -731,22 +739,7 @@ class PostgresStore:
         return Workspace(*rows[0]) if rows else None
 
     async def create_api_key(self, key: ApiKey, secret_hash: str) -> None:
-        def work(tx: PostgresTx) -> None:
-            tx.execute(
-                f"INSERT INTO api_keys ({_KEY_COLS}, secret_hash) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
-                (
-                    key.id,
-                    key.workspace_id,
-                    key.kind,
-                    key.name,
-                    list(key.permissions),
-                    key.created_ms,
-                    key.revoked_ms,
-                    secret_hash,
-                ),
-            )
-
-        await self._writer.submit(work)
+        await self._writer.submit(lambda tx: _insert_api_key(tx, key, secret_hash))
 
     async def api_keys(self, workspace_id: int) -> list[ApiKey]:
         rows = await self._read(
@@ -774,3 +767,33 @@ class PostgresStore:
             return cur.rowcount > 0
 
         return await self._writer.submit(work)
+
+
+# Any constant works; it only has to be the same in every node (and differ from the migration lock).
+_BOOTSTRAP_LOCK = 0x747261636B01
+
+
+def _insert_workspace(tx: PostgresTx, name: str, now_ms: int) -> Workspace:
+    guid = str(uuidlib.uuid4())
+    row = tx.execute(
+        "INSERT INTO workspaces (guid, name, created_ms) VALUES (%s, %s, %s) RETURNING id",
+        (guid, name, now_ms),
+    ).fetchone()
+    assert row is not None
+    return Workspace(row[0], guid, name, now_ms)
+
+
+def _insert_api_key(tx: PostgresTx, key: ApiKey, secret_hash: str) -> None:
+    tx.execute(
+        f"INSERT INTO api_keys ({_KEY_COLS}, secret_hash) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
+        (
+            key.id,
+            key.workspace_id,
+            key.kind,
+            key.name,
+            list(key.permissions),
+            key.created_ms,
+            key.revoked_ms,
+            secret_hash,
+        ),
+    )

@@ -445,13 +445,21 @@ class SQLiteStore:
 
     # -- workspaces and keys ---------------------------------------------------------------------
     async def create_workspace(self, name: str, now_ms: int) -> Workspace:
-        def work(tx: SQLiteTx) -> Workspace:
-            guid = str(uuidlib.uuid4())
-            cur = tx.c.execute(
-                "INSERT INTO workspaces (guid, name, created_ms) VALUES (?, ?, ?)", (guid, name, now_ms)
-            )
-            assert cur.lastrowid is not None
-            return Workspace(cur.lastrowid, guid, name, now_ms)
+        return await self._writer.submit(lambda tx: _insert_workspace(tx, name, now_ms))
+
+    async def create_first_workspace(
+        self, name: str, now_ms: int, make_key: Callable[[int], tuple[ApiKey, str]]
+    ) -> tuple[Workspace, ApiKey] | None:
+        """The first workspace and its key, atomically. The write transaction is BEGIN IMMEDIATE, which
+        serialises every process on this file, so the check and the inserts cannot interleave."""
+
+        def work(tx: SQLiteTx) -> tuple[Workspace, ApiKey] | None:
+            if tx.c.execute("SELECT 1 FROM workspaces LIMIT 1").fetchone() is not None:
+                return None
+            workspace = _insert_workspace(tx, name, now_ms)
+            key, secret_hash = make_key(workspace.id)
+            _insert_api_key(tx, key, secret_hash)
+            return workspace, key
 
         return await self._writer.submit(work)
 
@@ -476,22 +484,7 @@ class SQLiteStore:
         return Workspace(*rows[0]) if rows else None
 
     async def create_api_key(self, key: ApiKey, secret_hash: str) -> None:
-        def work(tx: SQLiteTx) -> None:
-            tx.c.execute(
-                "INSERT INTO api_keys VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    key.workspace_id,
-                    key.id,
-                    secret_hash,
-                    key.kind,
-                    key.name,
-                    _encode(list(key.permissions)).decode(),
-                    key.created_ms,
-                    key.revoked_ms,
-                ),
-            )
-
-        await self._writer.submit(work)
+        await self._writer.submit(lambda tx: _insert_api_key(tx, key, secret_hash))
 
     async def api_keys(self, workspace_id: int) -> list[ApiKey]:
         rows = await self._read(
@@ -516,3 +509,28 @@ class SQLiteStore:
             return cur.rowcount > 0
 
         return await self._writer.submit(work)
+
+
+def _insert_workspace(tx: SQLiteTx, name: str, now_ms: int) -> Workspace:
+    guid = str(uuidlib.uuid4())
+    cur = tx.c.execute(
+        "INSERT INTO workspaces (guid, name, created_ms) VALUES (?, ?, ?)", (guid, name, now_ms)
+    )
+    assert cur.lastrowid is not None
+    return Workspace(cur.lastrowid, guid, name, now_ms)
+
+
+def _insert_api_key(tx: SQLiteTx, key: ApiKey, secret_hash: str) -> None:
+    tx.c.execute(
+        "INSERT INTO api_keys VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            key.workspace_id,
+            key.id,
+            secret_hash,
+            key.kind,
+            key.name,
+            _encode(list(key.permissions)).decode(),
+            key.created_ms,
+            key.revoked_ms,
+        ),
+    )
