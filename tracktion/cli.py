@@ -9,6 +9,7 @@ import json
 import logging
 import os
 import sys
+import textwrap
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
@@ -314,8 +315,10 @@ def _tool_parsers(sub: Any) -> None:
         "send",
         help="send one event, transaction or batch through the API",
         formatter_class=raw,
-        description="Send one request through the real API and print the outcome; a rejected request prints "
-        "the error explained (status, each error's field, message and code).",
+        description=_wrap(
+            "Send one request through the real API and print the outcome; a rejected request prints "
+            "the error explained (status, each error's field, message and code)."
+        ),
         epilog="examples:\n"
         "  tracktion send custom dog.bark --client-id 5092159999 --param mood=happy --param volume=7\n"
         "  tracktion send hit-timer --email ana@example.org\n"
@@ -359,8 +362,10 @@ def _tool_parsers(sub: Any) -> None:
         "tail",
         help="follow the live stream of events",
         formatter_class=raw,
-        description="Follow /-/api/stream: one row per committed event (or JSON lines). After a dropped "
-        "connection it reconnects with Last-Event-ID, so nothing committed meanwhile is missed.",
+        description=_wrap(
+            "Follow /-/api/stream: one row per committed event (or JSON lines). After a dropped "
+            "connection it reconnects with Last-Event-ID, so nothing committed meanwhile is missed."
+        ),
         epilog="examples:\n  tracktion tail\n  tracktion tail --action dog.bark --include-quarantine\n"
         "  tracktion tail --client-id 7000000001 --json | jq .params",
     )
@@ -368,18 +373,22 @@ def _tool_parsers(sub: Any) -> None:
     tail.add_argument("--action", action="append", default=[], help="only this action (repeatable)")
     tail.add_argument("--client-id", type=int, help="only this profile")
     tail.add_argument("--include-quarantine", action="store_true", help="also show quarantine records")
-    tail.add_argument("--after", metavar="SEQ", help="first replay the stored events after this seq")
+    tail.add_argument(
+        "--after", type=int, metavar="SEQ", help="first replay the stored events after this seq"
+    )
     tail.set_defaults(run=_tail)
 
     imp = sub.add_parser(
         "import",
         help="backfill events or transactions from NDJSON or CSV",
         formatter_class=raw,
-        description="Send FILE's lines in batches (partial mode) with their original times. Resumable: "
-        "lines get salts derived from the input, and FILE.import-state.json records the last "
-        "acknowledged line, so a rerun continues there and re-sent lines overwrite instead of "
-        "duplicating. Lines not stored go to FILE.rejected.ndjson. Exit status 3: done, but "
-        "some lines were not stored.",
+        description=_wrap(
+            "Send FILE's lines in batches (partial mode) with their original times. Resumable: "
+            "lines get salts derived from the input, and FILE.import-state.json records the last "
+            "acknowledged line, so a rerun continues there and re-sent lines overwrite instead of "
+            "duplicating. Lines not stored go to FILE.rejected.ndjson. Exit status 3: done, but "
+            "some lines were not stored."
+        ),
         epilog="examples:\n  tracktion import history.ndjson\n  tracktion import orders.csv --transactions\n"
         "  tracktion import clicks.csv --default-time 2024-01-01T00:00:00Z --max-rate 2000",
     )
@@ -412,13 +421,21 @@ def _tool_parsers(sub: Any) -> None:
         "--max-rate", type=float, metavar="LINES_PER_S", help="send at most this many lines a second"
     )
     imp.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    imp.add_argument(
+        "--lane",
+        choices=["bulk", "live"],
+        default="bulk",
+        help="writer lane (default bulk: live requests go first; live only to compare in benchmarks)",
+    )
     imp.set_defaults(run=_import)
 
     exp = sub.add_parser(
         "export",
         help="write stored events as NDJSON, CSV or Parquet",
         formatter_class=raw,
-        description="Read events straight from the store (no server needed), newest first, page by page.",
+        description=_wrap(
+            "Read events straight from the store (no server needed), newest first, page by page."
+        ),
         epilog="examples:\n  tracktion export > events.ndjson\n"
         "  tracktion export --action dog.bark --from 2024-03-01 --to 2024-03-31 --format csv -o march.csv\n"
         "  tracktion export --format parquet -o events.parquet   # needs tracktion[parquet]",
@@ -437,6 +454,10 @@ def _tool_parsers(sub: Any) -> None:
     exp.set_defaults(run=_export)
 
 
+def _wrap(text: str) -> str:
+    return textwrap.fill(text, 100)
+
+
 def _client_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--url", help="tracktion base URL (env TRACKTION_URL, default http://127.0.0.1:8080)")
     p.add_argument("--api-key", help="workspace API key (env TRACKTION_API_KEY)")
@@ -453,20 +474,20 @@ def _send(args: argparse.Namespace) -> int:
     from tracktion.tools.client import ApiError
     from tracktion.tools.send import SendSpec, build_request, describe, send
 
-    spec = SendSpec(
-        args.type,
-        args.action,
-        args.client_id,
-        args.custom_id,
-        args.email,
-        args.uuid,
-        args.label,
-        args.time,
-        args.salt,
-        args.param,
-        args.file,
-        args.partial,
+    names = (
+        "type",
+        "action",
+        "client_id",
+        "custom_id",
+        "email",
+        "uuid",
+        "label",
+        "time",
+        "salt",
+        "file",
+        "partial",
     )
+    spec = SendSpec(**{n: getattr(args, n) for n in names}, params=args.param)
     path, query, body = build_request(spec)
     if args.dry_run:
         suffix = "?partial=true" if query else ""
@@ -486,7 +507,8 @@ def _send(args: argparse.Namespace) -> int:
 def _tail(args: argparse.Namespace) -> int:
     from tracktion.tools.tail import TailOptions, follow
 
-    options = TailOptions(args.action, args.client_id, args.include_quarantine, args.json, args.after)
+    after = str(args.after) if args.after is not None else None
+    options = TailOptions(args.action, args.client_id, args.include_quarantine, args.json, after)
     with _client(args) as client:
         return follow(client, options, sys.stdout, sys.stderr)
 
@@ -494,16 +516,11 @@ def _tail(args: argparse.Namespace) -> int:
 def _import(args: argparse.Namespace) -> int:
     from tracktion.tools.importer import Importer, ImportOptions
 
+    names = ("transactions", "format", "default_time", "batch_size", "report", "restart", "max_rate", "lane")
     options = ImportOptions(
         args.file,
-        args.transactions,
-        args.format,
-        args.salt_namespace,
-        args.default_time,
-        args.batch_size,
-        args.report,
-        args.restart,
-        args.max_rate,
+        **{n: getattr(args, n) for n in names},
+        namespace=args.salt_namespace,
         progress=not args.no_progress,
     )
     with _client(args) as client:
@@ -521,15 +538,10 @@ def _export(args: argparse.Namespace) -> int:
     if not settings.database_url and not (settings.data_dir / "tracktion.db").exists():
         raise CliError(f"no store in {settings.data_dir.resolve()} (pass --data-dir or --database-url)")
     options = ExportOptions(
-        args.workspace,
-        tuple(args.action),
-        args.client_id,
-        args.custom_id,
-        args.email,
-        args.uuid,
-        parse_bound(args.time_from, "--from") if args.time_from else None,
-        parse_bound(args.time_to, "--to", end=True) if args.time_to else None,
-        args.format,
+        **{n: getattr(args, n) for n in ("workspace", "client_id", "custom_id", "email", "uuid", "format")},
+        actions=tuple(args.action),
+        from_ms=parse_bound(args.time_from, "--from") if args.time_from else None,
+        to_ms=parse_bound(args.time_to, "--to", end=True) if args.time_to else None,
     )
     to_file = args.output is not None and args.format != "parquet"
     out = args.output.open("w", encoding="utf-8", newline="") if to_file else sys.stdout

@@ -101,6 +101,7 @@ class WriteRequest:
     request_error: TracktionError | None = None
     body_excerpt: str | None = None
     body_truncated: bool = False
+    lane: str = "live"  # "bulk" (header `X-Tracktion-Lane: bulk`): the writer's lower-priority queue
 
 
 @dataclass(slots=True)

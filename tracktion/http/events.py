@@ -65,6 +65,7 @@ def write_request(
         ),
         items=items,
         atomic=atomic,
+        lane="bulk" if request.headers.get("x-tracktion-lane", "").lower() == "bulk" else "live",
     )
 
 
