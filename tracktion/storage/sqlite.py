@@ -75,6 +75,7 @@ class _SQLiteBackend(Backend):
     def __init__(self, path: Path) -> None:
         self.path = path
         self.conn: sqlite3.Connection | None = None
+        self.tx: SQLiteTx | None = None
 
     def open(self) -> None:
         conn = _connect(self.path)
@@ -87,23 +88,28 @@ class _SQLiteBackend(Backend):
     def begin(self) -> SQLiteTx:
         assert self.conn is not None
         self.conn.execute("BEGIN IMMEDIATE")
-        return SQLiteTx(self.conn)
+        self.tx = SQLiteTx(self.conn)
+        return self.tx
 
     def savepoint(self) -> None:
         assert self.conn is not None
         self.conn.execute("SAVEPOINT job")
 
     def release(self) -> None:
-        assert self.conn is not None
+        assert self.conn is not None and self.tx is not None
         self.conn.execute("RELEASE job")
+        self.tx.release_job()
 
     def rollback_savepoint(self) -> None:
-        assert self.conn is not None
+        assert self.conn is not None and self.tx is not None
+        self.tx.discard_job()
         self.conn.execute("ROLLBACK TO job")
         self.conn.execute("RELEASE job")
 
     def commit(self) -> None:
-        assert self.conn is not None
+        assert self.conn is not None and self.tx is not None
+        self.tx.write_definitions()  # once per commit, for every job of the group
+        self.tx = None
         self.conn.execute("COMMIT")
 
     def rollback(self) -> None:

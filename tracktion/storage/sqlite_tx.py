@@ -65,6 +65,8 @@ class SQLiteTx:
     def __init__(self, conn: sqlite3.Connection) -> None:
         self.c = conn
         self._pending: list[tuple[Any, ...]] = []  # unsalted inserts, written in one executemany
+        self.job_definitions: dict[int, DefinitionDelta] = {}
+        self.group_definitions: dict[int, DefinitionDelta] = {}
 
     # -- profiles --------------------------------------------------------------------------------
     def profile_by_id(self, workspace_id: int, client_id: int) -> Profile | None:
@@ -209,27 +211,62 @@ class SQLiteTx:
             self._pending.clear()
 
     def merge_definitions(self, workspace_id: int, delta: DefinitionDelta) -> None:
-        for action, d in delta.actions.items():
-            first = d.first_ms or d.last_ms
-            self.c.execute(
+        """Deferred: kept with the job, folded into the commit's delta when the job is released and written
+        once at commit. A commit of 100 single events then costs one upsert per action and param, not 100."""
+        mine = self.job_definitions.get(workspace_id)
+        if mine is None:
+            self.job_definitions[workspace_id] = delta
+        else:
+            mine.merge(delta)
+
+    def release_job(self) -> None:
+        for workspace_id, delta in self.job_definitions.items():
+            group = self.group_definitions.get(workspace_id)
+            if group is None:
+                self.group_definitions[workspace_id] = delta
+            else:
+                group.merge(delta)
+        self.job_definitions = {}
+
+    def discard_job(self) -> None:
+        self.job_definitions = {}
+        self._pending.clear()
+
+    def write_definitions(self) -> None:
+        defs: list[tuple[Any, ...]] = []
+        params: list[tuple[Any, ...]] = []
+        for workspace_id, delta in self.group_definitions.items():
+            for action, d in delta.actions.items():
+                defs.append((workspace_id, action, d.kind, d.first_ms or d.last_ms, d.last_ms, d.inserted))
+                for name, (types, p_first, p_last) in d.params.items():
+                    params.append(
+                        (
+                            workspace_id,
+                            action,
+                            text_value(name),
+                            _encode(sorted(types)).decode(),
+                            p_first,
+                            p_last,
+                        )
+                    )
+        self.group_definitions = {}
+        if defs:
+            self.c.executemany(
                 "INSERT INTO definitions VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (workspace_id, action) DO UPDATE SET"
                 " last_seen_ms = MAX(last_seen_ms, excluded.last_seen_ms),"
                 " event_count = event_count + excluded.event_count",
-                (workspace_id, action, d.kind, first, d.last_ms, d.inserted),
+                defs,
             )
-            for param_name, (types, p_first, p_last) in d.params.items():
-                name = text_value(param_name)
-                old = self.c.execute(
-                    "SELECT types FROM definition_params WHERE workspace_id = ? AND action = ? AND name = ?",
-                    (workspace_id, action, name),
-                ).fetchone()
-                merged = sorted(types | set(_decode(old[0])) if old else types)
-                self.c.execute(
-                    "INSERT INTO definition_params VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (workspace_id, action, name)"
-                    " DO UPDATE SET types = excluded.types,"
-                    " last_seen_ms = MAX(last_seen_ms, excluded.last_seen_ms)",
-                    (workspace_id, action, name, _encode(merged).decode(), p_first, p_last),
-                )
+        if params:
+            # The union of the stored and the new types is computed in SQL: another process may have added
+            # types since this one last looked, so no cached copy may overwrite them.
+            self.c.executemany(
+                "INSERT INTO definition_params VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (workspace_id, action, name)"
+                " DO UPDATE SET types = (SELECT json_group_array(value) FROM (SELECT value FROM"
+                " json_each(definition_params.types) UNION SELECT value FROM json_each(excluded.types)"
+                " ORDER BY value)), last_seen_ms = MAX(last_seen_ms, excluded.last_seen_ms)",
+                params,
+            )
 
     def add_quarantine(self, records: list[QuarantineRecord]) -> None:
         self.c.executemany(
