@@ -21,7 +21,7 @@ from tracktion.bootstrap import Bootstrapped, bootstrap, create_key
 from tracktion.domain.models import ApiKey, Workspace
 from tracktion.domain.timefmt import format_ms
 from tracktion.http.context import now_ms
-from tracktion.settings import Settings, help_for
+from tracktion.settings import Settings, help_for, store_description
 from tracktion.storage.base import Store
 from tracktion.tools import ToolError
 
@@ -176,13 +176,12 @@ def app_from_environment() -> Any:
 
 def _banner(settings: Settings, first: Bootstrapped | None, workspaces: list[Workspace]) -> None:
     url = f"http://{settings.host}:{settings.port}"
-    store = (
-        "PostgreSQL" if settings.database_url else f"SQLite, {settings.data_dir.resolve() / 'tracktion.db'}"
-    )
     lines = [
         f"tracktion {__version__} — Synerise-compatible event collector",
         f"  URL          {url}",
-        f"  data dir     {settings.data_dir.resolve()} ({store})",
+        f"  debugger     {url}/-/ui/",
+        f"  data dir     {settings.data_dir.resolve()}",
+        f"  store        {store_description(settings)}",
         f"  workspaces   {', '.join(f'{w.id} ({w.name})' for w in workspaces) or 'none'}",
     ]
     if first is not None and first.secret is not None:
@@ -211,7 +210,7 @@ def _migrate(args: argparse.Namespace) -> int:
         return None
 
     _with_store(settings, noop)
-    print(f"migrations applied: {settings.database_url or settings.data_dir.resolve() / 'tracktion.db'}")
+    print(f"migrations applied: {store_description(settings)}")
     return 0
 
 

@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -131,3 +132,19 @@ def help_for(name: str) -> str:
         if f.name == name:
             return f"{f.metadata['help']} (env {f.metadata['env']}, default {f.default!s})"
     raise KeyError(name)
+
+
+def redact_url(url: str) -> str:
+    """A database URL fit for logs and banners: the password (if any) replaced by `***`."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.rsplit("@", 1)
+    user = netloc[0].split(":", 1)[0]
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc[1]}"))
+
+
+def store_description(settings: Settings) -> str:
+    if settings.database_url:
+        return f"PostgreSQL, {redact_url(settings.database_url)}"
+    return f"SQLite, {settings.data_dir.resolve() / 'tracktion.db'}"
