@@ -1,0 +1,248 @@
+"""The storage ceiling: the same event rows inserted straight into the same storage, same durability, no HTTP
+and no tracktion code on the way (only its schema).
+
+* SQLite: tracktion's own migrations on a fresh file, WAL, `synchronous=FULL` (as `tracktion serve` sets),
+  tracktion's INSERT statement; 1 row per transaction (the single-event comparison) and 1000 rows per
+  transaction (the batch comparison).
+* PostgreSQL: an `events` table of the same shape in a throw-away schema; 1 row per transaction (INSERT +
+  COMMIT), and 1000 rows per transaction by COPY and by executemany; fsync / synchronous_commit as the server
+  is configured (both are recorded; the figures are only production-like when both are on).
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import time
+import uuid as uuidlib
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from tracktion.storage.sqlite import migrate
+
+EVENT_INSERT = (
+    "INSERT INTO events (workspace_id, uuid, client_id, action, label, time_ms, params, endpoint, kind)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+BATCH_ROWS = 1000
+
+
+@dataclass
+class Ceiling:
+    backend: str
+    kind: str  # "single" or "batch"
+    method: str
+    rows_per_txn: int
+    rows: int
+    seconds: float
+    note: str = ""
+    when: str = ""  # "start" or "end" of the run
+
+    @property
+    def rows_per_s(self) -> float:
+        return self.rows / self.seconds if self.seconds > 0 else 0.0
+
+    def as_json(self) -> dict[str, Any]:
+        return asdict(self) | {"rows_per_s": round(self.rows_per_s, 1)}
+
+
+def stored_params(client_id: int, time_ms: int) -> dict[str, Any]:
+    """What tracktion stores for one custom workload event: caller params plus the system params (§7)."""
+    event_id = str(uuidlib.uuid4())
+    return {
+        "url": "https://shop.example.org/products/0-1",
+        "title": "Blue ceramic mug, 350 ml",
+        "referrer": "https://www.example.com/newsletter/spring",
+        "campaign": "spring-sale",
+        "device": {"type": "desktop", "os": "Linux", "browser": "Firefox"},
+        "cartValue": 42.5,
+        "loggedIn": True,
+        "eventUUID": event_id,
+        "time": time_ms,
+        "eventCreateTime": "2026-01-01T00:00:00.000Z",
+        "clientId": client_id,
+        "uuid": str(uuidlib.uuid4()),
+        "businessProfileId": 1,
+        "ip": "127.0.0.1",
+        "modifiedBy": {
+            "businessProfileApiKey": "8d3c1c1e-9b0e-4d8e-8f5e-2f3a4b5c6d7e",
+            "clientApiKey": None,
+            "clientId": None,
+            "userId": None,
+        },
+        "snr-original-time": "2026-01-01T00:00:00.000Z",
+    }
+
+
+def _row_values(params_blob: bytes, time_ms: int, uuid_bytes: bytes) -> tuple[Any, ...]:
+    return (
+        1,
+        uuid_bytes,
+        7_000_000_001,
+        "page.visit",
+        "Page visited",
+        time_ms,
+        params_blob,
+        "/v4/events/custom",
+        "custom",
+    )
+
+
+# -- SQLite ---------------------------------------------------------------------------------------------
+def sqlite_ceilings(work_dir: Path, seconds: float) -> list[Ceiling]:
+    path = work_dir / "ceiling.db"
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = FULL")
+        migrate(conn)
+        blob = msgspec.json.encode(stored_params(7_000_000_001, int(time.time() * 1000)))
+        now_ms = int(time.time() * 1000)
+        out = [_sqlite_single(conn, blob, now_ms, seconds), _sqlite_batch(conn, blob, now_ms, seconds)]
+    finally:
+        conn.close()
+    for suffix in ("", "-wal", "-shm"):
+        Path(str(path) + suffix).unlink(missing_ok=True)
+    return out
+
+
+def _sqlite_single(conn: sqlite3.Connection, blob: bytes, now_ms: int, seconds: float) -> Ceiling:
+    rows = 0
+    start = time.perf_counter()
+    deadline = start + seconds
+    while True:
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute(EVENT_INSERT, _row_values(blob, now_ms + rows, os.urandom(16)))
+        conn.execute("COMMIT")
+        rows += 1
+        if time.perf_counter() >= deadline:
+            break
+    return Ceiling("sqlite", "single", "INSERT, WAL + synchronous=FULL", 1, rows, time.perf_counter() - start)
+
+
+def _sqlite_batch(conn: sqlite3.Connection, blob: bytes, now_ms: int, seconds: float) -> Ceiling:
+    rows = 0
+    start = time.perf_counter()
+    deadline = start + seconds
+    while True:
+        ids = os.urandom(16 * BATCH_ROWS)
+        batch = [_row_values(blob, now_ms + rows + i, ids[16 * i : 16 * i + 16]) for i in range(BATCH_ROWS)]
+        conn.execute("BEGIN IMMEDIATE")
+        conn.executemany(EVENT_INSERT, batch)
+        conn.execute("COMMIT")
+        rows += BATCH_ROWS
+        if time.perf_counter() >= deadline:
+            break
+    return Ceiling(
+        "sqlite",
+        "batch",
+        "executemany, WAL + synchronous=FULL",
+        BATCH_ROWS,
+        rows,
+        time.perf_counter() - start,
+    )
+
+
+# -- PostgreSQL -----------------------------------------------------------------------------------------
+_PG_COLUMNS = "workspace_id, uuid, client_id, action, label, time_ms, params, endpoint, kind"
+
+
+def postgres_info(url: str) -> dict[str, Any]:
+    import psycopg
+
+    with psycopg.connect(url) as conn:
+        info = {
+            name: conn.execute(f"SHOW {name}").fetchone()[0]  # type: ignore[index]
+            for name in (
+                "server_version",
+                "fsync",
+                "synchronous_commit",
+                "wal_sync_method",
+                "full_page_writes",
+            )
+        }
+    info["psycopg"] = psycopg.__version__
+    return info
+
+
+def postgres_ceilings(url: str, seconds: float) -> list[Ceiling]:
+    """tracktion's PostgreSQL `events` table (postgres_schema.py: seq from a sequence, json params and
+    label, the same keys and indexes) in a throw-away schema of the given database."""
+    import psycopg
+
+    schema = f"tracktion_bench_{os.getpid()}"
+    blob = msgspec.json.encode(stored_params(7_000_000_001, int(time.time() * 1000))).decode()
+    label = msgspec.json.encode("Page visited").decode()
+    now_ms = int(time.time() * 1000)
+    table = f"{schema}.events"
+    with psycopg.connect(url) as conn:
+        conn.execute(f"CREATE SCHEMA {schema}")
+        conn.execute(f"CREATE SEQUENCE {schema}.seq AS bigint")
+        conn.execute(
+            f"""CREATE TABLE {table} (
+                workspace_id bigint NOT NULL, seq bigint NOT NULL DEFAULT nextval('{schema}.seq'),
+                uuid uuid NOT NULL, client_id bigint NOT NULL, action text NOT NULL, label json NOT NULL,
+                time_ms bigint NOT NULL, params json NOT NULL, endpoint text NOT NULL, kind text NOT NULL,
+                PRIMARY KEY (workspace_id, seq), UNIQUE (workspace_id, uuid))"""
+        )
+        conn.execute(f"CREATE INDEX ON {table} (workspace_id, client_id, time_ms, seq)")
+        conn.execute(f"CREATE INDEX ON {table} (workspace_id, time_ms, seq)")
+        conn.commit()
+        insert = f"INSERT INTO {table} ({_PG_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
+
+        def rows(n: int, base: int) -> list[tuple[Any, ...]]:
+            return [
+                (
+                    1,
+                    uuidlib.uuid4(),
+                    7_000_000_001,
+                    "page.visit",
+                    label,
+                    now_ms + base + i,
+                    blob,
+                    "/v4/events/custom",
+                    "custom",
+                )
+                for i in range(n)
+            ]
+
+        def single(cur: Any) -> int:
+            cur.execute(insert, rows(1, 0)[0])
+            conn.commit()
+            return 1
+
+        def copy(cur: Any) -> int:
+            with cur.copy(f"COPY {table} ({_PG_COLUMNS}) FROM STDIN") as cp:
+                for row in rows(BATCH_ROWS, 0):
+                    cp.write_row(row)
+            conn.commit()
+            return BATCH_ROWS
+
+        def many(cur: Any) -> int:
+            cur.executemany(insert, rows(BATCH_ROWS, 0))
+            conn.commit()
+            return BATCH_ROWS
+
+        out = []
+        try:
+            with conn.cursor() as cur:
+                for kind, method, per_txn, step in (
+                    ("single", "INSERT + COMMIT", 1, single),
+                    ("batch", "COPY", BATCH_ROWS, copy),
+                    ("batch", "executemany", BATCH_ROWS, many),
+                ):
+                    n = 0
+                    start = time.perf_counter()
+                    while True:
+                        n += step(cur)
+                        if time.perf_counter() - start >= seconds:
+                            break
+                    out.append(Ceiling("postgres", kind, method, per_txn, n, time.perf_counter() - start))
+            return out
+        finally:
+            conn.rollback()
+            conn.execute(f"DROP SCHEMA {schema} CASCADE")
+            conn.commit()
