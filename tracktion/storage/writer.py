@@ -238,16 +238,14 @@ class GroupCommitWriter:
                 # Disk full, I/O error, database gone: nothing of this group is stored; say so honestly.
                 log.error("commit failed: %s", exc)
                 self.healthy = False
-                for job in jobs:
-                    _resolve(job, False, StorageUnavailable())
+                _resolve([(job, False, StorageUnavailable()) for job in jobs])
                 return
             break
         self.healthy = True
         self.commits += 1
         self.last_commit_seconds = time.perf_counter() - started
         self.last_commit_jobs = len(jobs)
-        for job, (ok, value) in zip(jobs, results, strict=True):
-            _resolve(job, ok, value)
+        _resolve([(job, ok, value) for job, (ok, value) in zip(jobs, results, strict=True)])
 
 
 def _is_storage_fault(exc: Exception) -> bool:
@@ -256,15 +254,23 @@ def _is_storage_fault(exc: Exception) -> bool:
     return type(exc).__name__ in {"OperationalError", "DiskFull", "AdminShutdown", "InterfaceError"}
 
 
-def _resolve(job: Job[Any], ok: bool, value: Any) -> None:
-    def settle() -> None:
+def _resolve(outcomes: list[tuple[Job[Any], bool, Any]]) -> None:
+    """Answer a whole commit group with one wake-up per event loop (not one per job): each
+    `call_soon_threadsafe` writes to the loop's self-pipe, and a commit can hold hundreds of jobs."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[tuple[Job[Any], bool, Any]]] = {}
+    for outcome in outcomes:
+        by_loop.setdefault(outcome[0].loop, []).append(outcome)
+    for loop, group in by_loop.items():
+        # A closed loop (shutdown) means nobody is waiting any more.
+        with contextlib.suppress(RuntimeError):
+            loop.call_soon_threadsafe(_settle, group)
+
+
+def _settle(group: list[tuple[Job[Any], bool, Any]]) -> None:
+    for job, ok, value in group:
         if job.future.done():
-            return
+            continue
         if ok:
             job.future.set_result(value)
         else:
             job.future.set_exception(value)
-
-    # A closed loop (shutdown) means nobody is waiting any more.
-    with contextlib.suppress(RuntimeError):
-        job.loop.call_soon_threadsafe(settle)
