@@ -84,6 +84,13 @@ class Settings:
             "help": "pending write requests before 503 (overload)",
         },
     )
+    max_large_requests: int = field(
+        default=4,
+        metadata={
+            "env": "TRACKTION_MAX_LARGE_REQUESTS",
+            "help": "bodies over 64 KiB processed at once (bounds memory); others wait",
+        },
+    )
     workers: int = field(default=1, metadata={"env": "TRACKTION_WORKERS", "help": "server processes"})
     log_level: str = field(
         default="info", metadata={"env": "TRACKTION_LOG_LEVEL", "help": "debug, info, warning"}

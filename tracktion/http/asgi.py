@@ -3,6 +3,7 @@ rendered by the one error renderer, request-level failures of write endpoints qu
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from typing import Any
@@ -36,6 +37,10 @@ class HttpApp:
     def __init__(self, ctx: Context, router: Router) -> None:
         self.ctx = ctx
         self.router = router
+        # A 1 MiB batch decodes into ~6 MB of Python objects. Bounding how many large bodies are read and
+        # processed at once bounds memory; the others wait with their bytes still in the socket (flow
+        # control), which is back-pressure, not loss.
+        self._large_bodies = asyncio.Semaphore(ctx.settings.max_large_requests)
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send_fn: Any) -> None:
         request = Request(scope, receive, self.ctx.clock_ms())
@@ -66,8 +71,11 @@ class HttpApp:
         elif endpoint.auth == "admin":
             check_admin(self.ctx, request)
         try:
-            payload = await self._checks(request, endpoint, credential)  # (3)–(7)
-            response = await endpoint.handler(self.ctx, request, credential, payload)  # (8)–(10)
+            if endpoint.body and _large(request):
+                async with self._large_bodies:
+                    response = await self._handle(request, endpoint, credential)
+            else:
+                response = await self._handle(request, endpoint, credential)
         except TracktionError as exc:
             # Failures the store already recorded carry `recorded`; the rest of a write's refusals (headers,
             # body, batch envelope) become one request-level quarantine record here. Storage failures can't be.
@@ -78,6 +86,10 @@ class HttpApp:
         if endpoint.write and credential is not None:
             self.ctx.changes.notify(credential.workspace_id)  # wake this workspace's live streams
         return response
+
+    async def _handle(self, request: Request, endpoint: Endpoint, credential: Credential | None) -> Response:
+        payload = await self._checks(request, endpoint, credential)  # (3)–(7)
+        return await endpoint.handler(self.ctx, request, credential, payload)  # (8)–(10)
 
     async def _checks(self, request: Request, endpoint: Endpoint, credential: Credential | None) -> Any:
         if credential is not None:
@@ -136,3 +148,11 @@ async def _read_quietly(request: Request) -> None:
     # Too large: what was read is kept as the excerpt.
     with contextlib.suppress(TracktionError):
         await request.read_body()
+
+
+LARGE_BODY = 64 * 1024
+
+
+def _large(request: Request) -> bool:
+    declared = request.headers.get("content-length")
+    return declared is None or not declared.isdigit() or int(declared) > LARGE_BODY
