@@ -43,9 +43,30 @@ class TracktionApp:
     async def startup(self) -> None:
         if self.started:
             return
+        self._wire_metrics()
         await self.ctx.store.start()
         await bootstrap(self.ctx.store, self.ctx.settings.bootstrap_api_key)
         self.started = True
+
+    def _wire_metrics(self) -> None:
+        ctx, metrics = self.ctx, self.ctx.metrics
+        writer = getattr(ctx.store, "writer", None)
+        if writer is not None:
+
+            def on_commit(seconds: float, jobs: int) -> None:
+                metrics.commit_duration.observe(seconds)
+                metrics.commit_size.observe(jobs)
+
+            writer.on_commit = on_commit
+            metrics.gauge(
+                "tracktion_write_queue_depth", "Write requests waiting for the writer", lambda: writer.depth
+            )
+        metrics.gauge(
+            "tracktion_open_requests", "Requests being answered, streams included", lambda: ctx.in_flight
+        )
+        metrics.gauge(
+            "tracktion_stream_clients", "Open /-/api/stream connections", lambda: ctx.stream_clients
+        )
 
     async def shutdown(self) -> None:
         if self.started:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import logging
 import os
 import sys
 import textwrap
@@ -21,6 +20,7 @@ from tracktion.bootstrap import Bootstrapped, bootstrap, create_key
 from tracktion.domain.models import ApiKey, Workspace
 from tracktion.domain.timefmt import format_ms
 from tracktion.http.context import now_ms
+from tracktion.observability.logs import configure as configure_logging
 from tracktion.settings import Settings, help_for, store_description
 from tracktion.storage.base import Store
 from tracktion.tools import ToolError
@@ -135,9 +135,7 @@ def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     settings = _settings(args)
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging(settings.log_level)
     first = _with_store(settings, lambda store: bootstrap(store, settings.bootstrap_api_key))
     workspaces = _with_store(settings, lambda store: store.workspaces())
     _banner(settings, first, workspaces)
@@ -145,7 +143,8 @@ def _serve(args: argparse.Namespace) -> int:
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level,
-        access_log=settings.access_log,
+        log_config=None,  # keep tracktion's handlers (JSON lines, or readable on a terminal) for uvicorn too
+        access_log=False,  # tracktion logs its own request lines, with request id and route template
         http="httptools",
         loop="uvloop",
         lifespan="on",

@@ -73,6 +73,15 @@ class Settings:
             "secret": True,
         },
     )
+    metrics_token: str | None = field(
+        default=None,
+        metadata={
+            "env": "TRACKTION_METRICS_TOKEN",
+            "help": "bearer token protecting /-/metrics (public when unset)",
+            "parse": _optional,
+            "secret": True,
+        },
+    )
     quarantine_max_rows: int = field(
         default=0,
         metadata={"env": "TRACKTION_QUARANTINE_MAX_ROWS", "help": "per-workspace cap, 0 = unlimited"},

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from typing import Any
 
 from tracktion.domain.models import Credential, WriteRequest
@@ -22,6 +23,7 @@ from tracktion.http.context import Context
 from tracktion.http.headers import API_VERSIONED_PREFIXES, caller_ip, check_api_version, check_content_type
 from tracktion.http.request import Request, Response, json_response, send
 from tracktion.http.routing import Endpoint, Router
+from tracktion.observability.logs import access_log
 from tracktion.schemas.body import decode_json, gunzip_limited
 
 log = logging.getLogger("tracktion.http")
@@ -43,6 +45,7 @@ class HttpApp:
         self._large_bodies = asyncio.Semaphore(ctx.settings.max_large_requests)
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send_fn: Any) -> None:
+        started = time.perf_counter()
         request = Request(scope, receive, self.ctx.clock_ms())
         try:
             response = await self.dispatch(request)
@@ -60,14 +63,28 @@ class HttpApp:
         except Exception:
             log.exception("unhandled error [request %s]", request.request_id)
             response = error_response(InternalError(), request.path, self.ctx.clock_ms())
-        await send(send_fn, response, request.request_id, receive)
+        self.ctx.in_flight += 1
+        try:
+            await send(send_fn, response, request.request_id, receive)
+        finally:
+            self.ctx.in_flight -= 1
+            self._observe(request, response.status, time.perf_counter() - started)
+
+    def _observe(self, request: Request, status: int, seconds: float) -> None:
+        metrics = self.ctx.metrics
+        metrics.requests.inc((("route", request.route), ("method", request.method), ("status", str(status))))
+        metrics.duration.observe(seconds, (("route", request.route),))
+        if self.ctx.settings.access_log:
+            access_log(request, status, seconds)
 
     async def dispatch(self, request: Request) -> Response:
-        _, endpoint, params = self.router.match(request.method, request.path)  # (1) 404 / 405
+        route, endpoint, params = self.router.match(request.method, request.path)  # (1) 404 / 405
         request.path_params = params
+        request.route = route.template
         credential: Credential | None = None
         if endpoint.auth == "credential":
             credential = await self.ctx.authn.authenticate(request.headers.get("authorization"))  # (2) 401
+            request.workspace_id = credential.workspace_id
         elif endpoint.auth == "admin":
             check_admin(self.ctx, request)
         try:

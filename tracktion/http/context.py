@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from tracktion.auth.jwt import SigningKey, TokenService
 from tracktion.http.authn import Authenticator
 from tracktion.live.changes import Changes
+from tracktion.observability.metrics import Metrics
 from tracktion.settings import Settings
 from tracktion.storage.base import Store
 
@@ -26,3 +27,6 @@ class Context:
     authn: Authenticator
     clock_ms: Callable[[], int] = field(default=now_ms)
     changes: Changes = field(default_factory=Changes)
+    metrics: Metrics = field(default_factory=Metrics)
+    in_flight: int = 0  # requests being answered (streams included)
+    stream_clients: int = 0

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from tracktion.auth.api_keys import secrets_equal
 from tracktion.domain.models import Credential
-from tracktion.errors import StorageUnavailable
+from tracktion.errors import StorageUnavailable, Unauthorized
 from tracktion.http.context import Context
 from tracktion.http.request import Request, Response, json_response
 
@@ -20,3 +21,15 @@ async def ready(ctx: Context, request: Request, credential: Credential | None, b
     if not await ctx.store.ready():
         raise StorageUnavailable("Store is not accepting writes")
     return json_response({"status": "ready"})
+
+
+async def metrics(ctx: Context, request: Request, credential: Credential | None, body: Any) -> Response:
+    """`GET /-/metrics`: Prometheus text 0.0.4; public unless `TRACKTION_METRICS_TOKEN` is set."""
+    expected = ctx.settings.metrics_token
+    if expected:
+        scheme, _, token = (request.headers.get("authorization") or "").partition(" ")
+        if scheme.lower() != "bearer" or not secrets_equal(token.strip(), expected):
+            raise Unauthorized()
+    return Response(
+        200, ctx.metrics.render(), [(b"content-type", b"text/plain; version=0.0.4; charset=utf-8")]
+    )

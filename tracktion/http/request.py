@@ -37,7 +37,9 @@ class Request:
         "receive",
         "received_ms",
         "request_id",
+        "route",
         "scope",
+        "workspace_id",
     )
 
     def __init__(self, scope: dict[str, Any], receive: Any, received_ms: int) -> None:
@@ -54,6 +56,8 @@ class Request:
         rid = headers.get("x-request-id")
         self.request_id = rid if rid is not None and _REQUEST_ID.match(rid) else str(uuid.uuid4())
         self.path_params: dict[str, str] = {}
+        self.route = "unmatched"  # the route template once matched: the only path form metrics and logs use
+        self.workspace_id: int | None = None
         self._query: list[tuple[str, str]] | None = None
         self.body = b""
         self.body_over_limit = False

@@ -47,6 +47,14 @@ async def stream(ctx: Context, request: Request, credential: Credential | None, 
         )
 
     async def chunks() -> AsyncIterator[bytes]:
+        ctx.stream_clients += 1
+        try:
+            async for chunk in follow():
+                yield chunk
+        finally:
+            ctx.stream_clients -= 1
+
+    async def follow() -> AsyncIterator[bytes]:
         nonlocal event_seq, quarantine_seq
         yield b"retry: 2000\n: connected\n\n"
         ws = credential.workspace_id

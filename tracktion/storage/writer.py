@@ -95,6 +95,8 @@ class GroupCommitWriter:
         self.commits = 0
         self.last_commit_seconds = 0.0
         self.last_commit_jobs = 0
+        # Called on the writer thread after each successful commit (seconds, jobs): metrics.
+        self.on_commit: Callable[[float, int], None] | None = None
 
     def start(self) -> None:
         self._thread.start()
@@ -245,6 +247,8 @@ class GroupCommitWriter:
         self.commits += 1
         self.last_commit_seconds = time.perf_counter() - started
         self.last_commit_jobs = len(jobs)
+        if self.on_commit is not None:
+            self.on_commit(self.last_commit_seconds, len(jobs))
         _resolve([(job, ok, value) for job, (ok, value) in zip(jobs, results, strict=True)])
 
 

@@ -1,0 +1,53 @@
+"""`/-/metrics`: valid Prometheus text that moves as requests are made, optionally protected, no ids."""
+
+from __future__ import annotations
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.conftest import Api
+from tests.http.conftest import MakeApi
+
+
+def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    out = {}
+    for family in text_string_to_metric_families(text):
+        for s in family.samples:
+            out[(s.name, tuple(sorted(s.labels.items())))] = s.value
+    return out
+
+
+async def test_counters_move_with_requests(api: Api) -> None:
+    before = samples((await api.client.get("/-/metrics")).text)
+    for _ in range(3):
+        r = await api.send_event({"action": "a.b", "label": "l", "client": {"customId": "who"}})
+        assert r.status_code == 202
+    r = await api.client.get("/-/metrics")
+    assert r.status_code == 200
+    assert r.headers["content-type"].startswith("text/plain; version=0.0.4")
+    after = samples(r.text)
+    key = (
+        "tracktion_http_requests_total",
+        (("method", "POST"), ("route", "/v4/events/custom"), ("status", "202")),
+    )
+    assert after[key] - before.get(key, 0) == 3
+    count = ("tracktion_http_request_duration_seconds_count", (("route", "/v4/events/custom"),))
+    assert after[count] - before.get(count, 0) == 3
+    assert after[("tracktion_commit_duration_seconds_count", ())] >= 1
+    assert ("tracktion_write_queue_depth", ()) in after
+    # Route templates only: no identifier ever becomes a label.
+    await api.get("/v4/events/by-client/7000000001")
+    text = (await api.client.get("/-/metrics")).text
+    assert 'route="/v4/events/by-client/{clientId}"' in text
+    assert "7000000001" not in text and "who" not in text
+
+
+@pytest.mark.parametrize("token", ["wrong", None])
+async def test_metrics_token_protects_the_endpoint(make_api: MakeApi, token: str | None) -> None:
+    api = await make_api(metrics_token="scrape-secret", login=False)
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    r = await api.client.get("/-/metrics", headers=headers)
+    assert r.status_code == 401
+    assert "scrape-secret" not in r.text
+    r = await api.client.get("/-/metrics", headers={"Authorization": "Bearer scrape-secret"})
+    assert r.status_code == 200
