@@ -29,6 +29,7 @@ def build_router(admin: bool = False) -> Router:
     # Public (§13.1) and token endpoints (§2.2): no credential.
     r.add("GET", "/-/health", Endpoint(public.health, auth="none"))
     r.add("GET", "/-/ready", Endpoint(public.ready, auth="none"))
+    r.add("GET", "/-/metrics", Endpoint(public.metrics, auth="none"))
     r.add("GET", "/-/jwks.json", Endpoint(tokens.jwks, auth="none"))
     login = Endpoint(tokens.workspace_login, auth="none", body=True)
     r.add("POST", "/uauth/v2/auth/login/profile", login)
