@@ -41,8 +41,12 @@ class ErrorEntry:
         return ErrorEntry(self.code, field, self.message, self.rejected_value)
 
     def as_json(self) -> dict[str, Any]:
-        return {"code": self.code, "field": self.field, "message": self.message,
-                "rejectedValue": self.rejected_value}
+        return {
+            "code": self.code,
+            "field": self.field,
+            "message": self.message,
+            "rejectedValue": self.rejected_value,
+        }
 
 
 class TracktionError(Exception):
@@ -64,8 +68,14 @@ class TracktionError(Exception):
         headers: dict[str, str] | None = None,
     ) -> None:
         if errors is None:
-            errors = [ErrorEntry(self.code, self.default_field if field is None else field,
-                                 message or self.default_message, rejected(rejected_value))]
+            errors = [
+                ErrorEntry(
+                    self.code,
+                    self.default_field if field is None else field,
+                    message or self.default_message,
+                    rejected(rejected_value),
+                )
+            ]
         assert errors, "an error body never has an empty errors list"
         self.errors = errors
         self.headers = dict(headers or {})
