@@ -12,7 +12,15 @@ import pytest
 
 from tests.storage.conftest import CRED, T0, event, request
 from tracktion.domain.identity import profile_for_uuid
-from tracktion.domain.models import ApiKey, ClientRef, Credential, Profile, WriteRequest
+from tracktion.domain.models import (
+    ApiKey,
+    ClientRef,
+    Credential,
+    Profile,
+    ProfileIn,
+    WriteItem,
+    WriteRequest,
+)
 from tracktion.errors import ErrorEntry, MalformedJson, ValidationFailed
 from tracktion.storage.base import EventQuery, ProfileDetails, QuarantineQuery, Store
 
@@ -472,3 +480,40 @@ async def test_stream_reads_follow_seq(store: Store) -> None:
     await store.write(request(event(salt="s", params={"i": 10})))
     (again,) = await store.events_since(ws, latest_event, 10)
     assert again.row.params["i"] == 10
+
+
+# -- profile data (§9.6) ---------------------------------------------------------------------------------
+async def test_profile_data_round_trips_and_merges(store: Store) -> None:
+    ws = await _workspace(store)
+    other = await store.create_workspace("other", T0)
+    odd = {"nul": "a\x00b", "float": 1.0, "big": 1.5e10, "nested": {"z": [1, None, "é"]}, "emoji": "🙂"}
+
+    def profile_request(workspace_id: int, update: ProfileIn, at: int = T0) -> WriteRequest:
+        item = WriteItem(0, {}, "[0]", profile=update)
+        return WriteRequest(workspace_id, CRED, "req", "POST", "/v4/clients/batch", at, "203.0.113.7", [item])
+
+    first = ProfileIn(ClientRef(custom_id="c"), native={"firstName": "Ana"}, attributes=odd, tags=["t"])
+    result = await store.write(profile_request(ws, first))
+    (outcome,) = result.outcomes
+    assert (outcome.client_id, outcome.uuid) == (FIRST, str(uuidlib.uuid5(uuidlib.NAMESPACE_URL, "c")))
+    details = await store.profile_details(ws, FIRST)
+    assert details is not None
+    assert details.data == {"firstName": "Ana", "attributes": odd, "tags": ["t"]}
+    assert details.updated_ms == T0
+
+    update = ProfileIn(ClientRef(id=FIRST), native={"firstName": None}, agreements={"sms": True}, tags=[])
+    await store.write(profile_request(ws, update, T0 + 5))
+    details = await store.profile_details(ws, FIRST)
+    assert details is not None
+    assert details.data == {"attributes": odd, "agreements": {"sms": True}}
+    assert (details.created_ms, details.updated_ms) == (T0, T0 + 5)
+    # Another workspace naming that clientId alone creates nothing and changes nothing.
+    result = await store.write(profile_request(other.id, ProfileIn(ClientRef(id=FIRST), tags=["x"])))
+    assert result.outcomes[0].quarantine_reason == "unknown clientId"
+    assert await store.profile_details(other.id, FIRST) is None
+    assert (await store.profile_details(ws, FIRST)) == details
+    # A profile without data has `{}`.
+    await store.write(request(event(ClientRef(custom_id="plain"))))
+    (plain,) = await store.find_client_ids(ws, custom_id="plain")
+    plain_details = await store.profile_details(ws, plain)
+    assert plain_details is not None and plain_details.data == {}

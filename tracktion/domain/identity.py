@@ -40,11 +40,17 @@ UNKNOWN_CLIENT_ID = None
 
 
 def plan(
-    tx: WriteTx, workspace_id: int, client: ClientRef, credential: Credential, prefix: str = ""
+    tx: WriteTx,
+    workspace_id: int,
+    client: ClientRef,
+    credential: Credential,
+    prefix: str = "",
+    uuid_field: str = "client.uuid",
 ) -> IdentityPlan | None:
-    """Decide the profile. Returns None for a lone unknown `client.id`; raises ProfileMismatch (2004)."""
+    """Decide the profile. Returns None for a lone unknown `client.id`; raises ProfileMismatch (2004), at
+    `client.<identifier>` (the uuid at `uuid_field`: ai-compat bodies send it as `clientUUID`)."""
     if credential.kind == "profile":
-        return _plan_for_profile_token(tx, workspace_id, client, credential, prefix)
+        return _plan_for_profile_token(tx, workspace_id, client, credential, prefix, uuid_field)
     id_owner = tx.profile_by_id(workspace_id, client.id) if client.id is not None else None
     if id_owner is None and client.is_lone_id():
         return UNKNOWN_CLIENT_ID
@@ -66,7 +72,7 @@ def plan(
 
 
 def _plan_for_profile_token(
-    tx: WriteTx, workspace_id: int, client: ClientRef, credential: Credential, prefix: str
+    tx: WriteTx, workspace_id: int, client: ClientRef, credential: Credential, prefix: str, uuid_field: str
 ) -> IdentityPlan:
     assert credential.client_id is not None
     own = tx.profile_by_id(workspace_id, credential.client_id)
@@ -84,16 +90,16 @@ def _plan_for_profile_token(
     if client.id is not None and client.id != own.client_id:
         foreign("client.id", client.id)
     owners: dict[str, Profile | None] = {}
-    for field, value, lookup in (
-        ("customId", client.custom_id, tx.profile_by_custom_id),
-        ("email", client.email, tx.profile_by_email),
-        ("uuid", client.uuid, tx.profile_by_uuid),
+    for field, path, value, lookup in (
+        ("customId", "client.customId", client.custom_id, tx.profile_by_custom_id),
+        ("email", "client.email", client.email, tx.profile_by_email),
+        ("uuid", uuid_field, client.uuid, tx.profile_by_uuid),
     ):
         if value is None:
             continue
         owner = owners[field] = lookup(workspace_id, value)
         if owner is not None and owner.client_id != own.client_id:
-            foreign("client." + field, value)
+            foreign(path, value)
     if errors:
         raise ProfileMismatch(errors=errors)
     return IdentityPlan(

@@ -13,13 +13,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from tracktion.domain import fanout, identity
+from tracktion.domain import fanout, identity, profiles
 from tracktion.domain.definitions import SERVER_OWNED_PARAMS, DefinitionDelta
 from tracktion.domain.event_ids import event_uuid
 from tracktion.domain.models import (
     EventIn,
     EventRow,
     ItemOutcome,
+    ProfileIn,
     QuarantineRecord,
     TransactionIn,
     WriteItem,
@@ -60,6 +61,8 @@ def apply_write(
             continue
         if item.event is not None:
             outcome.uuid = _store_event(tx, req, item.event, plan, applied)
+        elif item.profile is not None:
+            outcome.uuid, outcome.client_id = _store_profile(tx, req, item.profile, plan)
         else:
             assert item.transaction is not None
             outcome.uuid = _store_transaction(tx, req, item.transaction, plan, applied)
@@ -86,7 +89,8 @@ def _check_item(
         outcome.status, outcome.error = item.error.status, item.error
         return None, outcome
     try:
-        plan = identity.plan(tx, req.workspace_id, item.client, req.credential, item.prefix)
+        uuid_field = item.event.uuid_field if item.event is not None else "client.uuid"
+        plan = identity.plan(tx, req.workspace_id, item.client, req.credential, item.prefix, uuid_field)
     except ProfileMismatch as exc:
         outcome.status, outcome.error = exc.status, exc
         return None, outcome
@@ -166,6 +170,18 @@ def _store_transaction(
     return charge_id
 
 
+def _store_profile(
+    tx: WriteTx, req: WriteRequest, update: ProfileIn, plan: identity.IdentityPlan
+) -> tuple[str, int]:
+    """§9.6: one element upserts one profile: identity as §9.2–§9.4, then its data merged."""
+    profile, _ = identity.apply(tx, req.workspace_id, plan, req.received_ms)
+    current = tx.profile_data(profile)
+    merged = profiles.merge(current, update)
+    if merged != current:
+        tx.set_profile_data(profile, merged, req.received_ms)
+    return profile.primary_uuid, profile.client_id
+
+
 def _store_row(
     tx: WriteTx,
     req: WriteRequest,
@@ -217,7 +233,7 @@ def _refuse_atomic(
     applied.definitions = DefinitionDelta()
     applied.stored.clear()
     for outcome in outcomes:
-        outcome.uuid = None
+        outcome.uuid = outcome.client_id = None
     any_400 = any(o.status == 400 for o in failed)
     entries = [e for o in failed if o.error is not None for e in o.error.errors]
     error: TracktionError = ValidationFailed(errors=entries) if any_400 else ProfileMismatch(errors=entries)
@@ -243,7 +259,8 @@ def _refuse_atomic(
 
 def _unknown_entry(item: WriteItem) -> ErrorEntry:
     client_id = item.client.id if item.error is None else None
-    field_path = f"{item.prefix}.client.id" if item.prefix else "client.id"
+    name = "clientId" if item.profile is not None else "client.id"  # a profile element names it at its top
+    field_path = f"{item.prefix}.{name}" if item.prefix else name
     return ErrorEntry(3001, field_path, "Profile not found (unknown clientId)", rejected(client_id))
 
 

@@ -52,6 +52,7 @@ class EventIn:
     salt: str | None
     params: dict[str, Any]  # caller params with the server-owned keys already dropped
     kind: str  # custom | dedicated | transaction (§10, by action name)
+    uuid_field: str = "client.uuid"  # where errors about the uuid point: ai-compat bodies send `clientUUID`
 
 
 @dataclass(slots=True)
@@ -67,6 +68,18 @@ class TransactionIn:
 
 
 @dataclass(slots=True)
+class ProfileIn:
+    """One element of `POST /v4/clients/batch` validated at the edge (§9.6), waiting for identity resolution;
+    its data is merged by `tracktion.domain.profiles.merge`."""
+
+    client: ClientRef
+    native: dict[str, str | None] = field(default_factory=dict)  # None = reset the field
+    agreements: dict[str, bool | None] = field(default_factory=dict)  # None = reset that agreement
+    attributes: dict[str, Any] = field(default_factory=dict)  # None = delete that attribute
+    tags: list[str] | None = None  # None = not sent; [] = clear
+
+
+@dataclass(slots=True)
 class WriteItem:
     """One event (or later one transaction) of a write request: valid at the edge, or its edge error."""
 
@@ -76,10 +89,11 @@ class WriteItem:
     event: EventIn | None = None
     transaction: TransactionIn | None = None
     error: TracktionError | None = None
+    profile: ProfileIn | None = None  # `POST /v4/clients/batch` elements
 
     @property
     def client(self) -> ClientRef:
-        source = self.event if self.event is not None else self.transaction
+        source = self.event or self.transaction or self.profile
         assert source is not None, "only valid items have a client"
         return source.client
 
@@ -111,6 +125,7 @@ class ItemOutcome:
     uuid: str | None = None
     quarantine_reason: str | None = None  # set for 202 items sent to the quarantine
     error: TracktionError | None = None
+    client_id: int | None = None  # profile items: the upserted profile (§9.6)
 
 
 @dataclass(slots=True)

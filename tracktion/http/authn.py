@@ -30,10 +30,9 @@ class Authenticator:
         self.tokens = tokens
         self._by_id: dict[str, _Cached] = {}
         self._by_hash: dict[str, _Cached] = {}
-        self._workspaces: dict[str, int] = {}
-        self._profiles: set[tuple[int, int]] = (
-            set()
-        )  # id or guid → id; workspaces are never renamed or deleted
+        self._workspaces: dict[str, int] = {}  # id or guid → id; workspaces are never renamed or deleted
+        # (workspace, clientId) of profile tokens already seen to exist; profiles are never deleted or merged.
+        self._profiles: set[tuple[int, int]] = set()
 
     def forget(self, key_id: str | None = None) -> None:
         self._by_id.clear() if key_id is None else self._by_id.pop(key_id, None)
@@ -86,7 +85,21 @@ class Authenticator:
             or key.workspace_id != claims.workspace_id
         ):
             raise Unauthorized()
+        if claims.client_id is not None:
+            await self._check_profile(claims.workspace_id, claims.client_id)
         return claims.credential()
+
+    async def _check_profile(self, workspace_id: int, client_id: int) -> None:
+        """§2.4: a profile token whose profile is unknown *in its workspace* (e.g. another workspace's
+        clientId) is 401, on every endpoint, before anything else looks at it."""
+        ref = (workspace_id, client_id)
+        if ref in self._profiles:
+            return
+        if await self.store.profile(workspace_id, client_id) is None:
+            raise Unauthorized()
+        if len(self._profiles) >= 100_000:
+            self._profiles.clear()
+        self._profiles.add(ref)
 
     async def _basic(self, value: str) -> Credential:
         workspace_ref, secret = parse_basic(value)

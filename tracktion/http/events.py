@@ -125,4 +125,5 @@ def ai_compat_item(
         if prefix:
             exc = ValidationFailed(errors=[e.with_prefix(prefix) for e in exc.errors])
         return WriteItem(index, obj, prefix, error=exc)
+    event.uuid_field = "clientUUID"  # §2.6: a foreign uuid is refused at the field the body used
     return WriteItem(index, obj, prefix, event=_fill_from_token(event, credential))

@@ -1,25 +1,27 @@
-"""Profile-token endpoints (contract §2.2 `/sauth/…`) and reading profiles (§9.5)."""
+"""Profile-token endpoints (contract §2.2 `/sauth/…`), reading profiles (§9.5) and the profile batch (§9.6)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from tracktion.domain.identity import profile_for_uuid
-from tracktion.domain.models import Credential
+from tracktion.domain.models import Credential, WriteItem
+from tracktion.domain.profiles import view as profile_data_view
 from tracktion.domain.timefmt import format_ms
 from tracktion.errors import (
     ErrorEntry,
     NotFound,
-    NotImplementedYet,
     TokenKindNotAllowed,
     Unauthorized,
     ValidationFailed,
 )
 from tracktion.http import query
+from tracktion.http.batch import run_batch
 from tracktion.http.context import Context
 from tracktion.http.request import Request, Response, json_response
 from tracktion.http.tokens import api_key_field
 from tracktion.schemas.client import identifier_error, uuid_error
+from tracktion.schemas.profile import validate_profile
 from tracktion.storage.base import ProfileDetails
 
 
@@ -94,6 +96,7 @@ def profile_json(p: ProfileDetails) -> dict[str, Any]:
         "anonymous": p.email is None,
         "createdAt": format_ms(p.created_ms),
         "updatedAt": format_ms(p.updated_ms),
+        **profile_data_view(p.data),  # §9.6 fields
     }
 
 
@@ -129,5 +132,16 @@ async def client_by_email(
 
 
 async def clients_batch(ctx: Context, request: Request, credential: Credential | None, body: Any) -> Response:
-    """`POST /v4/clients/batch` is phase 2 of the contract (§9.6): answered 501 until it is built."""
-    raise NotImplementedYet("Profile batch import is not implemented yet")
+    """`POST /v4/clients/batch` (§9.6): each element upserts one profile; limits and modes of §5.2–§5.4."""
+    assert credential is not None
+
+    def validate(obj: Any, index: int, prefix: str) -> WriteItem:
+        try:
+            update = validate_profile(obj)
+        except ValidationFailed as exc:
+            return WriteItem(
+                index, obj, prefix, error=ValidationFailed(errors=[e.with_prefix(prefix) for e in exc.errors])
+            )
+        return WriteItem(index, obj, prefix, profile=update)
+
+    return await run_batch(ctx, request, credential, body, validate)

@@ -31,6 +31,10 @@ SERVER_OWNED_PARAMS = frozenset(
 )
 SOURCES = frozenset({"WEB_DESKTOP", "WEB_MOBILE", "MOBILE_APP", "POS", "MOBILE", "DESKTOP"})
 SEARCH_TYPES = frozenset({"full-text-search", "autocomplete"})
+# Ranges of the numeric params of §4.2 (the OpenAPI description, tracktion.http.openapi, reads them too).
+LAT_RANGE = (-90, 90)
+LON_RANGE = (-180, 180)
+POSITION_MIN = 1
 
 # JSON type name → accepted Python types. Exact `type()` membership, so `True` is never a number or an integer,
 # and `integer` accepts only ints (the decoders turn `1.0` and `1e2` into floats).
@@ -106,15 +110,15 @@ def _between(name: str, low: int, high: int) -> Extra:
 
 
 def _position(value: Any) -> tuple[int, str] | None:
-    return None if value >= 1 else (1006, "Position must be at least 1")
+    return None if value >= POSITION_MIN else (1006, f"Position must be at least {POSITION_MIN}")
 
 
 # Extra rules of named top-level params, applied after the type check passed (§3.6, §4.2).
 _NAMED_EXTRAS: dict[str, Extra] = {
     "source": _source,
     "searchType": _search_type,
-    "lat": _between("Lat", -90, 90),
-    "lon": _between("Lon", -180, 180),
+    "lat": _between("Lat", *LAT_RANGE),
+    "lon": _between("Lon", *LON_RANGE),
     "position": _position,
 }
 

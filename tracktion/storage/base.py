@@ -10,7 +10,7 @@ Two halves:
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
 from tracktion.domain.definitions import DefinitionDelta
@@ -39,6 +39,12 @@ class WriteTx(Protocol):
     def attach_uuid(self, profile: Profile, uuid: str, now_ms: int) -> None: ...
     def set_custom_id(self, profile: Profile, custom_id: str, now_ms: int) -> Profile: ...
     def set_email(self, profile: Profile, email: str, now_ms: int) -> Profile: ...
+    def profile_data(self, profile: Profile) -> dict[str, Any]:
+        """The profile's §9.6 data (`tracktion.domain.profiles`), `{}` when none; on PostgreSQL the profile row
+        stays locked until commit, so a read-merge-write cannot lose a concurrent one."""
+        ...
+
+    def set_profile_data(self, profile: Profile, data: dict[str, Any], now_ms: int) -> None: ...
     def upsert_event(self, row: EventRow, salted: bool) -> bool:
         """Insert, or (salted only) replace label+params of the event with that UUID. True = inserted."""
         ...
@@ -91,6 +97,7 @@ class ProfileDetails:
     email: str | None
     created_ms: int
     updated_ms: int
+    data: dict[str, Any] = field(default_factory=dict)  # §9.6 profile data, see `tracktion.domain.profiles`
 
 
 class Store(Protocol):

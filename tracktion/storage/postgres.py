@@ -447,8 +447,10 @@ class PostgresStore:
     # -- reads -----------------------------------------------------------------------------------
     async def profile_details(self, workspace_id: int, client_id: int) -> ProfileDetails | None:
         rows = await self._read(
-            "SELECT client_id, primary_uuid::text, custom_id, email, created_ms, updated_ms FROM profiles"
-            " WHERE workspace_id = %s AND client_id = %s",
+            "SELECT p.client_id, p.primary_uuid::text, p.custom_id, p.email, p.created_ms, p.updated_ms,"
+            " d.data::text FROM profiles p LEFT JOIN profile_data d"
+            " ON d.workspace_id = p.workspace_id AND d.client_id = p.client_id"
+            " WHERE p.workspace_id = %s AND p.client_id = %s",
             (workspace_id, client_id),
         )
         if not rows:
@@ -459,9 +461,18 @@ class PostgresStore:
             " ORDER BY added_ms, uuid",
             (workspace_id, client_id),
         )
-        cid, primary, custom_id, email, created, updated = rows[0]
+        cid, primary, custom_id, email, created, updated, data = rows[0]
         others = [u for (u,) in uuids if u != primary]
-        return ProfileDetails(cid, primary, [primary, *others], custom_id, email, created, updated)
+        return ProfileDetails(
+            cid,
+            primary,
+            [primary, *others],
+            custom_id,
+            email,
+            created,
+            updated,
+            json_value(data) if data is not None else {},
+        )
 
     async def events(self, query: EventQuery) -> list[StoredEvent]:
         if query.client_ids == ():

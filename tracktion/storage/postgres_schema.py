@@ -150,6 +150,18 @@ MIGRATIONS: list[tuple[str, list[str]]] = [
             "CREATE INDEX quarantine_by_time ON quarantine (workspace_id, received_ms, seq)",
         ],
     ),
+    (
+        # §9.6 profile data as one JSON object per profile (`json`, like params: kept as written, NUL-safe),
+        # in its own table keyed like `profiles`, so it co-locates with them. No row = no data.
+        "0002_profile_data",
+        [
+            """CREATE TABLE profile_data (
+                workspace_id bigint NOT NULL,
+                client_id bigint NOT NULL,
+                data json NOT NULL,
+                PRIMARY KEY (workspace_id, client_id))""",
+        ],
+    ),
 ]
 
 # Tables that are not keyed by workspace_id, and why (enforced by tests/storage/test_schema_citus.py).

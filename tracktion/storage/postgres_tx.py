@@ -310,6 +310,25 @@ class PostgresTx:
         self._remember(changed, ("email", email.lower()))
         return changed
 
+    def profile_data(self, profile: Profile) -> dict[str, Any]:
+        # FOR UPDATE OF p: the profile row stays locked until commit, so two nodes merging into the same
+        # profile's data serialise instead of one overwriting the other's merge.
+        row = self.cur.execute(
+            "SELECT d.data::text FROM profiles p LEFT JOIN profile_data d"
+            " ON d.workspace_id = p.workspace_id AND d.client_id = p.client_id"
+            " WHERE p.workspace_id = %s AND p.client_id = %s FOR UPDATE OF p",
+            (profile.workspace_id, profile.client_id),
+        ).fetchone()
+        return json_value(row[0]) if row and row[0] is not None else {}
+
+    def set_profile_data(self, profile: Profile, data: dict[str, Any], now_ms: int) -> None:
+        self.cur.execute(
+            "WITH d AS (INSERT INTO profile_data (workspace_id, client_id, data) VALUES (%(ws)s, %(client)s,"
+            " %(data)s) ON CONFLICT (workspace_id, client_id) DO UPDATE SET data = excluded.data)"
+            " UPDATE profiles SET updated_ms = %(now)s WHERE workspace_id = %(ws)s AND client_id = %(client)s",
+            {"ws": profile.workspace_id, "client": profile.client_id, "data": json_text(data), "now": now_ms},
+        )
+
     def _guarded_update(self, sql: str, params: tuple[Any, ...]) -> None:
         try:
             cur = self.cur.execute(sql, params)

@@ -4,6 +4,7 @@ small pool of read-only connections."""
 from __future__ import annotations
 
 import asyncio
+import os
 import sqlite3
 import threading
 import uuid as uuidlib
@@ -24,16 +25,17 @@ from tracktion.domain.models import (
     WriteResult,
 )
 from tracktion.domain.timefmt import format_ms
-from tracktion.errors import ErrorEntry
+from tracktion.errors import ErrorEntry, TracktionError
 from tracktion.storage.base import EventQuery, ProfileDetails, QuarantineQuery, StoredEvent, WriteTx
 from tracktion.storage.sqlite_schema import MIGRATIONS
-from tracktion.storage.sqlite_tx import SQLiteTx, apply_request, decode_json, text_read
+from tracktion.storage.sqlite_tx import JOB_SAVEPOINT, SQLiteTx, apply_request, decode_json, text_read
 from tracktion.storage.writer import Backend, GroupCommitWriter
 
 T = TypeVar("T")
 _encode = msgspec.json.encode
 _decode = msgspec.json.decode
 _MAX_INT64 = 2**63 - 1
+_READY_MIN_FREE = 1_048_576  # free bytes below which a store whose last commit failed is not ready
 
 
 def _connect(path: Path) -> sqlite3.Connection:
@@ -93,18 +95,18 @@ class _SQLiteBackend(Backend):
 
     def savepoint(self) -> None:
         assert self.conn is not None
-        self.conn.execute("SAVEPOINT job")
+        self.conn.execute(f"SAVEPOINT {JOB_SAVEPOINT}")
 
     def release(self) -> None:
         assert self.conn is not None and self.tx is not None
-        self.conn.execute("RELEASE job")
+        self.conn.execute(f"RELEASE {JOB_SAVEPOINT}")
         self.tx.release_job()
 
     def rollback_savepoint(self) -> None:
         assert self.conn is not None and self.tx is not None
         self.tx.discard_job()
-        self.conn.execute("ROLLBACK TO job")
-        self.conn.execute("RELEASE job")
+        self.conn.execute(f"ROLLBACK TO {JOB_SAVEPOINT}")
+        self.conn.execute(f"RELEASE {JOB_SAVEPOINT}")
 
     def commit(self) -> None:
         assert self.conn is not None and self.tx is not None
@@ -216,7 +218,21 @@ class SQLiteStore:
             self._read_conns.clear()
 
     async def ready(self) -> bool:
-        return self._writer.alive and self._writer.healthy
+        if not self._writer.alive:
+            return False
+        if self._writer.healthy:
+            return True
+        # The last commit failed (disk full, I/O error). Once the disk has room and a commit succeeds, the
+        # store accepts writes again: check, or a load balancer routing by readiness would never send the
+        # write that proves it.
+        disk = os.statvfs(self.path.parent)
+        if disk.f_bavail * disk.f_frsize < _READY_MIN_FREE:
+            return False
+        try:
+            await self._writer.submit(_probe_commit)
+        except TracktionError:
+            return False
+        return self._writer.healthy
 
     # -- plumbing --------------------------------------------------------------------------------
     def _conn(self) -> sqlite3.Connection:
@@ -247,8 +263,10 @@ class SQLiteStore:
 
     async def profile_details(self, workspace_id: int, client_id: int) -> ProfileDetails | None:
         rows = await self._read(
-            "SELECT client_id, primary_uuid, custom_id, email, created_ms, updated_ms FROM profiles"
-            " WHERE workspace_id = ? AND client_id = ?",
+            "SELECT p.client_id, p.primary_uuid, p.custom_id, p.email, p.created_ms, p.updated_ms, d.data"
+            " FROM profiles p LEFT JOIN profile_data d"
+            " ON d.workspace_id = p.workspace_id AND d.client_id = p.client_id"
+            " WHERE p.workspace_id = ? AND p.client_id = ?",
             (workspace_id, client_id),
         )
         if not rows:
@@ -257,9 +275,18 @@ class SQLiteStore:
             "SELECT uuid FROM profile_uuids WHERE workspace_id = ? AND client_id = ? ORDER BY added_ms, uuid",
             (workspace_id, client_id),
         )
-        cid, primary, custom_id, email, created, updated = rows[0]
+        cid, primary, custom_id, email, created, updated, data = rows[0]
         others = [u for (u,) in uuids if u != primary]
-        return ProfileDetails(cid, primary, [primary, *others], custom_id, email, created, updated)
+        return ProfileDetails(
+            cid,
+            primary,
+            [primary, *others],
+            custom_id,
+            email,
+            created,
+            updated,
+            decode_json(data) if data is not None else {},
+        )
 
     # -- reads -----------------------------------------------------------------------------------
     async def events(self, query: EventQuery) -> list[StoredEvent]:
@@ -515,6 +542,12 @@ class SQLiteStore:
             return cur.rowcount > 0
 
         return await self._writer.submit(work)
+
+
+def _probe_commit(tx: SQLiteTx) -> None:
+    """A commit that writes a page (a WAL frame and its fsync) and changes no value: readiness's test."""
+    tx.c.execute("UPDATE tracktion_migrations SET applied_ms = applied_ms + 1")
+    tx.c.execute("UPDATE tracktion_migrations SET applied_ms = applied_ms - 1")
 
 
 def _insert_workspace(tx: SQLiteTx, name: str, now_ms: int) -> Workspace:

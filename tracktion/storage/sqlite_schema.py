@@ -99,4 +99,16 @@ MIGRATIONS: list[tuple[str, list[str]]] = [
             "CREATE INDEX quarantine_by_time ON quarantine(workspace_id, received_ms, seq)",
         ],
     ),
+    (
+        # §9.6 profile data (native fields, agreements, attributes, tags) as one JSON object per profile, in a
+        # table of its own so the identity rows and their inserts stay as they are. No row = no data.
+        "0002_profile_data",
+        [
+            """CREATE TABLE profile_data (
+                workspace_id INTEGER NOT NULL,
+                client_id INTEGER NOT NULL,
+                data BLOB NOT NULL,
+                PRIMARY KEY (workspace_id, client_id)) WITHOUT ROWID""",
+        ],
+    ),
 ]

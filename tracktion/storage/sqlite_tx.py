@@ -14,6 +14,7 @@ from tracktion.domain.ingest import apply_write
 from tracktion.domain.models import EventRow, Profile, QuarantineRecord, WriteRequest, WriteResult
 
 FIRST_CLIENT_ID = 7_000_000_001
+JOB_SAVEPOINT = "job"  # opened by the backend around every writer job
 _encode = msgspec.json.encode
 _decode = msgspec.json.decode
 
@@ -159,6 +160,21 @@ class SQLiteTx:
             profile.workspace_id, profile.client_id, profile.primary_uuid, profile.custom_id, email
         )
 
+    def profile_data(self, profile: Profile) -> dict[str, Any]:
+        row = self.c.execute(
+            "SELECT data FROM profile_data WHERE workspace_id = ? AND client_id = ?",
+            (profile.workspace_id, profile.client_id),
+        ).fetchone()
+        return decode_json(row[0]) if row else {}
+
+    def set_profile_data(self, profile: Profile, data: dict[str, Any], now_ms: int) -> None:
+        self.c.execute(
+            "INSERT INTO profile_data VALUES (?, ?, ?) ON CONFLICT (workspace_id, client_id)"
+            " DO UPDATE SET data = excluded.data",
+            (profile.workspace_id, profile.client_id, encode_json(data)),
+        )
+        self._touch(profile, now_ms)
+
     def _touch(self, profile: Profile, now_ms: int) -> None:
         self.c.execute(
             "UPDATE profiles SET updated_ms = ? WHERE workspace_id = ? AND client_id = ?",
@@ -296,15 +312,15 @@ class SQLiteTx:
 
 
 def apply_request(tx: SQLiteTx, request: WriteRequest) -> WriteResult:
-    conn = tx.c
-    conn.execute("SAVEPOINT request")
+    """One request as one writer job. The writer opened the job's savepoint (`JOB_SAVEPOINT`): a refused
+    atomic request rolls its data back to it and keeps only its quarantine records, with no second,
+    nested savepoint per request."""
     applied = apply_write(tx, request)
     tx.flush()
     if applied.rollback:
-        conn.execute("ROLLBACK TO request")
+        tx.c.execute(f"ROLLBACK TO {JOB_SAVEPOINT}")
     elif applied.definitions:
         tx.merge_definitions(request.workspace_id, applied.definitions)
-    conn.execute("RELEASE request")
     if applied.quarantine:
         tx.add_quarantine(applied.quarantine)
     return applied.result
