@@ -31,6 +31,8 @@ def batch_items(
     body: Any, *, field: str = "", array_message: str = "Request body must be a JSON array"
 ) -> list[Any]:
     """§5.1/§5.2: an array of 1–1000 items; anything else is an `invalid batch` (400)."""
+    if body is None and field:  # §1.3: a null or absent `items` is a missing required value (1002)
+        raise InvalidBatch(errors=[ErrorEntry(1002, field, f"{field.capitalize()} are required")])
     if type(body) is not list:
         raise InvalidBatch(
             errors=[ErrorEntry(1001 if not field else 1004, field, array_message, rejected(body))]
@@ -60,6 +62,8 @@ def result_json(result: WriteResult) -> dict[str, Any]:
         else:
             accepted += 1
             entry["uuid"] = outcome.uuid
+            if outcome.client_id is not None:  # `/v4/clients/batch`: uuid = the profile's primary uuid
+                entry["clientId"] = outcome.client_id
         results.append(entry)
     return {
         "status": 207,

@@ -77,7 +77,7 @@ def validate_ai_compat(
         if not client_optional:
             errors.append(ErrorEntry(1002, "clientUUID", "Client UUID is required"))
     else:
-        error = uuid_error(client_uuid, "clientUUID", "clientUUID")
+        error = uuid_error(client_uuid, "clientUUID", "Client UUID")
         if error is not None:
             errors.append(error)
         else:

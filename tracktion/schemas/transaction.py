@@ -45,7 +45,7 @@ def validate_transaction(obj: Any, receive_ms: int, *, item: bool = False) -> Tr
         _check_money(get(name), name, reference, errors)
 
     source = get("source")
-    if source is not None and source not in SOURCES:
+    if source is not None and (type(source) is not str or source not in SOURCES):  # a list is unhashable
         errors.append(ErrorEntry(1007, "source", f"Invalid source ({rejected(source)})", rejected(source)))
     payment = get("paymentInfo")
     if payment is not None:
