@@ -51,3 +51,33 @@ async def test_metrics_token_protects_the_endpoint(make_api: MakeApi, token: str
     assert "scrape-secret" not in r.text
     r = await api.client.get("/-/metrics", headers={"Authorization": "Bearer scrape-secret"})
     assert r.status_code == 200
+
+
+async def test_stored_quarantined_and_profiles_counters(api: Api) -> None:
+    before = samples((await api.client.get("/-/metrics")).text)
+    order = {
+        "client": {"customId": "buyer-1"},
+        "orderId": "o-1",
+        "eventSalt": "o-1",
+        "recordedAt": "2024-03-05T10:00:00Z",
+        "products": [
+            {"sku": "A", "name": "A", "quantity": 1, "finalUnitPrice": {"amount": 1.0, "currency": "EUR"}},
+            {"sku": "B", "name": "B", "quantity": 2, "finalUnitPrice": {"amount": 2.0, "currency": "EUR"}},
+        ],
+    }
+    assert (await api.post("/v4/transactions", order)).status_code == 202
+    assert (await api.post("/v4/transactions", order)).status_code == 202  # salted re-send: 3 overwrites
+    lone = {"action": "a.b", "label": "l", "client": {"id": 5092159999}}
+    assert (await api.send_event(lone)).status_code == 202  # quarantined, not stored
+    assert (await api.send_event({"action": "a.b", "label": ""})).status_code == 400
+    after = samples((await api.client.get("/-/metrics")).text)
+
+    def delta(name: str, *labels: tuple[str, str]) -> float:
+        key = (name, tuple(sorted(labels)))
+        return after.get(key, 0) - before.get(key, 0)
+
+    assert delta("tracktion_events_stored_total", ("kind", "transaction")) == 3
+    assert delta("tracktion_events_overwritten_total") == 3
+    assert delta("tracktion_profiles_created_total") == 1
+    assert delta("tracktion_quarantined_total", ("reason", "unknown clientId")) == 1
+    assert delta("tracktion_quarantined_total", ("reason", "validation failed")) == 1

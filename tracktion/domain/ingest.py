@@ -20,12 +20,14 @@ from tracktion.domain.models import (
     EventIn,
     EventRow,
     ItemOutcome,
+    Profile,
     ProfileIn,
     QuarantineRecord,
     TransactionIn,
     WriteItem,
     WriteRequest,
     WriteResult,
+    WriteStats,
 )
 from tracktion.domain.timefmt import format_ms
 from tracktion.errors import ErrorEntry, ProfileMismatch, TracktionError, ValidationFailed, rejected
@@ -42,6 +44,15 @@ class Applied:
     definitions: DefinitionDelta = field(default_factory=DefinitionDelta)
     rollback: bool = False
     stored: list[EventRow] = field(default_factory=list)
+    stats: WriteStats = field(default_factory=WriteStats)
+
+    def finish(self) -> Applied:
+        """Counts for the metrics, attached to the result: what was written and what was quarantined."""
+        for record in self.quarantine:
+            reasons = self.stats.quarantined_by_reason
+            reasons[record.reason] = reasons.get(record.reason, 0) + 1
+        self.result.stats = self.stats
+        return self
 
 
 def apply_write(
@@ -62,7 +73,7 @@ def apply_write(
         if item.event is not None:
             outcome.uuid = _store_event(tx, req, item.event, plan, applied)
         elif item.profile is not None:
-            outcome.uuid, outcome.client_id = _store_profile(tx, req, item.profile, plan)
+            outcome.uuid, outcome.client_id = _store_profile(tx, req, item.profile, plan, applied)
         else:
             assert item.transaction is not None
             outcome.uuid = _store_transaction(tx, req, item.transaction, plan, applied)
@@ -78,7 +89,7 @@ def apply_write(
             applied.quarantine.append(
                 _record(req, item, UNKNOWN_CLIENT_ID, 202, [_unknown_entry(item)], new_id)
             )
-    return applied
+    return applied.finish()
 
 
 def _check_item(
@@ -118,10 +129,18 @@ def _params_email_error(event: EventIn, plan: identity.IdentityPlan, prefix: str
     )
 
 
+def _resolve_profile(
+    tx: WriteTx, req: WriteRequest, plan: identity.IdentityPlan, applied: Applied
+) -> tuple[Profile, str]:
+    if plan.profile is None:
+        applied.stats.profiles_created += 1
+    return identity.apply(tx, req.workspace_id, plan, req.received_ms)
+
+
 def _store_event(
     tx: WriteTx, req: WriteRequest, event: EventIn, plan: identity.IdentityPlan, applied: Applied
 ) -> str:
-    profile, uuid_param = identity.apply(tx, req.workspace_id, plan, req.received_ms)
+    profile, uuid_param = _resolve_profile(tx, req, plan, applied)
     event_id = event_uuid(req.workspace_id, profile.client_id, event.action, event.salt, event.time_ms)
     _store_row(
         tx,
@@ -145,7 +164,7 @@ def _store_transaction(
     tx: WriteTx, req: WriteRequest, transaction: TransactionIn, plan: identity.IdentityPlan, applied: Applied
 ) -> str:
     """§6.3: the charge and its products, on one profile, with one time, in this same commit."""
-    profile, uuid_param = identity.apply(tx, req.workspace_id, plan, req.received_ms)
+    profile, uuid_param = _resolve_profile(tx, req, plan, applied)
     charge_id = event_uuid(
         req.workspace_id, profile.client_id, fanout.CHARGE_ACTION, transaction.salt, transaction.time_ms
     )
@@ -171,10 +190,10 @@ def _store_transaction(
 
 
 def _store_profile(
-    tx: WriteTx, req: WriteRequest, update: ProfileIn, plan: identity.IdentityPlan
+    tx: WriteTx, req: WriteRequest, update: ProfileIn, plan: identity.IdentityPlan, applied: Applied
 ) -> tuple[str, int]:
     """§9.6: one element upserts one profile: identity as §9.2–§9.4, then its data merged."""
-    profile, _ = identity.apply(tx, req.workspace_id, plan, req.received_ms)
+    profile, _ = _resolve_profile(tx, req, plan, applied)
     current = tx.profile_data(profile)
     merged = profiles.merge(current, update)
     if merged != current:
@@ -218,6 +237,10 @@ def _store_row(
     row = EventRow(req.workspace_id, event_id, client_id, action, label, time_ms, params, req.endpoint, kind)
     inserted = tx.upsert_event(row, salted=salted)
     applied.definitions.observe(action, kind, params, req.received_ms, inserted)
+    if inserted:
+        applied.stats.inserted_by_kind[kind] = applied.stats.inserted_by_kind.get(kind, 0) + 1
+    else:
+        applied.stats.overwritten += 1
     applied.stored.append(row)
 
 
@@ -232,6 +255,7 @@ def _refuse_atomic(
     # What the valid items wrote is rolled back by the store: none of it is reported or merged.
     applied.definitions = DefinitionDelta()
     applied.stored.clear()
+    applied.stats = WriteStats()
     for outcome in outcomes:
         outcome.uuid = outcome.client_id = None
     any_400 = any(o.status == 400 for o in failed)
@@ -254,7 +278,7 @@ def _refuse_atomic(
             applied.quarantine.append(_record(req, item, BATCH_REJECTED, status, [note], new_id))
     applied.result.error = error
     applied.rollback = True
-    return applied
+    return applied.finish()
 
 
 def _unknown_entry(item: WriteItem) -> ErrorEntry:
@@ -307,7 +331,7 @@ def _request_level(req: WriteRequest, new_id: Callable[[], str]) -> Applied:
         body=req.body_excerpt,
         body_truncated=req.body_truncated,
     )
-    return Applied(WriteResult([], error=error), quarantine=[record])
+    return Applied(WriteResult([], error=error), quarantine=[record]).finish()
 
 
 __all__ = ["Applied", "apply_write"]

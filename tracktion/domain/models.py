@@ -133,6 +133,17 @@ class WriteResult:
     outcomes: list[ItemOutcome]
     # The error that decides the HTTP answer in atomic mode (None = 202).
     error: TracktionError | None = None
+    stats: WriteStats | None = None
+
+
+@dataclass(slots=True)
+class WriteStats:
+    """What one request changed, for the metrics (§13.1): counted by the ingest, reported after commit."""
+
+    inserted_by_kind: dict[str, int] = field(default_factory=dict)
+    overwritten: int = 0
+    quarantined_by_reason: dict[str, int] = field(default_factory=dict)
+    profiles_created: int = 0
 
 
 @dataclass(frozen=True, slots=True)

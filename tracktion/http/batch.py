@@ -92,7 +92,7 @@ async def run_batch(
     if not partial:
         await commit(ctx, wr)
         return ACCEPTED
-    result = await ctx.store.write(wr)
+    result = await ctx.write(wr)
     if result.error is not None:  # only request-level failures reach here in partial mode
         raise result.error
     return json_response(result_json(result), 207)

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from tracktion.auth.jwt import SigningKey, TokenService
+from tracktion.domain.models import WriteRequest, WriteResult
 from tracktion.http.authn import Authenticator
 from tracktion.live.changes import Changes
 from tracktion.observability.metrics import Metrics
@@ -30,3 +31,19 @@ class Context:
     metrics: Metrics = field(default_factory=Metrics)
     in_flight: int = 0  # requests being answered (streams included)
     stream_clients: int = 0
+
+    async def write(self, request: WriteRequest) -> WriteResult:
+        """The store's write, with what it committed counted in the metrics (after the commit only)."""
+        result = await self.store.write(request)
+        stats = result.stats
+        if stats is not None:
+            m = self.metrics
+            for kind, n in stats.inserted_by_kind.items():
+                m.stored.inc((("kind", kind),), n)
+            if stats.overwritten:
+                m.overwritten.inc((), stats.overwritten)
+            for reason, n in stats.quarantined_by_reason.items():
+                m.quarantined.inc((("reason", reason),), n)
+            if stats.profiles_created:
+                m.profiles.inc((), stats.profiles_created)
+        return result

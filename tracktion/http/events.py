@@ -71,7 +71,7 @@ def write_request(
 
 async def commit(ctx: Context, write: WriteRequest) -> None:
     """Hand the request to the store; it answers only once everything is durably committed."""
-    result = await ctx.store.write(write)
+    result = await ctx.write(write)
     if result.error is not None:
         _mark_recorded(result.error)
         raise result.error
