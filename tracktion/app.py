@@ -26,10 +26,18 @@ def open_store(settings: Settings) -> Store:
             from tracktion.storage.postgres import PostgresStore
         except ImportError as exc:  # psycopg is the optional `postgres` extra
             raise SystemExit(f"TRACKTION_DATABASE_URL: install tracktion[postgres] ({exc})") from exc
-        return PostgresStore(settings.database_url, queue_size=settings.write_queue_size)
+        return PostgresStore(
+            settings.database_url,
+            queue_size=settings.write_queue_size,
+            quarantine_max_rows=settings.quarantine_max_rows,
+        )
     from tracktion.storage.sqlite import SQLiteStore
 
-    return SQLiteStore(settings.data_dir / "tracktion.db", queue_size=settings.write_queue_size)
+    return SQLiteStore(
+        settings.data_dir / "tracktion.db",
+        queue_size=settings.write_queue_size,
+        quarantine_max_rows=settings.quarantine_max_rows,
+    )
 
 
 class TracktionApp:

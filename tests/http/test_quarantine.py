@@ -8,7 +8,17 @@ from typing import Any
 import pytest
 
 from tests.conftest import Api
-from tests.http.conftest import TIMESTAMP_RE, UUID_RE, Clock, Keys, assert_error, bearer, entry, event
+from tests.http.conftest import (
+    TIMESTAMP_RE,
+    UUID_RE,
+    Clock,
+    Keys,
+    MakeApi,
+    assert_error,
+    bearer,
+    entry,
+    event,
+)
 from tracktion.domain.timefmt import format_ms
 
 CUSTOM = "/v4/events/custom"
@@ -191,3 +201,14 @@ async def test_credential_of_a_limited_key(api: Api, keys: Keys) -> None:
     assert r.status_code == 400
     (record,) = await api.quarantine()
     assert record["credential"] == {"kind": "workspace", "keyId": key.id}
+
+
+async def test_quarantine_cap_evicts_the_oldest_records_per_workspace(make_api: MakeApi) -> None:
+    api = await make_api(quarantine_max_rows=3)
+    for i in range(5):
+        r = await api.send_event({"action": "a.b", "label": "", "client": {"customId": f"c{i}"}})
+        assert r.status_code == 400
+    items = await api.quarantine()
+    assert [item["item"]["client"]["customId"] for item in items] == ["c4", "c3", "c2"]
+    metrics = (await api.client.get("/-/metrics")).text
+    assert "tracktion_quarantine_evicted_total 2" in metrics

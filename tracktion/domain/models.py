@@ -144,6 +144,7 @@ class WriteStats:
     overwritten: int = 0
     quarantined_by_reason: dict[str, int] = field(default_factory=dict)
     profiles_created: int = 0
+    quarantine_evicted: int = 0
 
 
 @dataclass(frozen=True, slots=True)

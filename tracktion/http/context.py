@@ -46,4 +46,6 @@ class Context:
                 m.quarantined.inc((("reason", reason),), n)
             if stats.profiles_created:
                 m.profiles.inc((), stats.profiles_created)
+            if stats.quarantine_evicted:
+                m.evicted.inc((), stats.quarantine_evicted)
         return result

@@ -395,8 +395,11 @@ def _canonical_uuid(value: str) -> uuidlib.UUID | None:
 class PostgresStore:
     """`tracktion.storage.base.Store` on PostgreSQL (or Citus)."""
 
-    def __init__(self, url: str, *, queue_size: int = 10_000, read_connections: int = 4) -> None:
+    def __init__(
+        self, url: str, *, queue_size: int = 10_000, read_connections: int = 4, quarantine_max_rows: int = 0
+    ) -> None:
         self.url = url
+        self.quarantine_max_rows = quarantine_max_rows  # per workspace; 0 = unlimited
         self._writer = GroupCommitWriter(
             _PostgresBackend(conninfo(url, "tracktion-writer")),
             queue_size=queue_size,
@@ -437,7 +440,9 @@ class PostgresStore:
     # -- writes ----------------------------------------------------------------------------------
     async def write(self, request: WriteRequest) -> WriteResult:
         return await self._writer.submit(
-            lambda tx: apply_request(tx, request), weight=max(1, len(request.items)), lane=request.lane
+            lambda tx: apply_request(tx, request, self.quarantine_max_rows),
+            weight=max(1, len(request.items)),
+            lane=request.lane,
         )
 
     async def transact(self, work: Callable[[WriteTx], T]) -> T:

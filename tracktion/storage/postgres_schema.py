@@ -162,6 +162,11 @@ MIGRATIONS: list[tuple[str, list[str]]] = [
                 PRIMARY KEY (workspace_id, client_id))""",
         ],
     ),
+    (
+        # TRACKTION_QUARANTINE_MAX_ROWS evicts a workspace's oldest records: find the cut-off by seq cheaply.
+        "0003_quarantine_by_seq",
+        ["CREATE INDEX quarantine_by_seq ON quarantine (workspace_id, seq)"],
+    ),
 ]
 
 # Tables that are not keyed by workspace_id, and why (enforced by tests/storage/test_schema_citus.py).

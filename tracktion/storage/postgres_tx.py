@@ -436,6 +436,19 @@ class PostgresTx:
                 params,
             )
 
+    def evict_quarantine(self, workspace_id: int, keep: int) -> int:
+        """Delete the workspace's oldest quarantine records beyond the newest `keep`; how many went."""
+        row = self.cur.execute(
+            "SELECT seq FROM quarantine WHERE workspace_id = %s ORDER BY seq DESC LIMIT 1 OFFSET %s",
+            (workspace_id, keep),
+        ).fetchone()
+        if row is None:
+            return 0
+        self.cur.execute(
+            "DELETE FROM quarantine WHERE workspace_id = %s AND seq <= %s", (workspace_id, row[0])
+        )
+        return self.cur.rowcount
+
     def add_quarantine(self, records: list[QuarantineRecord]) -> None:
         self.insert_rows(
             "quarantine",
@@ -483,7 +496,7 @@ def run_unit(tx: PostgresTx, work: Callable[[PostgresTx], T]) -> T:
     raise AssertionError("unreachable")
 
 
-def apply_request(tx: PostgresTx, request: WriteRequest) -> WriteResult:
+def apply_request(tx: PostgresTx, request: WriteRequest, quarantine_cap: int = 0) -> WriteResult:
     """One write request as one unit of work (§1.5: events, profiles, definitions, quarantine together)."""
 
     def attempt(t: PostgresTx) -> Applied:
@@ -497,4 +510,8 @@ def apply_request(tx: PostgresTx, request: WriteRequest) -> WriteResult:
         tx.merge_definitions(request.workspace_id, applied.definitions)
     if applied.quarantine:
         tx.add_quarantine(applied.quarantine)
+        if quarantine_cap > 0 and applied.result.stats is not None:
+            applied.result.stats.quarantine_evicted = tx.evict_quarantine(
+                request.workspace_id, quarantine_cap
+            )
     return applied.result

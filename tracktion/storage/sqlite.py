@@ -193,8 +193,11 @@ def _api_key(r: tuple[Any, ...] | None) -> ApiKey | None:
 class SQLiteStore:
     """`tracktion.storage.base.Store` on one SQLite file."""
 
-    def __init__(self, path: Path, *, queue_size: int = 10_000, read_threads: int = 2) -> None:
+    def __init__(
+        self, path: Path, *, queue_size: int = 10_000, read_threads: int = 2, quarantine_max_rows: int = 0
+    ) -> None:
         self.path = Path(path)
+        self.quarantine_max_rows = quarantine_max_rows  # per workspace; 0 = unlimited
         self._writer = GroupCommitWriter(_SQLiteBackend(self.path), queue_size=queue_size)
         self._read_pool = ThreadPoolExecutor(max_workers=read_threads, thread_name_prefix="tracktion-read")
         self._local = threading.local()
@@ -254,7 +257,9 @@ class SQLiteStore:
     # -- writes ----------------------------------------------------------------------------------
     async def write(self, request: WriteRequest) -> WriteResult:
         return await self._writer.submit(
-            lambda tx: apply_request(tx, request), weight=max(1, len(request.items)), lane=request.lane
+            lambda tx: apply_request(tx, request, self.quarantine_max_rows),
+            weight=max(1, len(request.items)),
+            lane=request.lane,
         )
 
     async def transact(self, work: Callable[[WriteTx], T]) -> T:

@@ -111,4 +111,9 @@ MIGRATIONS: list[tuple[str, list[str]]] = [
                 PRIMARY KEY (workspace_id, client_id)) WITHOUT ROWID""",
         ],
     ),
+    (
+        # TRACKTION_QUARANTINE_MAX_ROWS evicts a workspace's oldest records: find the cut-off by seq cheaply.
+        "0003_quarantine_by_seq",
+        ["CREATE INDEX quarantine_by_seq ON quarantine (workspace_id, seq)"],
+    ),
 ]

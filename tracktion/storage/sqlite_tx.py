@@ -284,6 +284,18 @@ class SQLiteTx:
                 params,
             )
 
+    def evict_quarantine(self, workspace_id: int, keep: int) -> int:
+        """Delete the workspace's oldest quarantine records beyond the newest `keep`; how many went."""
+        row = self.c.execute(
+            "SELECT seq FROM quarantine WHERE workspace_id = ? ORDER BY seq DESC LIMIT 1 OFFSET ?",
+            (workspace_id, keep),
+        ).fetchone()
+        if row is None:
+            return 0
+        return self.c.execute(
+            "DELETE FROM quarantine WHERE workspace_id = ? AND seq <= ?", (workspace_id, row[0])
+        ).rowcount
+
     def add_quarantine(self, records: list[QuarantineRecord]) -> None:
         self.c.executemany(
             "INSERT INTO quarantine (workspace_id, id, received_ms, request_id, method, endpoint, item_index,"
@@ -311,7 +323,7 @@ class SQLiteTx:
         )
 
 
-def apply_request(tx: SQLiteTx, request: WriteRequest) -> WriteResult:
+def apply_request(tx: SQLiteTx, request: WriteRequest, quarantine_cap: int = 0) -> WriteResult:
     """One request as one writer job. The writer opened the job's savepoint (`JOB_SAVEPOINT`): a refused
     atomic request rolls its data back to it and keeps only its quarantine records, with no second,
     nested savepoint per request."""
@@ -323,4 +335,8 @@ def apply_request(tx: SQLiteTx, request: WriteRequest) -> WriteResult:
         tx.merge_definitions(request.workspace_id, applied.definitions)
     if applied.quarantine:
         tx.add_quarantine(applied.quarantine)
+        if quarantine_cap > 0 and applied.result.stats is not None:
+            applied.result.stats.quarantine_evicted = tx.evict_quarantine(
+                request.workspace_id, quarantine_cap
+            )
     return applied.result
