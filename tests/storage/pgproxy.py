@@ -37,18 +37,19 @@ class PgProxy:
         listener.bind(("127.0.0.1", self.port))
         listener.listen(64)
         self.port = listener.getsockname()[1]
-        self._listener = listener
+        with self._lock:
+            self._listener = listener
         threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
 
     def cut(self) -> None:
         """Refuse new connections and drop every open one, as if the server vanished."""
-        if self._listener is not None:
-            with contextlib.suppress(OSError):
-                self._listener.shutdown(socket.SHUT_RDWR)
-            self._listener.close()
-            self._listener = None
         with self._lock:
+            listener, self._listener = self._listener, None
             sockets, self._sockets = self._sockets, set()
+        if listener is not None:
+            with contextlib.suppress(OSError):
+                listener.shutdown(socket.SHUT_RDWR)
+            listener.close()
         for s in sockets:
             with contextlib.suppress(OSError):
                 s.shutdown(socket.SHUT_RDWR)
@@ -66,7 +67,16 @@ class PgProxy:
                 client.close()
                 continue
             with self._lock:
-                self._sockets |= {client, upstream}
+                # cut() may have run while this connection was being set up: then it must not outlive it
+                live = self._listener is listener
+                if live:
+                    self._sockets |= {client, upstream}
+            if not live:
+                client.close()
+                upstream.close()
+                continue
+            for s in (client, upstream):  # no Nagle delay: forward each message as it comes
+                s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             for a, b in ((client, upstream), (upstream, client)):
                 threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
 

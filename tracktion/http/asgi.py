@@ -89,6 +89,10 @@ class HttpApp:
             check_admin(self.ctx, request)
         try:
             if endpoint.body and _large(request):
+                # Read first, at the client's pace, holding no slot: a client sending slowly (or never
+                # finishing; no credential needed on the login paths) would otherwise keep a slot and stall
+                # every other large body. Raw bytes are ≤ 1 MiB + 1; the slots bound the decoded objects.
+                await _read_quietly(request)
                 async with self._large_bodies:
                     response = await self._handle(request, endpoint, credential)
             else:
@@ -137,7 +141,7 @@ class HttpApp:
         await _read_quietly(request)  # bounded; a refused request still leaves its body in the quarantine
         body = request.body
         excerpt = body[:QUARANTINE_BODY_MAX].decode("utf-8", errors="replace")
-        await self.ctx.store.write(
+        await self.ctx.write(
             WriteRequest(
                 workspace_id=credential.workspace_id,
                 credential=credential,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import partial
 
 from tracktion.catalog import load_catalog
-from tracktion.http import batch, profiles, public, reads, stream, tokens, ui
+from tracktion.http import batch, openapi, profiles, public, reads, stream, tokens, ui
 from tracktion.http.events import ai_compat_event, single_event
 from tracktion.http.routing import Endpoint, Handler, Router
 
@@ -31,6 +31,7 @@ def build_router(admin: bool = False) -> Router:
     r.add("GET", "/-/ready", Endpoint(public.ready, auth="none"))
     r.add("GET", "/-/metrics", Endpoint(public.metrics, auth="none"))
     r.add("GET", "/-/jwks.json", Endpoint(tokens.jwks, auth="none"))
+    r.add("GET", "/-/openapi.json", Endpoint(partial(openapi.document, router=r), auth="none"))
     login = Endpoint(tokens.workspace_login, auth="none", body=True)
     r.add("POST", "/uauth/v2/auth/login/profile", login)
     deprecated_login = Endpoint(partial(tokens.workspace_login, deprecated=True), auth="none", body=True)
