@@ -100,3 +100,36 @@ class DefinitionDelta:
 
     def __bool__(self) -> bool:
         return bool(self.actions)
+
+
+class PendingDefinitions:
+    """Definition changes of one commit group, kept per writer job until the job is released (a job that
+    rolls back leaves nothing), and taken once at commit: one upsert per action and param per commit."""
+
+    def __init__(self) -> None:
+        self._job: dict[int, DefinitionDelta] = {}
+        self._group: dict[int, DefinitionDelta] = {}
+
+    def add(self, workspace_id: int, delta: DefinitionDelta) -> None:
+        mine = self._job.get(workspace_id)
+        if mine is None:
+            self._job[workspace_id] = delta
+        else:
+            mine.merge(delta)
+
+    def release_job(self) -> None:
+        for workspace_id, delta in self._job.items():
+            group = self._group.get(workspace_id)
+            if group is None:
+                self._group[workspace_id] = delta
+            else:
+                group.merge(delta)
+        self._job = {}
+
+    def discard_job(self) -> None:
+        self._job = {}
+
+    def take(self) -> dict[int, DefinitionDelta]:
+        """The group's changes by workspace, emptied."""
+        group, self._group = self._group, {}
+        return group

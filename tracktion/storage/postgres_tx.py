@@ -36,7 +36,7 @@ import msgspec
 import psycopg
 from psycopg import errors as pgerrors
 
-from tracktion.domain.definitions import DefinitionDelta
+from tracktion.domain.definitions import DefinitionDelta, PendingDefinitions
 from tracktion.domain.ingest import Applied, apply_write
 from tracktion.domain.models import EventRow, Profile, QuarantineRecord, WriteRequest, WriteResult
 
@@ -98,8 +98,7 @@ class PostgresTx:
         self.cur = conn.cursor()
         self._pending: list[tuple[Any, ...]] = []  # unsalted inserts of the current job
         # Definition deltas: of the running job, and of the jobs already released in this group.
-        self.job_definitions: dict[int, DefinitionDelta] = {}
-        self.group_definitions: dict[int, DefinitionDelta] = {}
+        self.definitions = PendingDefinitions()
         # Identity lookups of the running job, prefetched in one query (see `prefetch`); None = off.
         self._known: dict[tuple[str, int, Any], Profile | None] | None = None
 
@@ -384,25 +383,15 @@ class PostgresTx:
 
     def merge_definitions(self, workspace_id: int, delta: DefinitionDelta) -> None:
         """Deferred: merged into the group's delta when the job is released, written at commit."""
-        mine = self.job_definitions.get(workspace_id)
-        if mine is None:
-            self.job_definitions[workspace_id] = delta
-        else:
-            mine.merge(delta)
+        self.definitions.add(workspace_id, delta)
 
     def release_job(self) -> None:
-        for workspace_id, delta in self.job_definitions.items():
-            group = self.group_definitions.get(workspace_id)
-            if group is None:
-                self.group_definitions[workspace_id] = delta
-            else:
-                group.merge(delta)
-        self.job_definitions = {}
+        self.definitions.release_job()
         self._pending.clear()
         self._known = None
 
     def discard_job(self) -> None:
-        self.job_definitions = {}
+        self.definitions.discard_job()
         self._pending.clear()
         self._known = None
 
@@ -410,14 +399,14 @@ class PostgresTx:
         """All definition changes of the group, in one sorted pass (see the module docstring)."""
         defs: list[tuple[Any, ...]] = []
         params: list[tuple[Any, ...]] = []
-        for workspace_id in sorted(self.group_definitions):
-            delta = self.group_definitions[workspace_id]
+        group = self.definitions.take()
+        for workspace_id in sorted(group):
+            delta = group[workspace_id]
             for action in sorted(delta.actions):
                 d = delta.actions[action]
                 defs.append((workspace_id, action, d.kind, d.first_ms or d.last_ms, d.last_ms, d.inserted))
                 for name, (types, p_first, p_last) in sorted((param_name(n), v) for n, v in d.params.items()):
                     params.append((workspace_id, action, name, sorted(types), p_first, p_last))
-        self.group_definitions = {}
         if defs:
             self.cur.executemany(
                 "INSERT INTO definitions (workspace_id, action, kind, first_seen_ms, last_seen_ms, event_count)"

@@ -9,7 +9,7 @@ from typing import Any
 
 import msgspec
 
-from tracktion.domain.definitions import DefinitionDelta
+from tracktion.domain.definitions import DefinitionDelta, PendingDefinitions
 from tracktion.domain.ingest import apply_write
 from tracktion.domain.models import EventRow, Profile, QuarantineRecord, WriteRequest, WriteResult
 
@@ -66,8 +66,7 @@ class SQLiteTx:
     def __init__(self, conn: sqlite3.Connection) -> None:
         self.c = conn
         self._pending: list[tuple[Any, ...]] = []  # unsalted inserts, written in one executemany
-        self.job_definitions: dict[int, DefinitionDelta] = {}
-        self.group_definitions: dict[int, DefinitionDelta] = {}
+        self.definitions = PendingDefinitions()
 
     # -- profiles --------------------------------------------------------------------------------
     def profile_by_id(self, workspace_id: int, client_id: int) -> Profile | None:
@@ -229,29 +228,19 @@ class SQLiteTx:
     def merge_definitions(self, workspace_id: int, delta: DefinitionDelta) -> None:
         """Deferred: kept with the job, folded into the commit's delta when the job is released and written
         once at commit. A commit of 100 single events then costs one upsert per action and param, not 100."""
-        mine = self.job_definitions.get(workspace_id)
-        if mine is None:
-            self.job_definitions[workspace_id] = delta
-        else:
-            mine.merge(delta)
+        self.definitions.add(workspace_id, delta)
 
     def release_job(self) -> None:
-        for workspace_id, delta in self.job_definitions.items():
-            group = self.group_definitions.get(workspace_id)
-            if group is None:
-                self.group_definitions[workspace_id] = delta
-            else:
-                group.merge(delta)
-        self.job_definitions = {}
+        self.definitions.release_job()
 
     def discard_job(self) -> None:
-        self.job_definitions = {}
+        self.definitions.discard_job()
         self._pending.clear()
 
     def write_definitions(self) -> None:
         defs: list[tuple[Any, ...]] = []
         params: list[tuple[Any, ...]] = []
-        for workspace_id, delta in self.group_definitions.items():
+        for workspace_id, delta in self.definitions.take().items():
             for action, d in delta.actions.items():
                 defs.append((workspace_id, action, d.kind, d.first_ms or d.last_ms, d.last_ms, d.inserted))
                 for name, (types, p_first, p_last) in d.params.items():
@@ -265,7 +254,6 @@ class SQLiteTx:
                             p_last,
                         )
                     )
-        self.group_definitions = {}
         if defs:
             self.c.executemany(
                 "INSERT INTO definitions VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (workspace_id, action) DO UPDATE SET"
