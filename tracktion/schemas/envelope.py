@@ -20,6 +20,11 @@ from tracktion.schemas.params import ParamCheck, check_params, compile_checks, s
 
 ACTION_MAX = 32
 _ACTION = re.compile(r"[a-zA-Z0-9.\-_]+")  # fullmatch: `^…$` would let a trailing newline through
+# Valid custom actions → their §10 kind. A workspace uses a handful of actions, so one dict hit replaces the
+# pattern match and the kind lookup; only valid actions (≤ 32 characters) are kept, and the dict is emptied
+# when full so no sender can grow it without bound.
+_CUSTOM_KINDS: dict[str, str] = {}
+_CUSTOM_KINDS_MAX = 4096
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,9 +81,13 @@ def validate_event(
         errors.append(ErrorEntry(code, "label", "Label is required", rejected(label)))
 
     action: Any = get("action")
+    kind = plan.kind
     if plan.action is None:
-        if type(action) is not str or not 0 < len(action) <= ACTION_MAX or _ACTION.fullmatch(action) is None:
-            errors.append(_custom_action_error(action))
+        kind = _CUSTOM_KINDS.get(action) if type(action) is str else None
+        if kind is None:
+            kind = _custom_action_kind(action)
+            if kind is None:
+                errors.append(_custom_action_error(action))
     elif action is None:
         action = plan.action
     elif action != plan.action:
@@ -106,8 +115,18 @@ def validate_event(
 
     if errors:
         raise ValidationFailed(errors=errors)
-    kind = plan.kind if plan.kind is not None else kind_for_action(action)
+    assert kind is not None
     return EventIn(client, action, label, time_ms, original_time, salt, stored, kind)
+
+
+def _custom_action_kind(action: Any) -> str | None:
+    """The §10 kind of a valid custom `action`, remembered; None if the action breaks §3.4."""
+    if type(action) is not str or not 0 < len(action) <= ACTION_MAX or _ACTION.fullmatch(action) is None:
+        return None
+    if len(_CUSTOM_KINDS) >= _CUSTOM_KINDS_MAX:
+        _CUSTOM_KINDS.clear()
+    kind = _CUSTOM_KINDS[action] = kind_for_action(action)
+    return kind
 
 
 def _custom_action_error(action: Any) -> ErrorEntry:
