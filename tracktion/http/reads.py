@@ -9,12 +9,13 @@ from typing import Any
 from tracktion.domain.models import Credential, QuarantineRecord
 from tracktion.domain.timefmt import format_ms
 from tracktion.errors import NotFound
-from tracktion.http import query
+from tracktion.http import query, timeline
 from tracktion.http.context import Context
 from tracktion.http.request import Request, Response, json_response
 from tracktion.storage.base import EventQuery, QuarantineQuery, StoredEvent
 
 PROFILE_NOT_FOUND = "Profile not found"
+_JSON_HEADER = (b"content-type", b"application/json")  # as `json_response` sends it
 
 
 def event_json(stored: StoredEvent, extended: bool = False) -> dict[str, Any]:
@@ -58,19 +59,21 @@ async def own_events(ctx: Context, request: Request, credential: Credential | No
 async def _profile_events(ctx: Context, request: Request, workspace_id: int, client_id: int) -> Response:
     start, end = query.time_range(request, "time[from]", "time[to]")
     limit = query.limit(request)
-    if await ctx.store.profile(workspace_id, client_id) is None:
-        raise NotFound(PROFILE_NOT_FOUND, field="clientId", rejected_value=str(client_id))
-    events = await ctx.store.events(
-        EventQuery(
-            workspace_id,
-            client_ids=(client_id,),
-            actions=tuple(request.query_all("action")),
-            from_ms=start,
-            to_ms=end if end is not None else request.received_ms,
-            limit=limit,
-        )
+    selection = EventQuery(
+        workspace_id,
+        client_ids=(client_id,),
+        actions=tuple(request.query_all("action")),
+        from_ms=start,
+        to_ms=end if end is not None else request.received_ms,
+        limit=limit,
     )
-    return json_response([event_json(e) for e in events])
+    found = await ctx.store.profile_events(selection)
+    if found is None:
+        raise NotFound(PROFILE_NOT_FOUND, field="clientId", rejected_value=str(client_id))
+    body = timeline.render(*found)
+    if body is None:  # rare (see `timeline`): the general path, which reads the events again
+        return json_response([event_json(e) for e in await ctx.store.events(selection)])
+    return Response(200, body, [_JSON_HEADER])
 
 
 async def search_events(ctx: Context, request: Request, credential: Credential | None, body: Any) -> Response:

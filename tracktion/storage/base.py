@@ -86,6 +86,13 @@ class StoredEvent:
     email: str | None
 
 
+# One event of a profile's list (§8.1) as the hot read path gets it: (uuid, time_ms, action, label, params)
+# with `params` the JSON text as stored (`encode_json` / `json_text`), not decoded, so the response can embed
+# it as is (`tracktion.http.timeline`). A plain tuple: building a NamedTuple per row cost more than the rest
+# of the row's conversion.
+TimelineEvent = tuple[str, int, str, str, bytes | str]
+
+
 @dataclass(frozen=True, slots=True)
 class ProfileDetails:
     """A profile as §9.5 returns it: every uuid, the primary one first."""
@@ -111,6 +118,11 @@ class Store(Protocol):
 
     # reads
     async def events(self, query: EventQuery) -> list[StoredEvent]: ...
+    async def profile_events(self, query: EventQuery) -> tuple[Profile, list[TimelineEvent]] | None:
+        """The profile `query.client_ids` names (exactly one) and its events as `events` would select them, in
+        one read; None when there is no such profile. For `GET /v4/events/by-client/{clientId}`."""
+        ...
+
     async def event(self, workspace_id: int, uuid: str) -> StoredEvent | None: ...
     async def profile(self, workspace_id: int, client_id: int) -> Profile | None: ...
     async def profile_details(self, workspace_id: int, client_id: int) -> ProfileDetails | None: ...

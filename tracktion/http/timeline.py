@@ -1,0 +1,73 @@
+"""The §8.1 list of a profile's events, rendered straight from the stored JSON: the hot read path.
+
+`reads.event_json` decodes every event's params and the response encoder writes them out again; here the
+params JSON as stored is embedded as is (`msgspec.Raw`), and only `params["uuid"]` (shown as `client.uuid`)
+is read out of it. The bytes are the same as `json_response([event_json(e) ...])` because the stored text is
+msgspec's own encoding of the params, and msgspec writes back byte for byte what it reads from its own
+output (tests/http/test_timeline.py holds the two paths to that).
+
+The exception is a value the stores wrote with the stdlib fallback (an escaped lone surrogate, see
+`sqlite_tx.encode_json`): its text is ASCII-escaped throughout, and today's response for a list holding
+one is ASCII-escaped as a whole. `render` answers None for such lists (and for labels or identifiers msgspec
+cannot encode) and the caller renders them the general way.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+from tracktion.domain.models import Profile
+from tracktion.domain.timefmt import format_ms
+from tracktion.storage.base import TimelineEvent
+
+
+class _Client(msgspec.Struct, rename="camel"):
+    id: int
+    uuid: Any
+    custom_id: str | None
+    email: str | None
+
+
+class _Event(msgspec.Struct):
+    """`reads.event_json(stored)`: same keys, same order."""
+
+    uuid: str
+    time: str
+    action: str
+    label: str
+    client: _Client
+    params: msgspec.Raw
+
+
+class _SystemUuid(msgspec.Struct):
+    uuid: Any = None  # the other params are skipped by the decoder, not built
+
+
+_read_uuid = msgspec.json.Decoder(_SystemUuid).decode
+_encode = msgspec.json.Encoder().encode
+
+
+def render(profile: Profile, events: list[TimelineEvent]) -> bytes | None:
+    """The JSON array of `events` (all of `profile`), or None when it must be rendered the general way."""
+    out = []
+    for uuid, time_ms, action, label, params in events:
+        # The stdlib fallback writes every non-ASCII character as `\uXXXX`, so a surrogate as `\udXXX`;
+        # msgspec writes neither (a backslash and "ud" as text also match: that only costs the general
+        # path). The one-byte test keeps the three-byte search off params without any escape.
+        if isinstance(params, bytes):
+            if b"\\" in params and b"\\ud" in params:
+                return None
+        elif "\\" in params and "\\ud" in params:
+            return None
+        try:
+            client_uuid = _read_uuid(params).uuid
+        except msgspec.DecodeError:
+            return None
+        client = _Client(profile.client_id, client_uuid, profile.custom_id, profile.email)
+        out.append(_Event(uuid, format_ms(time_ms), action, label, client, msgspec.Raw(params)))
+    try:
+        return _encode(out)
+    except UnicodeEncodeError:  # a label with an escaped lone surrogate (stored as sent)
+        return None
