@@ -13,6 +13,8 @@ from tracktion.domain.event_ids import (
     event_uuid,
     random_event_uuid,
     salted_event_uuid,
+    uuid5_text,
+    uuid_bytes,
 )
 
 workspace_ids = st.integers(min_value=1, max_value=2**63 - 1)
@@ -75,8 +77,15 @@ def test_without_salt_a_fresh_v4_every_time(ws: int, client: int, action: str, t
     assert uuid.UUID(a).version == 4 and uuid.UUID(b).version == 4
 
 
-def test_random_event_uuid_is_v4() -> None:
-    assert uuid.UUID(random_event_uuid()).version == 4
+def test_random_event_uuid_is_canonical_v4_text() -> None:
+    seen = set()
+    for _ in range(2000):
+        text = random_event_uuid()
+        parsed = uuid.UUID(text)
+        assert parsed.version == 4 and parsed.variant == uuid.RFC_4122
+        assert str(parsed) == text  # lower-case, dashed: the form stored and answered
+        seen.add(text)
+    assert len(seen) == 2000
 
 
 @given(st.text(min_size=1))
@@ -85,3 +94,49 @@ def test_profile_uuid_is_uuid5_url_of_the_identifier_as_sent(identifier: str) ->
     assert derived_profile_uuid(identifier) == expected
     if identifier.lower() != identifier:  # e-mail "as sent": no case folding
         assert derived_profile_uuid(identifier.lower()) != expected
+
+
+@given(st.uuids(), st.text())
+def test_uuid5_text_is_the_uuid_modules_uuid5(namespace: uuid.UUID, name: str) -> None:
+    assert uuid5_text(namespace.bytes, name) == str(uuid.uuid5(namespace, name))
+
+
+@given(st.uuids())
+def test_uuid_bytes_of_any_uuid_text(value: uuid.UUID) -> None:
+    assert uuid_bytes(str(value)) == value.bytes
+    assert uuid_bytes(str(value).upper()) == value.bytes
+    assert uuid_bytes("{" + str(value) + "}") == value.bytes
+
+
+def test_random_event_uuids_are_unique_across_threads() -> None:
+    """The event loop (request ids) and the writer (event ids) draw from one buffer at the same time."""
+    import threading
+
+    results: list[list[str]] = [[] for _ in range(4)]
+
+    def draw(out: list[str]) -> None:
+        for _ in range(20_000):
+            out.append(random_event_uuid())
+
+    threads = [threading.Thread(target=draw, args=(out,)) for out in results]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    everything = [u for out in results for u in out]
+    assert len(set(everything)) == len(everything) == 80_000
+
+
+def test_a_forked_child_does_not_reuse_the_parents_random_bytes() -> None:
+    import os
+
+    random_event_uuid()  # the buffer now holds chunks the parent may still hand out
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        os.write(write, random_event_uuid().encode())
+        os._exit(0)
+    os.waitpid(pid, 0)
+    child = os.read(read, 64).decode()
+    parent = [random_event_uuid() for _ in range(256)]
+    assert child not in parent

@@ -28,11 +28,23 @@ SYSTEM_PARAMS = frozenset(
 SERVER_OWNED_PARAMS = SYSTEM_PARAMS | {"apiKey"}
 
 
+_TYPE_NAMES: dict[type, str] = {
+    str: "string",
+    int: "integer",
+    float: "number",
+    bool: "boolean",
+    list: "array",
+    dict: "object",
+    type(None): "null",
+}
+
+
 def json_type(value: Any) -> str:
     """The JSON type name §10 lists. `integer` = a number written without fraction (decoded as int)."""
-    if value is None:
-        return "null"
-    if value is True or value is False:
+    name = _TYPE_NAMES.get(type(value))  # decoded JSON holds exactly these types: one dict lookup
+    if name is not None:
+        return name
+    if isinstance(value, bool):
         return "boolean"
     if isinstance(value, int):
         return "integer"
@@ -45,14 +57,18 @@ def json_type(value: Any) -> str:
     return "object"
 
 
+# What a delta keeps per param: [types seen, first seen ms, last seen ms]. A list, updated in place: the
+# writer observes every stored event, so this is on the hot path.
+ParamSeen = list[Any]
+
+
 @dataclass(slots=True)
 class ActionDelta:
     kind: str
     inserted: int = 0
     first_ms: int = 0  # receive time of the first insert in this unit (0 = only overwrites)
     last_ms: int = 0
-    # param name → (types seen, first seen ms, last seen ms)
-    params: dict[str, tuple[set[str], int, int]] = field(default_factory=dict)
+    params: dict[str, ParamSeen] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -60,6 +76,7 @@ class DefinitionDelta:
     actions: dict[str, ActionDelta] = field(default_factory=dict)
 
     def observe(self, action: str, kind: str, params: dict[str, Any], now_ms: int, inserted: bool) -> None:
+        """One stored event. `params` are the caller's (system params are never definition params)."""
         delta = self.actions.get(action)
         if delta is None:
             delta = self.actions[action] = ActionDelta(kind=kind)
@@ -67,18 +84,22 @@ class DefinitionDelta:
             delta.inserted += 1
             if not delta.first_ms:
                 delta.first_ms = now_ms
-        delta.last_ms = max(delta.last_ms, now_ms)
+        if now_ms > delta.last_ms:
+            delta.last_ms = now_ms
         seen = delta.params
+        names = _TYPE_NAMES
         for name, value in params.items():
-            if name in SYSTEM_PARAMS:
-                continue
+            type_name = names.get(type(value)) or json_type(value)
             entry = seen.get(name)
             if entry is None:
-                seen[name] = ({json_type(value)}, now_ms, now_ms)
-            else:
-                entry[0].add(json_type(value))
-                if now_ms > entry[2]:
-                    seen[name] = (entry[0], entry[1], now_ms)
+                if name not in SYSTEM_PARAMS:
+                    seen[name] = [{type_name}, now_ms, now_ms]
+                continue
+            entry[0].add(type_name)
+            if now_ms > entry[2]:
+                entry[2] = now_ms
+            elif now_ms < entry[1]:
+                entry[1] = now_ms
 
     def merge(self, other: DefinitionDelta) -> None:
         for action, d in other.actions.items():
@@ -89,14 +110,19 @@ class DefinitionDelta:
             mine.inserted += d.inserted
             if d.first_ms and not mine.first_ms:
                 mine.first_ms = d.first_ms
-            mine.last_ms = max(mine.last_ms, d.last_ms)
+            if d.last_ms > mine.last_ms:
+                mine.last_ms = d.last_ms
+            params = mine.params
             for name, (types, first, last) in d.params.items():
-                cur = mine.params.get(name)
+                cur = params.get(name)
                 if cur is None:
-                    mine.params[name] = (set(types), first, last)
-                else:
-                    cur[0].update(types)
-                    mine.params[name] = (cur[0], min(cur[1], first), max(cur[2], last))
+                    params[name] = [set(types), first, last]
+                    continue
+                cur[0] |= types
+                if first < cur[1]:
+                    cur[1] = first
+                if last > cur[2]:
+                    cur[2] = last
 
     def __bool__(self) -> bool:
         return bool(self.actions)

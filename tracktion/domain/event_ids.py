@@ -2,19 +2,74 @@
 
 from __future__ import annotations
 
+import hashlib
+import os
 import uuid
 
 # uuid5(NAMESPACE_URL, "tracktion:event"), spelled out so a typo in the derivation cannot go unnoticed.
 EVENT_NAMESPACE = uuid.UUID("7b0fe651-8b45-5c83-84be-1b49d1448e59")
 
 
+def uuid_text(raw: bytes | bytearray) -> str:
+    """`str(uuid.UUID(bytes=raw))` without the UUID object (a quarter of its cost; used per event)."""
+    h = raw.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+def _text(b: bytearray, version: int) -> str:
+    b[6] = (b[6] & 0x0F) | (version << 4)
+    b[8] = (b[8] & 0x3F) | 0x80  # RFC 4122 variant
+    return uuid_text(b)
+
+
+def uuid5_text(namespace: bytes, name: str) -> str:
+    """`str(uuid.uuid5(UUID(bytes=namespace), name))` without the UUID objects (a third of the cost: every
+    salted event and every product of a transaction needs one)."""
+    digest = hashlib.sha1(namespace + name.encode("utf-8"), usedforsecurity=False).digest()
+    return _text(bytearray(digest[:16]), 5)
+
+
+_EVENT_NAMESPACE = EVENT_NAMESPACE.bytes
+
+
 def salted_event_uuid(workspace_id: int, client_id: int, action: str, salt: str, time_ms: int) -> str:
     """Same salt, action, profile and occurrence time → same UUID, so a re-send overwrites in place."""
-    return str(uuid.uuid5(EVENT_NAMESPACE, f"{workspace_id}|{client_id}|{action}|{salt}|{time_ms}"))
+    return uuid5_text(_EVENT_NAMESPACE, f"{workspace_id}|{client_id}|{action}|{salt}|{time_ms}")
+
+
+_RANDOM_BATCH = 256
+_random: list[bytes] = []  # 16-byte chunks of OS randomness, each handed out once
+
+
+def _reset_random() -> None:
+    _random.clear()  # a forked child must not hand out the chunks its parent also holds
+
+
+os.register_at_fork(after_in_child=_reset_random)
 
 
 def random_event_uuid() -> str:
-    return str(uuid.uuid4())
+    """A version-4 UUID as text, like `str(uuid.uuid4())` at a fraction of the cost (every unsalted event and
+    every request id needs one): OS randomness read 256 UUIDs at a time instead of one syscall each.
+    `list.pop` is atomic under the GIL, so the event loop and the writer thread never share a chunk."""
+    try:
+        chunk = _random.pop()
+    except IndexError:
+        block = os.urandom(16 * _RANDOM_BATCH)
+        _random.extend(block[i : i + 16] for i in range(16, len(block), 16))
+        chunk = block[:16]
+    return _text(bytearray(chunk), 4)
+
+
+def uuid_bytes(text: str) -> bytes:
+    """The 16 bytes of a UUID text: `bytes.fromhex` for the canonical form the domain makes (~8× cheaper than
+    `uuid.UUID(text).bytes`), the uuid module for anything else."""
+    if len(text) == 36:
+        try:
+            return bytes.fromhex(text.replace("-", ""))
+        except ValueError:
+            pass
+    return uuid.UUID(text).bytes
 
 
 def event_uuid(workspace_id: int, client_id: int, action: str, salt: str | None, time_ms: int) -> str:

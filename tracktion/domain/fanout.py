@@ -8,10 +8,10 @@ ingest, exactly as for any other event.
 from __future__ import annotations
 
 import re
-import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from tracktion.domain.event_ids import uuid5_text, uuid_bytes
 from tracktion.domain.models import TransactionIn
 
 CHARGE_ACTION, CHARGE_LABEL = "transaction.charge", "Transaction charge"
@@ -48,7 +48,7 @@ class DerivedEvent:
 
 def product_uuid(charge_uuid: str, index: int) -> str:
     """Synerise derives product events from the charge UUID plus the position (re-sends replace by position)."""
-    return str(uuid.uuid5(uuid.UUID(charge_uuid), str(index)))
+    return uuid5_text(uuid_bytes(charge_uuid), str(index))
 
 
 def reference_currency(body: dict[str, Any]) -> str | None:

@@ -17,6 +17,7 @@ from tracktion.domain import fanout, identity, profiles
 from tracktion.domain.definitions import SERVER_OWNED_PARAMS, DefinitionDelta
 from tracktion.domain.event_ids import event_uuid
 from tracktion.domain.models import (
+    Credential,
     EventIn,
     EventRow,
     ItemOutcome,
@@ -217,31 +218,59 @@ def _store_row(
     salted: bool,
 ) -> None:
     """Inject the §7.2 system params (overwriting caller values) and upsert the row."""
+    caller_params = params
     params = params.copy()
     cred = req.credential
     params["eventUUID"] = event_id
     params["time"] = time_ms
-    params["eventCreateTime"] = format_ms(req.received_ms)
+    params["eventCreateTime"] = _created_text(req.received_ms)
     params["clientId"] = client_id
     params["uuid"] = uuid_param
     params["businessProfileId"] = req.workspace_id
     params["ip"] = req.ip
-    params["modifiedBy"] = {
-        "businessProfileApiKey": cred.key_id if cred.kind == "workspace" else None,
-        "clientApiKey": cred.key_id if cred.kind == "profile" else None,
-        "clientId": cred.client_id if cred.kind == "profile" else None,
-        "userId": None,
-    }
+    params["modifiedBy"] = _modified_by(cred)
     if original_time is not None:
         params["snr-original-time"] = original_time
     row = EventRow(req.workspace_id, event_id, client_id, action, label, time_ms, params, req.endpoint, kind)
     inserted = tx.upsert_event(row, salted=salted)
-    applied.definitions.observe(action, kind, params, req.received_ms, inserted)
+    applied.definitions.observe(action, kind, caller_params, req.received_ms, inserted)
     if inserted:
         applied.stats.inserted_by_kind[kind] = applied.stats.inserted_by_kind.get(kind, 0) + 1
     else:
         applied.stats.overwritten += 1
     applied.stored.append(row)
+
+
+# One value per request (or per run of requests) instead of one per stored row: the last answer is kept.
+# A tuple is swapped in whole, so a reader on another thread never sees half of an update.
+_last_created: tuple[int, str] = (-1, "")
+_last_modified_by: tuple[Credential | None, dict[str, Any]] = (None, {})
+
+
+def _created_text(received_ms: int) -> str:
+    global _last_created
+    last = _last_created
+    if last[0] == received_ms:
+        return last[1]
+    text = format_ms(received_ms)
+    _last_created = (received_ms, text)
+    return text
+
+
+def _modified_by(cred: Credential) -> dict[str, Any]:
+    """§7.2 `modifiedBy`. Rows share the dict: params are encoded when stored and never changed in place."""
+    global _last_modified_by
+    last = _last_modified_by
+    if last[0] is cred:
+        return last[1]
+    value = {
+        "businessProfileApiKey": cred.key_id if cred.kind == "workspace" else None,
+        "clientApiKey": cred.key_id if cred.kind == "profile" else None,
+        "clientId": cred.client_id if cred.kind == "profile" else None,
+        "userId": None,
+    }
+    _last_modified_by = (cred, value)
+    return value
 
 
 def _refuse_atomic(

@@ -4,6 +4,7 @@ small pool of read-only connections."""
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import os
 import sqlite3
 import threading
@@ -15,6 +16,7 @@ from typing import Any, TypeVar
 
 import msgspec
 
+from tracktion.domain.event_ids import uuid_text
 from tracktion.domain.models import (
     ApiKey,
     EventRow,
@@ -34,8 +36,9 @@ from tracktion.storage.base import (
     TimelineEvent,
     WriteTx,
 )
+from tracktion.storage.sqlite_checkpoint import Checkpointer
 from tracktion.storage.sqlite_schema import MIGRATIONS
-from tracktion.storage.sqlite_tx import JOB_SAVEPOINT, SQLiteTx, apply_request, decode_json, text_read
+from tracktion.storage.sqlite_tx import IdentityCache, SQLiteTx, apply_request, decode_json, text_read
 from tracktion.storage.writer import Backend, GroupCommitWriter
 
 T = TypeVar("T")
@@ -85,50 +88,86 @@ class _SQLiteBackend(Backend):
         self.path = path
         self.conn: sqlite3.Connection | None = None
         self.tx: SQLiteTx | None = None
+        self.identities = IdentityCache()
+        self._lock_fd: int | None = None
 
     def open(self) -> None:
         conn = _connect(self.path)
         conn.execute("PRAGMA journal_mode = WAL")
         # FULL: the WAL is fsync'd at every commit, so a 202 survives power loss, not just a crash.
         conn.execute("PRAGMA synchronous = FULL")
+        conn.execute("PRAGMA wal_autocheckpoint = 0")  # the Checkpointer's thread does it, off this path
         migrate(conn)
         self.conn = conn
+        self._lock_fd = os.open(_writer_lock_path(self.path), os.O_RDWR | os.O_CREAT, 0o600)
 
     def begin(self) -> SQLiteTx:
         assert self.conn is not None
-        self.conn.execute("BEGIN IMMEDIATE")
-        self.tx = SQLiteTx(self.conn)
+        self._lock()
+        try:
+            self.conn.execute("BEGIN IMMEDIATE")
+            # Under the write lock: nobody else can commit until we do, so this says whether anyone did since.
+            (version,) = self.conn.execute("PRAGMA data_version").fetchone()
+        except BaseException:
+            self.rollback()
+            raise
+        self.identities.begin(version)
+        self.tx = SQLiteTx(self.conn, self.identities)
         return self.tx
 
+    # Writers of several processes on one file (`serve --workers N`, the CLI next to a server) take turns
+    # through a blocking lock on a file beside it: the waiting writer sleeps in the kernel (GIL released) and
+    # wakes the moment the other commits. SQLite's own busy handler polls with growing sleeps instead, which
+    # was measured at a 1.6 s p99 with two workers.
+    def _lock(self) -> None:
+        if self._lock_fd is not None:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
+
+    def _unlock(self) -> None:
+        if self._lock_fd is not None:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+
+    # The job's savepoint is opened by the transaction itself, at the job's first direct write: most
+    # requests (events of known profiles) write nothing before the commit's one executemany.
     def savepoint(self) -> None:
-        assert self.conn is not None
-        self.conn.execute(f"SAVEPOINT {JOB_SAVEPOINT}")
+        assert self.tx is not None
+        self.tx.start_job()
 
     def release(self) -> None:
-        assert self.conn is not None and self.tx is not None
-        self.conn.execute(f"RELEASE {JOB_SAVEPOINT}")
+        assert self.tx is not None
         self.tx.release_job()
 
     def rollback_savepoint(self) -> None:
-        assert self.conn is not None and self.tx is not None
+        assert self.tx is not None
         self.tx.discard_job()
-        self.conn.execute(f"ROLLBACK TO {JOB_SAVEPOINT}")
-        self.conn.execute(f"RELEASE {JOB_SAVEPOINT}")
 
     def commit(self) -> None:
         assert self.conn is not None and self.tx is not None
-        self.tx.write_definitions()  # once per commit, for every job of the group
-        self.tx = None
+        tx, self.tx = self.tx, None
+        tx.finish()  # the commit's pending rows and definitions, once for every job of the group
         self.conn.execute("COMMIT")
+        self._unlock()
+        tx.committed()
 
     def rollback(self) -> None:
-        if self.conn is not None and self.conn.in_transaction:
-            self.conn.execute("ROLLBACK")
+        self.tx = None
+        try:
+            if self.conn is not None and self.conn.in_transaction:
+                self.conn.execute("ROLLBACK")
+        finally:
+            self._unlock()
 
     def close(self) -> None:
         if self.conn is not None:
             self.conn.close()
             self.conn = None
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+
+def _writer_lock_path(db: Path) -> Path:
+    return db.with_name(db.name + ".writer-lock")
 
 
 _EVENT_COLS = (
@@ -149,16 +188,10 @@ _PROFILE_BY_ID = (
 )
 
 
-def _uuid_text(raw: bytes) -> str:
-    """`str(uuid.UUID(bytes=raw))` without the UUID object (a quarter of its cost, per event read)."""
-    h = raw.hex()
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
-
-
 def _stored_event(r: tuple[Any, ...]) -> StoredEvent:
     row = EventRow(
         workspace_id=r[1],
-        uuid=_uuid_text(r[2]),
+        uuid=uuid_text(r[2]),
         client_id=r[3],
         action=r[4],
         label=text_read(r[5]),
@@ -241,6 +274,7 @@ class SQLiteStore:
         self.path = Path(path)
         self.quarantine_max_rows = quarantine_max_rows  # per workspace; 0 = unlimited
         self._writer = GroupCommitWriter(_SQLiteBackend(self.path), queue_size=queue_size)
+        self._checkpointer = Checkpointer(lambda: _connect(self.path))
         self._read_pool = ThreadPoolExecutor(max_workers=read_threads, thread_name_prefix="tracktion-read")
         self._local = threading.local()
         self._read_conns: list[sqlite3.Connection] = []
@@ -253,9 +287,11 @@ class SQLiteStore:
     async def start(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         await asyncio.get_running_loop().run_in_executor(None, self._writer.start)
+        self._checkpointer.start()
 
     async def close(self) -> None:
         await asyncio.get_running_loop().run_in_executor(None, self._writer.stop)
+        await asyncio.get_running_loop().run_in_executor(None, self._checkpointer.stop)
         self._read_pool.shutdown(wait=True)
         with self._lock:
             for conn in self._read_conns:
@@ -274,7 +310,7 @@ class SQLiteStore:
         if disk.f_bavail * disk.f_frsize < _READY_MIN_FREE:
             return False
         try:
-            await self._writer.submit(_probe_commit)
+            await self._unit(_probe_commit)
         except TracktionError:
             return False
         return self._writer.healthy
@@ -304,9 +340,19 @@ class SQLiteStore:
             lane=request.lane,
         )
 
+    async def _unit(self, work: Callable[[SQLiteTx], T]) -> T:
+        """A writer job other than a request's: it may write directly through the connection and fail half
+        way, so its savepoint is opened before it runs."""
+
+        def run(tx: SQLiteTx) -> T:
+            tx.savepoint()
+            return work(tx)
+
+        return await self._writer.submit(run)
+
     async def transact(self, work: Callable[[WriteTx], T]) -> T:
         """Run domain code (written against `WriteTx`) as its own unit of work in the writer."""
-        return await self._writer.submit(work)
+        return await self._unit(work)
 
     async def profile_details(self, workspace_id: int, client_id: int) -> ProfileDetails | None:
         rows = await self._read(
@@ -364,7 +410,7 @@ class SQLiteStore:
             if found is None:
                 return None
             rows = conn.execute(sql, params).fetchall()
-            return Profile(*found), [(_uuid_text(u), t, a, text_read(lb), p) for u, t, a, lb, p in rows]
+            return Profile(*found), [(uuid_text(u), t, a, text_read(lb), p) for u, t, a, lb, p in rows]
 
         return await asyncio.get_running_loop().run_in_executor(self._read_pool, run)
 
@@ -519,11 +565,11 @@ class SQLiteStore:
             )
             return cur.rowcount > 0
 
-        return await self._writer.submit(work)
+        return await self._unit(work)
 
     # -- workspaces and keys ---------------------------------------------------------------------
     async def create_workspace(self, name: str, now_ms: int) -> Workspace:
-        return await self._writer.submit(lambda tx: _insert_workspace(tx, name, now_ms))
+        return await self._unit(lambda tx: _insert_workspace(tx, name, now_ms))
 
     async def create_first_workspace(
         self, name: str, now_ms: int, make_key: Callable[[int], tuple[ApiKey, str]]
@@ -539,7 +585,7 @@ class SQLiteStore:
             _insert_api_key(tx, key, secret_hash)
             return workspace, key
 
-        return await self._writer.submit(work)
+        return await self._unit(work)
 
     async def workspaces(self) -> list[Workspace]:
         return [
@@ -562,7 +608,7 @@ class SQLiteStore:
         return Workspace(*rows[0]) if rows else None
 
     async def create_api_key(self, key: ApiKey, secret_hash: str) -> None:
-        await self._writer.submit(lambda tx: _insert_api_key(tx, key, secret_hash))
+        await self._unit(lambda tx: _insert_api_key(tx, key, secret_hash))
 
     async def api_keys(self, workspace_id: int) -> list[ApiKey]:
         rows = await self._read(
@@ -586,7 +632,7 @@ class SQLiteStore:
             )
             return cur.rowcount > 0
 
-        return await self._writer.submit(work)
+        return await self._unit(work)
 
 
 def _probe_commit(tx: SQLiteTx) -> None:

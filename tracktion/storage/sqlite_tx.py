@@ -4,17 +4,22 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import uuid as uuidlib
 from typing import Any
 
 import msgspec
 
 from tracktion.domain.definitions import DefinitionDelta, PendingDefinitions
+from tracktion.domain.event_ids import uuid_bytes
 from tracktion.domain.ingest import apply_write
 from tracktion.domain.models import EventRow, Profile, QuarantineRecord, WriteRequest, WriteResult
 
 FIRST_CLIENT_ID = 7_000_000_001
-JOB_SAVEPOINT = "job"  # opened by the backend around every writer job
+JOB_SAVEPOINT = "job"  # opened around a writer job, lazily: at the job's first statement that writes
+IDENTITY_CACHE_MAX = 200_000  # identifier → profile entries kept between commits
+_INSERT_EVENTS = (
+    "INSERT INTO events (workspace_id, uuid, client_id, action, label, time_ms, params, endpoint, kind)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
 _encode = msgspec.json.encode
 _decode = msgspec.json.decode
 
@@ -60,47 +65,146 @@ def _profile(row: tuple[Any, ...] | None) -> Profile | None:
     return Profile(*row) if row else None
 
 
-class SQLiteTx:
-    """The domain's view of one write transaction (`tracktion.storage.base.WriteTx`)."""
+class IdentityCache:
+    """Identifier → profile, kept across commits by the writer so that an event of a known profile costs no
+    lookup. Correct because a profile's identifiers are only ever added, never moved (§9), and because the
+    cache is emptied whenever that is not enough: when another connection committed to the file (`PRAGMA
+    data_version`, checked once per commit), and when this writer changes a profile's customId or e-mail.
+    What a transaction looked up enters the cache only once it commits (a job's own lookups only once the
+    job is released): a profile created by a rolled-back job is never remembered."""
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self) -> None:
+        self.committed: dict[tuple[Any, ...], Profile] = {}
+        self.data_version: int | None = None
+
+    def begin(self, data_version: int) -> None:
+        if data_version != self.data_version:  # another process wrote: anything may have changed
+            self.committed.clear()
+            self.data_version = data_version
+
+    def commit(self, staged: dict[tuple[Any, ...], Profile]) -> None:
+        if len(self.committed) + len(staged) > IDENTITY_CACHE_MAX:
+            self.committed.clear()
+        self.committed.update(staged)
+
+
+class SQLiteTx:
+    """The domain's view of one write transaction (`tracktion.storage.base.WriteTx`).
+
+    Writer jobs cost as few statements as possible, because each one releases and retakes the GIL that the
+    event loop needs: a job's savepoint is opened only when the job first writes something directly, its
+    unsalted event rows wait in memory and go into one `executemany` per commit, and profile lookups are
+    served from the `IdentityCache`."""
+
+    def __init__(self, conn: sqlite3.Connection, cache: IdentityCache | None = None) -> None:
         self.c = conn
-        self._pending: list[tuple[Any, ...]] = []  # unsalted inserts, written in one executemany
+        # Event rows not yet inserted, written in one executemany at commit (None: replaced by a later row).
+        self._pending: list[tuple[Any, ...] | None] = []
+        self._pending_salted: dict[bytes, int] = {}  # salted rows among them: uuid → index
+        self._job_start = 0  # rows of `_pending` from this index on belong to the running job
+        self._savepoint_open = False
         self.definitions = PendingDefinitions()
+        self.cache = cache or IdentityCache()
+        self._staged: dict[tuple[Any, ...], Profile] = {}  # lookups of released jobs (this transaction)
+        self._job_staged: dict[tuple[Any, ...], Profile] = {}  # lookups of the running job
+
+    # -- job scope (called by the backend) --------------------------------------------------------
+    def start_job(self) -> None:
+        self._savepoint_open = False
+        self._job_start = len(self._pending)
+
+    def savepoint(self) -> None:
+        """Open the running job's savepoint if it is not open yet; every direct write calls this first."""
+        if self._savepoint_open:
+            return
+        if self._job_start:
+            # Earlier jobs' rows go in before the savepoint: undoing this job must not undo them.
+            self._write_pending(self._job_start)
+            self._job_start = 0
+        self.c.execute(f"SAVEPOINT {JOB_SAVEPOINT}")
+        self._savepoint_open = True
+
+    def rollback_job_writes(self) -> None:
+        """Undo what the running job wrote; the job goes on (e.g. to write its quarantine records)."""
+        if self._savepoint_open:
+            self.c.execute(f"ROLLBACK TO {JOB_SAVEPOINT}")
+        del self._pending[self._job_start :]
+        if self._pending_salted:
+            self._pending_salted = {k: i for k, i in self._pending_salted.items() if i < self._job_start}
+        self._job_staged.clear()
+
+    def release_job(self) -> None:
+        if self._savepoint_open:
+            self.c.execute(f"RELEASE {JOB_SAVEPOINT}")
+            self._savepoint_open = False
+        self._job_start = len(self._pending)
+        self.definitions.release_job()
+        if self._job_staged:
+            self._staged.update(self._job_staged)
+            self._job_staged.clear()
+
+    def discard_job(self) -> None:
+        self.rollback_job_writes()
+        if self._savepoint_open:
+            self.c.execute(f"RELEASE {JOB_SAVEPOINT}")
+            self._savepoint_open = False
+        self.definitions.discard_job()
+
+    def finish(self) -> None:
+        """Before COMMIT: the pending rows and the commit's definitions."""
+        self._write_pending()
+        self._job_start = 0
+        self.write_definitions()
+
+    def committed(self) -> None:
+        self.cache.commit(self._staged)
 
     # -- profiles --------------------------------------------------------------------------------
+    def _lookup(self, key: tuple[Any, ...], sql: str, params: tuple[Any, ...]) -> Profile | None:
+        found = self.cache.committed.get(key) or self._staged.get(key) or self._job_staged.get(key)
+        if found is not None:
+            return found
+        found = _profile(self.c.execute(sql, params).fetchone())
+        if found is not None:  # misses are not remembered: the profile may be created any moment
+            self._job_staged[key] = found
+        return found
+
+    def _profile_changed(self) -> None:
+        # A cached Profile of this client now has a stale customId or e-mail; such changes are rare (the
+        # first time a profile gains an identifier), so everything is dropped rather than tracked.
+        self.cache.committed.clear()
+        self._staged.clear()
+        self._job_staged.clear()
+
     def profile_by_id(self, workspace_id: int, client_id: int) -> Profile | None:
-        return _profile(
-            self.c.execute(
-                f"SELECT {_PROFILE_COLS} FROM profiles WHERE workspace_id = ? AND client_id = ?",
-                (workspace_id, client_id),
-            ).fetchone()
+        return self._lookup(
+            ("id", workspace_id, client_id),
+            f"SELECT {_PROFILE_COLS} FROM profiles WHERE workspace_id = ? AND client_id = ?",
+            (workspace_id, client_id),
         )
 
     def profile_by_custom_id(self, workspace_id: int, custom_id: str) -> Profile | None:
-        return _profile(
-            self.c.execute(
-                f"SELECT {_PROFILE_COLS} FROM profiles WHERE workspace_id = ? AND custom_id = ?",
-                (workspace_id, custom_id),
-            ).fetchone()
+        return self._lookup(
+            ("customId", workspace_id, custom_id),
+            f"SELECT {_PROFILE_COLS} FROM profiles WHERE workspace_id = ? AND custom_id = ?",
+            (workspace_id, custom_id),
         )
 
     def profile_by_email(self, workspace_id: int, email: str) -> Profile | None:
-        return _profile(
-            self.c.execute(
-                f"SELECT {_PROFILE_COLS} FROM profiles WHERE workspace_id = ? AND email_lower = ?",
-                (workspace_id, email.lower()),
-            ).fetchone()
+        lower = email.lower()
+        return self._lookup(
+            ("email", workspace_id, lower),
+            f"SELECT {_PROFILE_COLS} FROM profiles WHERE workspace_id = ? AND email_lower = ?",
+            (workspace_id, lower),
         )
 
     def profile_by_uuid(self, workspace_id: int, uuid: str) -> Profile | None:
-        return _profile(
-            self.c.execute(
-                "SELECT p.workspace_id, p.client_id, p.primary_uuid, p.custom_id, p.email FROM profile_uuids u"
-                " JOIN profiles p ON p.workspace_id = u.workspace_id AND p.client_id = u.client_id"
-                " WHERE u.workspace_id = ? AND u.uuid = ?",
-                (workspace_id, uuid),
-            ).fetchone()
+        return self._lookup(
+            ("uuid", workspace_id, uuid),
+            "SELECT p.workspace_id, p.client_id, p.primary_uuid, p.custom_id, p.email FROM profile_uuids u"
+            " JOIN profiles p ON p.workspace_id = u.workspace_id AND p.client_id = u.client_id"
+            " WHERE u.workspace_id = ? AND u.uuid = ?",
+            (workspace_id, uuid),
         )
 
     def uuid_taken(self, workspace_id: int, uuid: str) -> bool:
@@ -114,6 +218,7 @@ class SQLiteTx:
     def create_profile(
         self, workspace_id: int, *, uuid: str, custom_id: str | None, email: str | None, now_ms: int
     ) -> Profile:
+        self.savepoint()
         (last,) = self.c.execute("SELECT MAX(client_id) FROM profiles").fetchone()
         client_id = FIRST_CLIENT_ID if last is None else last + 1
         self.c.execute(
@@ -135,6 +240,7 @@ class SQLiteTx:
         return Profile(workspace_id, client_id, uuid, custom_id, email)
 
     def attach_uuid(self, profile: Profile, uuid: str, now_ms: int) -> None:
+        self.savepoint()
         self.c.execute(
             "INSERT INTO profile_uuids VALUES (?, ?, ?, ?)",
             (profile.workspace_id, uuid, profile.client_id, now_ms),
@@ -142,6 +248,8 @@ class SQLiteTx:
         self._touch(profile, now_ms)
 
     def set_custom_id(self, profile: Profile, custom_id: str, now_ms: int) -> Profile:
+        self.savepoint()
+        self._profile_changed()
         self.c.execute(
             "UPDATE profiles SET custom_id = ?, updated_ms = ? WHERE workspace_id = ? AND client_id = ?",
             (custom_id, now_ms, profile.workspace_id, profile.client_id),
@@ -151,6 +259,8 @@ class SQLiteTx:
         )
 
     def set_email(self, profile: Profile, email: str, now_ms: int) -> Profile:
+        self.savepoint()
+        self._profile_changed()
         self.c.execute(
             "UPDATE profiles SET email = ?, email_lower = ?, updated_ms = ? WHERE workspace_id = ? AND client_id = ?",
             (email, email.lower(), now_ms, profile.workspace_id, profile.client_id),
@@ -167,6 +277,7 @@ class SQLiteTx:
         return decode_json(row[0]) if row else {}
 
     def set_profile_data(self, profile: Profile, data: dict[str, Any], now_ms: int) -> None:
+        self.savepoint()
         self.c.execute(
             "INSERT INTO profile_data VALUES (?, ?, ?) ON CONFLICT (workspace_id, client_id)"
             " DO UPDATE SET data = excluded.data",
@@ -175,6 +286,7 @@ class SQLiteTx:
         self._touch(profile, now_ms)
 
     def _touch(self, profile: Profile, now_ms: int) -> None:
+        self.savepoint()
         self.c.execute(
             "UPDATE profiles SET updated_ms = ? WHERE workspace_id = ? AND client_id = ?",
             (now_ms, profile.workspace_id, profile.client_id),
@@ -184,7 +296,7 @@ class SQLiteTx:
     def upsert_event(self, row: EventRow, salted: bool) -> bool:
         values = (
             row.workspace_id,
-            uuidlib.UUID(row.uuid).bytes,
+            uuid_bytes(row.uuid),
             row.client_id,
             row.action,
             text_value(row.label),
@@ -194,48 +306,60 @@ class SQLiteTx:
             row.kind,
         )
         if not salted:
-            # v4 UUIDs never collide: no lookup, and the insert can wait for the job's executemany.
+            # v4 UUIDs never collide: no lookup, and the insert waits for the commit's executemany.
             self._pending.append(values)
             return True
+        key = values[1]
+        at = self._pending_salted.get(key)
+        if at is not None and at >= self._job_start:
+            # Sent twice in this request: the later one wins and takes the newer place (§3.7).
+            self._pending[at] = None
+            self._pending_salted[key] = len(self._pending)
+            self._pending.append(values)
+            return False
+        if at is None:
+            found = self.c.execute(
+                "SELECT seq FROM events WHERE workspace_id = ? AND uuid = ?", (values[0], key)
+            ).fetchone()
+            if found is None:
+                self._pending_salted[key] = len(self._pending)
+                self._pending.append(values)
+                return True
+        # Overwriting a stored row (or one of an earlier job of this commit, which this job must be able to
+        # undo): rows go in in order first, so the overwritten row's new seq follows everything sent before.
         self.flush()
-        found = self.c.execute(
-            "SELECT seq FROM events WHERE workspace_id = ? AND uuid = ?", (values[0], values[1])
+        (seq,) = self.c.execute(
+            "SELECT seq FROM events WHERE workspace_id = ? AND uuid = ?", (values[0], key)
         ).fetchone()
-        if found is None:
-            self.c.execute(
-                "INSERT INTO events (workspace_id, uuid, client_id, action, label, time_ms, params,"
-                " endpoint, kind) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                values,
-            )
-            return True
         # Overwrite in place (§3.7): label and params replaced, a new seq; uuid, action, client, time stay.
         self.c.execute(
             "UPDATE events SET seq = (SELECT MAX(seq) FROM events) + 1, label = ?, params = ?,"
             " endpoint = ? WHERE seq = ?",
-            (values[4], values[6], row.endpoint, found[0]),
+            (values[4], values[6], row.endpoint, seq),
         )
         return False
 
-    def flush(self) -> None:
-        if self._pending:
-            self.c.executemany(
-                "INSERT INTO events (workspace_id, uuid, client_id, action, label, time_ms, params,"
-                " endpoint, kind) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                self._pending,
-            )
+    def _write_pending(self, upto: int | None = None) -> None:
+        rows = self._pending if upto is None else self._pending[:upto]
+        if rows:
+            self.c.executemany(_INSERT_EVENTS, [r for r in rows if r is not None])
+        if upto is None:
             self._pending.clear()
+            self._pending_salted.clear()
+        else:
+            del self._pending[:upto]
+            self._pending_salted = {k: i - upto for k, i in self._pending_salted.items() if i >= upto}
+
+    def flush(self) -> None:
+        """Write the pending rows now (inside the running job's savepoint)."""
+        self.savepoint()
+        self._write_pending()
+        self._job_start = 0
 
     def merge_definitions(self, workspace_id: int, delta: DefinitionDelta) -> None:
         """Deferred: kept with the job, folded into the commit's delta when the job is released and written
         once at commit. A commit of 100 single events then costs one upsert per action and param, not 100."""
         self.definitions.add(workspace_id, delta)
-
-    def release_job(self) -> None:
-        self.definitions.release_job()
-
-    def discard_job(self) -> None:
-        self.definitions.discard_job()
-        self._pending.clear()
 
     def write_definitions(self) -> None:
         defs: list[tuple[Any, ...]] = []
@@ -274,6 +398,7 @@ class SQLiteTx:
 
     def evict_quarantine(self, workspace_id: int, keep: int) -> int:
         """Delete the workspace's oldest quarantine records beyond the newest `keep`; how many went."""
+        self.savepoint()
         row = self.c.execute(
             "SELECT seq FROM quarantine WHERE workspace_id = ? ORDER BY seq DESC LIMIT 1 OFFSET ?",
             (workspace_id, keep),
@@ -285,6 +410,7 @@ class SQLiteTx:
         ).rowcount
 
     def add_quarantine(self, records: list[QuarantineRecord]) -> None:
+        self.savepoint()
         self.c.executemany(
             "INSERT INTO quarantine (workspace_id, id, received_ms, request_id, method, endpoint, item_index,"
             " reason, status, errors, credential, item, body, body_truncated)"
@@ -312,13 +438,11 @@ class SQLiteTx:
 
 
 def apply_request(tx: SQLiteTx, request: WriteRequest, quarantine_cap: int = 0) -> WriteResult:
-    """One request as one writer job. The writer opened the job's savepoint (`JOB_SAVEPOINT`): a refused
-    atomic request rolls its data back to it and keeps only its quarantine records, with no second,
-    nested savepoint per request."""
+    """One request as one writer job (its savepoint, if it wrote anything directly, is the job's): a refused
+    atomic request rolls its data back and keeps only its quarantine records."""
     applied = apply_write(tx, request)
-    tx.flush()
     if applied.rollback:
-        tx.c.execute(f"ROLLBACK TO {JOB_SAVEPOINT}")
+        tx.rollback_job_writes()
     elif applied.definitions:
         tx.merge_definitions(request.workspace_id, applied.definitions)
     if applied.quarantine:

@@ -132,8 +132,9 @@ class GroupCommitWriter:
         except queue.Full:
             # Honest overload: refuse before anything is written rather than accept and drop.
             raise Overloaded() from None
-        # Shield: if the client goes away the job still commits; the result is just not awaited.
-        return await asyncio.shield(future)
+        # No shield needed: the job is queued and commits whatever happens to this coroutine; a cancelled
+        # future only means nobody is waiting for the answer (`_settle` skips it).
+        return await future
 
     def _run(self) -> None:
         try:
