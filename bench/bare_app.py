@@ -53,6 +53,7 @@ def main() -> None:
         access_log=False,
         server_header=False,
         date_header=True,
+        proxy_headers=False,
     )
 
 

@@ -150,6 +150,9 @@ def _serve(args: argparse.Namespace) -> int:
         lifespan="on",
         server_header=False,
         date_header=True,
+        # X-Forwarded-For counts only from TRACKTION_TRUSTED_PROXIES (tracktion/http/headers.py); uvicorn's
+        # own rewriting would trust any local peer and cost a middleware call per request.
+        proxy_headers=False,
         timeout_graceful_shutdown=5,
     )
     if settings.workers > 1:

@@ -44,9 +44,24 @@ def check_content_type(content_type: str | None, content_encoding: str | None) -
     )
 
 
+_CALLER_CACHE_MAX = 4096
+_caller_cache: dict[tuple[str | None, str | None, tuple[IPNetwork, ...]], str] = {}
+
+
 def caller_ip(peer: str | None, forwarded_for: str | None, trusted: tuple[IPNetwork, ...]) -> str:
     """`X-Forwarded-For` counts only from a trusted proxy: then the right-most address that is not itself a
     trusted proxy. Addresses are normalised (IPv4 dotted, IPv6 compressed)."""
+    # Every write asks, and `ipaddress` parsing costs ~10 µs; clients repeat, so the answers are remembered.
+    key = (peer, forwarded_for, trusted)
+    found = _caller_cache.get(key)
+    if found is None:
+        if len(_caller_cache) >= _CALLER_CACHE_MAX:
+            _caller_cache.clear()
+        found = _caller_cache[key] = _caller_ip(peer, forwarded_for, trusted)
+    return found
+
+
+def _caller_ip(peer: str | None, forwarded_for: str | None, trusted: tuple[IPNetwork, ...]) -> str:
     peer_ip = _parse(peer)
     if peer_ip is None:
         return peer or ""
