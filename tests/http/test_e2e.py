@@ -92,7 +92,10 @@ def test_quickstart_against_the_real_server(tmp_path: Path) -> None:
             "time": "2024-03-05T11:15:30+01:00",
             "params": {"mood": "happy", "volume": 7},
         }
-        r = http.post("/v4/events/custom", json=body, headers={**auth, "X-Request-Id": "e2e-1"})
+        # No trusted proxy is configured: X-Forwarded-For is ignored, even from a local peer (uvicorn's own
+        # proxy-header rewriting would have trusted 127.0.0.1 and stored 198.51.100.9).
+        forwarded = {"X-Forwarded-For": "198.51.100.9"}
+        r = http.post("/v4/events/custom", json=body, headers={**auth, **forwarded, "X-Request-Id": "e2e-1"})
         assert r.status_code == 202, r.text
         assert r.content == b""
         assert r.headers["x-request-id"] == "e2e-1"
