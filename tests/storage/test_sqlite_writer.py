@@ -206,3 +206,20 @@ async def test_the_wal_is_checkpointed_off_the_writer(tmp_path: Path) -> None:
         assert n == 50
     finally:
         await store.close()
+
+
+@pytest.mark.parametrize("n", [0, 1, 3, 4, 17, 255, 256, 257, 1000])
+def test_multi_row_inserts_keep_every_row_in_order(tmp_path: Path, n: int) -> None:
+    import sqlite3
+
+    from tracktion.storage.sqlite import migrate
+    from tracktion.storage.sqlite_tx import insert_events
+
+    conn = sqlite3.connect(tmp_path / "w.db", isolation_level=None)
+    migrate(conn)
+    rows = [(1, i.to_bytes(16, "big"), 7, "a", f"l{i}", i, b"{}", "/x", "custom") for i in range(n)]
+    insert_events(conn, rows)
+    assert [r[0] for r in conn.execute("SELECT label FROM events ORDER BY seq")] == [
+        f"l{i}" for i in range(n)
+    ]
+    conn.close()
