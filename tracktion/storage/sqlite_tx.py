@@ -110,12 +110,12 @@ class SQLiteTx:
 
     Writer jobs cost as few statements as possible, because each one releases and retakes the GIL that the
     event loop needs: a job's savepoint is opened only when the job first writes something directly, its
-    unsalted event rows wait in memory and go into one `executemany` per commit, and profile lookups are
+    new event rows wait in memory and go in as a few multi-row INSERTs per commit, and profile lookups are
     served from the `IdentityCache`."""
 
     def __init__(self, conn: sqlite3.Connection, cache: IdentityCache | None = None) -> None:
         self.c = conn
-        # Event rows not yet inserted, written in one executemany at commit (None: replaced by a later row).
+        # Event rows not yet inserted, written at commit (`insert_events`); None: replaced by a later row.
         self._pending: list[tuple[Any, ...] | None] = []
         self._pending_salted: dict[bytes, int] = {}  # salted rows among them: uuid → index
         self._job_start = 0  # rows of `_pending` from this index on belong to the running job
