@@ -21,7 +21,7 @@ from typing import Any
 
 import msgspec
 
-from tracktion.storage.sqlite import migrate
+from tracktion.storage.sqlite import WRITER_PRAGMAS, migrate
 
 EVENT_INSERT = (
     "INSERT INTO events (workspace_id, uuid, client_id, action, label, time_ms, params, endpoint, kind)"
@@ -96,8 +96,10 @@ def sqlite_ceilings(work_dir: Path, seconds: float) -> list[Ceiling]:
     path = work_dir / "ceiling.db"
     conn = sqlite3.connect(path, isolation_level=None)
     try:
-        conn.execute("PRAGMA journal_mode = WAL")
-        conn.execute("PRAGMA synchronous = FULL")
+        # tracktion's own writer settings (WAL, synchronous=FULL, its page cache, no checkpoint in the commit
+        # path; none at all here, so the ceiling is the insert rate alone).
+        for pragma in WRITER_PRAGMAS:
+            conn.execute(pragma)
         migrate(conn)
         blob = msgspec.json.encode(stored_params(7_000_000_001, int(time.time() * 1000)))
         now_ms = int(time.time() * 1000)
