@@ -42,6 +42,7 @@ from tracktion.storage.base import (
     TimelineEvent,
     WriteTx,
 )
+from tracktion.storage.filters import event_filters, quarantine_filters
 from tracktion.storage.postgres_schema import LEDGER_DDL, MIGRATIONS
 from tracktion.storage.postgres_tx import JOB_SAVEPOINT, PostgresTx, apply_request, json_value, run_unit
 from tracktion.storage.writer import Backend, GroupCommitWriter
@@ -332,34 +333,16 @@ def _stored_event(r: tuple[Any, ...]) -> StoredEvent:
     return StoredEvent(row, r[10], r[11])
 
 
-def _event_filters(query: EventQuery) -> tuple[str, list[Any]]:
-    """The WHERE clause (over `events e`) and parameters of an event query; `client_ids` must not be ()."""
-    where = ["e.workspace_id = %s"]
-    params: list[Any] = [query.workspace_id]
-    if query.client_ids is not None and len(query.client_ids) == 1:
+def _any_of(column: str, values: Sequence[Any], sql_type: str) -> tuple[str, list[Any]]:
+    if len(values) == 1:
         # Not `= ANY(array)`, even of one element: with it the planner cannot walk `events_by_client` in order
         # and stop at the limit; it fetched all of the profile's events and sorted them (3 ms for 500 events).
-        where.append("e.client_id = %s")
-        params.append(query.client_ids[0])
-    elif query.client_ids is not None:
-        where.append("e.client_id = ANY(%s::bigint[])")
-        params.append(list(query.client_ids))
-    if query.actions:
-        where.append("e.action = ANY(%s::text[])")
-        params.append(list(query.actions))
-    if query.from_ms is not None:
-        where.append("e.time_ms >= %s")
-        params.append(query.from_ms)
-    if query.to_ms is not None:
-        where.append("e.time_ms <= %s")
-        params.append(query.to_ms)
-    if query.endpoint is not None:
-        where.append("e.endpoint = %s")
-        params.append(query.endpoint)
-    if query.after is not None:
-        where.append("(e.time_ms, e.seq) < (%s, %s)")
-        params.extend(query.after)
-    return " AND ".join(where), params
+        return f"{column} = %s", [values[0]]
+    return f"{column} = ANY(%s::{sql_type}[])", [list(values)]
+
+
+def _event_filters(query: EventQuery) -> tuple[str, list[Any]]:
+    return event_filters(query, "%s", _any_of)
 
 
 def _quarantine(r: tuple[Any, ...]) -> QuarantineRecord:
@@ -644,23 +627,9 @@ class PostgresStore:
         ]
 
     async def quarantine(self, query: QuarantineQuery) -> list[tuple[int, QuarantineRecord]]:
-        where: list[str] = ["workspace_id = %s"]
-        params: list[Any] = [query.workspace_id]
-        for column, value in (("reason", query.reason), ("endpoint", query.endpoint)):
-            if value is not None:
-                where.append(f"{column} = %s")
-                params.append(value)
-        if query.from_ms is not None:
-            where.append("received_ms >= %s")
-            params.append(query.from_ms)
-        if query.to_ms is not None:
-            where.append("received_ms <= %s")
-            params.append(query.to_ms)
-        if query.after is not None:
-            where.append("(received_ms, seq) < (%s, %s)")
-            params.extend(query.after)
+        where, params = quarantine_filters(query, "%s")
         rows = await self._read(
-            f"SELECT {_QUARANTINE_COLS} FROM quarantine WHERE {' AND '.join(where)}"
+            f"SELECT {_QUARANTINE_COLS} FROM quarantine WHERE {where}"
             " ORDER BY received_ms DESC, seq DESC LIMIT %s",
             [*params, query.limit],
         )

@@ -9,7 +9,7 @@ import os
 import sqlite3
 import threading
 import uuid as uuidlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
@@ -36,6 +36,7 @@ from tracktion.storage.base import (
     TimelineEvent,
     WriteTx,
 )
+from tracktion.storage.filters import event_filters, quarantine_filters
 from tracktion.storage.sqlite_checkpoint import Checkpointer
 from tracktion.storage.sqlite_schema import MIGRATIONS
 from tracktion.storage.sqlite_tx import IdentityCache, SQLiteTx, apply_request, decode_json, text_read
@@ -215,29 +216,12 @@ def _stored_event(r: tuple[Any, ...]) -> StoredEvent:
     return StoredEvent(row, r[10], r[11])
 
 
+def _in_list(column: str, values: Sequence[Any], sql_type: str) -> tuple[str, list[Any]]:
+    return f"{column} IN ({','.join('?' * len(values))})", list(values)
+
+
 def _event_filters(query: EventQuery) -> tuple[str, list[Any]]:
-    """The WHERE clause (over `events e`) and parameters of an event query; `client_ids` must not be ()."""
-    where = ["e.workspace_id = ?"]
-    params: list[Any] = [query.workspace_id]
-    if query.client_ids is not None:
-        where.append(f"e.client_id IN ({','.join('?' * len(query.client_ids))})")
-        params.extend(query.client_ids)
-    if query.actions:
-        where.append(f"e.action IN ({','.join('?' * len(query.actions))})")
-        params.extend(query.actions)
-    if query.from_ms is not None:
-        where.append("e.time_ms >= ?")
-        params.append(query.from_ms)
-    if query.to_ms is not None:
-        where.append("e.time_ms <= ?")
-        params.append(query.to_ms)
-    if query.endpoint is not None:
-        where.append("e.endpoint = ?")
-        params.append(query.endpoint)
-    if query.after is not None:
-        where.append("(e.time_ms, e.seq) < (?, ?)")
-        params.extend(query.after)
-    return " AND ".join(where), params
+    return event_filters(query, "?", _in_list)
 
 
 def _quarantine(r: tuple[Any, ...]) -> QuarantineRecord:
@@ -516,23 +500,9 @@ class SQLiteStore:
         ]
 
     async def quarantine(self, query: QuarantineQuery) -> list[tuple[int, QuarantineRecord]]:
-        where: list[str] = ["workspace_id = ?"]
-        params: list[Any] = [query.workspace_id]
-        for column, value in (("reason", query.reason), ("endpoint", query.endpoint)):
-            if value is not None:
-                where.append(f"{column} = ?")
-                params.append(value)
-        if query.from_ms is not None:
-            where.append("received_ms >= ?")
-            params.append(query.from_ms)
-        if query.to_ms is not None:
-            where.append("received_ms <= ?")
-            params.append(query.to_ms)
-        if query.after is not None:
-            where.append("(received_ms, seq) < (?, ?)")
-            params.extend(query.after)
+        where, params = quarantine_filters(query, "?")
         rows = await self._read(
-            f"SELECT {_QUARANTINE_COLS} FROM quarantine WHERE {' AND '.join(where)}"
+            f"SELECT {_QUARANTINE_COLS} FROM quarantine WHERE {where}"
             " ORDER BY received_ms DESC, seq DESC LIMIT ?",
             [*params, query.limit],
         )

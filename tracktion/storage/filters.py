@@ -1,0 +1,62 @@
+"""The WHERE clauses of the event and quarantine queries, written once for both backends: they differ only in
+the placeholder (`?` / `%s`) and in how a column is matched against a list (`OneOf`)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from tracktion.storage.base import EventQuery, QuarantineQuery
+
+# (column, values, SQL type name of the values) -> (condition, its parameters)
+OneOf = Callable[[str, Sequence[Any], str], tuple[str, list[Any]]]
+
+
+def event_filters(query: EventQuery, mark: str, one_of: OneOf) -> tuple[str, list[Any]]:
+    """The WHERE clause (over `events e`) and parameters of an event query; `client_ids` must not be ()."""
+    where = [f"e.workspace_id = {mark}"]
+    params: list[Any] = [query.workspace_id]
+    for column, values, sql_type in (
+        ("e.client_id", query.client_ids, "bigint"),
+        ("e.action", query.actions, "text"),
+    ):
+        if values:
+            condition, values_params = one_of(column, values, sql_type)
+            where.append(condition)
+            params.extend(values_params)
+    _range(where, params, mark, "e.time_ms", query.from_ms, query.to_ms)
+    if query.endpoint is not None:
+        where.append(f"e.endpoint = {mark}")
+        params.append(query.endpoint)
+    _after(where, params, mark, "e.time_ms, e.seq", query.after)
+    return " AND ".join(where), params
+
+
+def quarantine_filters(query: QuarantineQuery, mark: str) -> tuple[str, list[Any]]:
+    """The WHERE clause (over `quarantine`) and parameters of a quarantine query."""
+    where = [f"workspace_id = {mark}"]
+    params: list[Any] = [query.workspace_id]
+    for column, value in (("reason", query.reason), ("endpoint", query.endpoint)):
+        if value is not None:
+            where.append(f"{column} = {mark}")
+            params.append(value)
+    _range(where, params, mark, "received_ms", query.from_ms, query.to_ms)
+    _after(where, params, mark, "received_ms, seq", query.after)
+    return " AND ".join(where), params
+
+
+def _range(
+    where: list[str], params: list[Any], mark: str, column: str, low: int | None, high: int | None
+) -> None:
+    if low is not None:
+        where.append(f"{column} >= {mark}")
+        params.append(low)
+    if high is not None:
+        where.append(f"{column} <= {mark}")
+        params.append(high)
+
+
+def _after(where: list[str], params: list[Any], mark: str, key: str, after: tuple[int, int] | None) -> None:
+    if after is not None:  # keyset paging, newest first
+        where.append(f"({key}) < ({mark}, {mark})")
+        params.extend(after)
