@@ -106,6 +106,25 @@ class ProfileDetails:
     updated_ms: int
     data: dict[str, Any] = field(default_factory=dict)  # §9.6 profile data, see `tracktion.domain.profiles`
 
+    @classmethod
+    def from_rows(
+        cls, row: tuple[Any, ...], uuids: list[tuple[str]], decode: Callable[[Any], dict[str, Any]]
+    ) -> ProfileDetails:
+        """From the backends' two reads: the profile row (client_id, primary uuid, customId, e-mail, created,
+        updated, data) and its uuids in the order they were added."""
+        cid, primary, custom_id, email, created, updated, data = row
+        others = [u for (u,) in uuids if u != primary]
+        return cls(
+            cid,
+            primary,
+            [primary, *others],
+            custom_id,
+            email,
+            created,
+            updated,
+            decode(data) if data is not None else {},
+        )
+
 
 class Store(Protocol):
     async def start(self) -> None: ...

@@ -486,18 +486,7 @@ class PostgresStore:
             " ORDER BY added_ms, uuid",
             (workspace_id, client_id),
         )
-        cid, primary, custom_id, email, created, updated, data = rows[0]
-        others = [u for (u,) in uuids if u != primary]
-        return ProfileDetails(
-            cid,
-            primary,
-            [primary, *others],
-            custom_id,
-            email,
-            created,
-            updated,
-            json_value(data) if data is not None else {},
-        )
+        return ProfileDetails.from_rows(rows[0], uuids, json_value)
 
     async def events(self, query: EventQuery) -> list[StoredEvent]:
         if query.client_ids == ():

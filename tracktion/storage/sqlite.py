@@ -363,18 +363,7 @@ class SQLiteStore:
             "SELECT uuid FROM profile_uuids WHERE workspace_id = ? AND client_id = ? ORDER BY added_ms, uuid",
             (workspace_id, client_id),
         )
-        cid, primary, custom_id, email, created, updated, data = rows[0]
-        others = [u for (u,) in uuids if u != primary]
-        return ProfileDetails(
-            cid,
-            primary,
-            [primary, *others],
-            custom_id,
-            email,
-            created,
-            updated,
-            decode_json(data) if data is not None else {},
-        )
+        return ProfileDetails.from_rows(rows[0], uuids, decode_json)
 
     # -- reads -----------------------------------------------------------------------------------
     async def events(self, query: EventQuery) -> list[StoredEvent]:
