@@ -203,7 +203,7 @@ class _PostgresBackend(Backend):
 
     def commit(self) -> None:
         assert self.conn is not None and self.tx is not None
-        self.tx.write_definitions()
+        self.tx.finish()
         cur = self.conn.execute("COMMIT")
         self._release_pending = False
         self.tx = None

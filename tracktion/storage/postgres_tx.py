@@ -97,6 +97,9 @@ class PostgresTx:
         self.conn = conn
         self.cur = conn.cursor()
         self._pending: list[tuple[Any, ...]] = []  # unsalted inserts of the current job
+        # Unsalted inserts of the jobs already released, written in one COPY at commit (`finish`): one round
+        # trip per job fewer, the writer's main cost on this backend (it waits on the network, not the CPU).
+        self._group_rows: list[tuple[Any, ...]] = []
         # Definition deltas: of the running job, and of the jobs already released in this group.
         self.definitions = PendingDefinitions()
         # Identity lookups of the running job, prefetched in one query (see `prefetch`); None = off.
@@ -353,7 +356,7 @@ class PostgresTx:
             # v4 UUIDs never collide: no lookup; the job's rows go out in one COPY at the end.
             self._pending.append(values)
             return True
-        self.flush()  # keep seq in item order, like SQLite
+        self.flush()  # keep seq in item order within the request
         # Overwrite in place (§3.7): label, params and endpoint replaced, a new seq; uuid, action,
         # client and time stay. `xmax = 0` holds only for a freshly inserted row version.
         result = self.cur.execute(
@@ -387,8 +390,17 @@ class PostgresTx:
 
     def release_job(self) -> None:
         self.definitions.release_job()
+        self._group_rows.extend(self._pending)
         self._pending.clear()
         self._known = None
+
+    def finish(self) -> None:
+        """Before COMMIT: the released jobs' rows (one COPY) and the group's definitions. No job savepoint
+        matters any more: every job of the group has been released."""
+        if self._group_rows:
+            self.insert_rows("events", _EVENT_COLS, self._group_rows)
+            self._group_rows.clear()
+        self.write_definitions()
 
     def discard_job(self) -> None:
         self.definitions.discard_job()
@@ -474,9 +486,8 @@ def run_unit(tx: PostgresTx, work: Callable[[PostgresTx], T]) -> T:
     """Run domain code as one unit of work; after losing an identity race, undo it and run it again."""
     for attempt in range(MAX_ATTEMPTS):
         try:
-            result = work(tx)
-            tx.flush()
-            return result
+            # The unit's unsalted rows stay pending: they join the group's COPY when the job is released.
+            return work(tx)
         except (_Conflict, pgerrors.UniqueViolation) as exc:
             tx.rollback_job()
             if attempt == MAX_ATTEMPTS - 1:
