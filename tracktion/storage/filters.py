@@ -1,5 +1,6 @@
-"""The WHERE clauses of the event and quarantine queries, written once for both backends: they differ only in
-the placeholder (`?` / `%s`) and in how a column is matched against a list (`OneOf`)."""
+"""The WHERE clauses of the event, quarantine, profile and definition queries, written once for both backends:
+they differ only in the placeholder (`?` / `%s`), in how a column is matched against a list (`OneOf`) and in
+how an action prefix is taken."""
 
 from __future__ import annotations
 
@@ -60,3 +61,51 @@ def _after(where: list[str], params: list[Any], mark: str, key: str, after: tupl
     if after is not None:  # keyset paging, newest first
         where.append(f"({key}) < ({mark}, {mark})")
         params.extend(after)
+
+
+def profile_filters(
+    workspace_id: int,
+    mark: str,
+    *,
+    client_id: int | None,
+    custom_id: str | None,
+    email: str | None,
+    uuid: Any | None,
+) -> tuple[str, list[Any]]:
+    """The WHERE clause (over `profiles`) matching a profile that owns every given identifier; `uuid` comes
+    already in the backend's stored form."""
+    where = [f"workspace_id = {mark}"]
+    params: list[Any] = [workspace_id]
+    for column, value in (
+        ("client_id", client_id),
+        ("custom_id", custom_id),
+        ("email_lower", email.lower() if email is not None else None),
+    ):
+        if value is not None:
+            where.append(f"{column} = {mark}")
+            params.append(value)
+    if uuid is not None:
+        where.append(
+            f"client_id IN (SELECT client_id FROM profile_uuids WHERE workspace_id = {mark} AND uuid = {mark})"
+        )
+        params.extend([workspace_id, uuid])
+    return " AND ".join(where), params
+
+
+def definition_filters(
+    workspace_id: int, mark: str, left: str, *, kind: str | None, prefix: str | None, action: str | None
+) -> tuple[str, list[Any]]:
+    """The WHERE clause (over `definitions`); `left` is the backend's "first n characters of action"
+    expression with one placeholder for n."""
+    where = [f"workspace_id = {mark}"]
+    params: list[Any] = [workspace_id]
+    if kind is not None:
+        where.append(f"kind = {mark}")
+        params.append(kind)
+    if prefix:
+        where.append(f"{left} = {mark}")
+        params.extend([len(prefix), prefix])
+    if action is not None:
+        where.append(f"action = {mark}")
+        params.append(action)
+    return " AND ".join(where), params

@@ -42,7 +42,7 @@ from tracktion.storage.base import (
     TimelineEvent,
     WriteTx,
 )
-from tracktion.storage.filters import event_filters, quarantine_filters
+from tracktion.storage.filters import definition_filters, event_filters, profile_filters, quarantine_filters
 from tracktion.storage.postgres_schema import LEDGER_DDL, MIGRATIONS
 from tracktion.storage.postgres_tx import JOB_SAVEPOINT, PostgresTx, apply_request, json_value, run_unit
 from tracktion.storage.writer import Backend, GroupCommitWriter
@@ -543,45 +543,26 @@ class PostgresStore:
         email: str | None = None,
     ) -> tuple[int, ...]:
         """Owners of every given identifier (all must match the same profile); no creation."""
-        where: list[str] = ["workspace_id = %s"]
-        params: list[Any] = [workspace_id]
-        if client_id is not None:
-            where.append("client_id = %s")
-            params.append(client_id)
-        if custom_id is not None:
-            where.append("custom_id = %s")
-            params.append(custom_id)
-        if email is not None:
-            where.append("email_lower = %s")
-            params.append(email.lower())
+        key = None
         if uuid is not None:
             key = _canonical_uuid(uuid)
             if key is None:
                 return ()
-            where.append(
-                "client_id IN (SELECT client_id FROM profile_uuids WHERE workspace_id = %s AND uuid = %s)"
-            )
-            params.extend([workspace_id, key])
-        rows = await self._read(f"SELECT client_id FROM profiles WHERE {' AND '.join(where)}", params)
+        where, params = profile_filters(
+            workspace_id, "%s", client_id=client_id, custom_id=custom_id, email=email, uuid=key
+        )
+        rows = await self._read(f"SELECT client_id FROM profiles WHERE {where}", params)
         return tuple(r[0] for r in rows)
 
     async def definitions(
         self, workspace_id: int, kind: str | None = None, prefix: str | None = None, action: str | None = None
     ) -> list[dict[str, Any]]:
-        where: list[str] = ["workspace_id = %s"]
-        params: list[Any] = [workspace_id]
-        if kind is not None:
-            where.append("kind = %s")
-            params.append(kind)
-        if prefix:
-            where.append("left(action, %s) = %s")
-            params.extend([len(prefix), prefix])
-        if action is not None:
-            where.append("action = %s")
-            params.append(action)
+        where, params = definition_filters(
+            workspace_id, "%s", "left(action, %s)", kind=kind, prefix=prefix, action=action
+        )
         defs = await self._read(
             "SELECT action, kind, first_seen_ms, last_seen_ms, event_count FROM definitions"
-            f' WHERE {" AND ".join(where)} ORDER BY action COLLATE "C"',
+            f' WHERE {where} ORDER BY action COLLATE "C"',
             params,
         )
         if not defs:

@@ -36,7 +36,7 @@ from tracktion.storage.base import (
     TimelineEvent,
     WriteTx,
 )
-from tracktion.storage.filters import event_filters, quarantine_filters
+from tracktion.storage.filters import definition_filters, event_filters, profile_filters, quarantine_filters
 from tracktion.storage.sqlite_checkpoint import Checkpointer
 from tracktion.storage.sqlite_schema import MIGRATIONS
 from tracktion.storage.sqlite_tx import IdentityCache, SQLiteTx, apply_request, decode_json, text_read
@@ -419,42 +419,26 @@ class SQLiteStore:
         email: str | None = None,
     ) -> tuple[int, ...]:
         """Owners of every given identifier (all must match the same profile); no creation."""
-        where: list[str] = ["workspace_id = ?"]
-        params: list[Any] = [workspace_id]
-        if client_id is not None:
-            where.append("client_id = ?")
-            params.append(client_id)
-        if custom_id is not None:
-            where.append("custom_id = ?")
-            params.append(custom_id)
-        if email is not None:
-            where.append("email_lower = ?")
-            params.append(email.lower())
-        if uuid is not None:
-            where.append(
-                "client_id IN (SELECT client_id FROM profile_uuids WHERE workspace_id = ? AND uuid = ?)"
-            )
-            params.extend([workspace_id, uuid.lower()])
-        rows = await self._read(f"SELECT client_id FROM profiles WHERE {' AND '.join(where)}", params)
+        where, params = profile_filters(
+            workspace_id,
+            "?",
+            client_id=client_id,
+            custom_id=custom_id,
+            email=email,
+            uuid=uuid.lower() if uuid is not None else None,
+        )
+        rows = await self._read(f"SELECT client_id FROM profiles WHERE {where}", params)
         return tuple(r[0] for r in rows)
 
     async def definitions(
         self, workspace_id: int, kind: str | None = None, prefix: str | None = None, action: str | None = None
     ) -> list[dict[str, Any]]:
-        where: list[str] = ["workspace_id = ?"]
-        params: list[Any] = [workspace_id]
-        if kind is not None:
-            where.append("kind = ?")
-            params.append(kind)
-        if prefix:
-            where.append("substr(action, 1, ?) = ?")
-            params.extend([len(prefix), prefix])
-        if action is not None:
-            where.append("action = ?")
-            params.append(action)
+        where, params = definition_filters(
+            workspace_id, "?", "substr(action, 1, ?)", kind=kind, prefix=prefix, action=action
+        )
         defs = await self._read(
             "SELECT action, kind, first_seen_ms, last_seen_ms, event_count FROM definitions"
-            f" WHERE {' AND '.join(where)} ORDER BY action",
+            f" WHERE {where} ORDER BY action",
             params,
         )
         if not defs:
