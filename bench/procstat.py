@@ -1,4 +1,5 @@
-"""Server-side resource figures read from /proc: CPU seconds (all threads) and peak RSS of one process."""
+"""Server-side resource figures read from /proc: CPU seconds (all threads) and peak RSS of the server, which
+may be several processes (on SQLite `tracktion serve` writes in a child process of its own)."""
 
 from __future__ import annotations
 
@@ -32,6 +33,38 @@ def cpu(pid: int) -> CpuSample:
         return parse_stat(f.read())
 
 
+def process_tree(pid: int) -> list[int]:
+    """`pid` and its live descendants (Linux ≥ 3.5 lists each thread's children in /proc)."""
+    out = [pid]
+    i = 0
+    while i < len(out):
+        try:
+            tasks = os.listdir(f"/proc/{out[i]}/task")
+        except OSError:
+            tasks = []
+        for tid in tasks:
+            try:
+                with open(f"/proc/{out[i]}/task/{tid}/children") as f:
+                    out += [int(c) for c in f.read().split()]
+            except OSError:
+                continue
+        i += 1
+    return out
+
+
+def tree_cpu(pid: int) -> CpuSample:
+    """CPU of the server and its child processes (a child that exits during the point is not counted)."""
+    user = system = 0.0
+    for p in process_tree(pid):
+        try:
+            sample = cpu(p)
+        except OSError:
+            continue
+        user += sample.user_s
+        system += sample.system_s
+    return CpuSample(user, system)
+
+
 def parse_status_kb(text: str, field: str) -> int | None:
     for line in text.splitlines():
         if line.startswith(field + ":"):
@@ -47,6 +80,12 @@ def peak_rss_mb(pid: int) -> float | None:
     except OSError:
         return None
     return None if kb is None else kb / 1024.0
+
+
+def tree_peak_rss_mb(pid: int) -> float | None:
+    """The largest peak RSS of any process of the server (the target is per process)."""
+    peaks = [p for p in (peak_rss_mb(p) for p in process_tree(pid)) if p is not None]
+    return max(peaks) if peaks else None
 
 
 def rss_mb(pid: int) -> float | None:
@@ -121,8 +160,24 @@ def thread_group(name: str) -> str:
 
 
 def threads(pid: int) -> dict[str, ThreadSample]:
-    """Per thread group of one process: CPU and run-queue wait, summed over the group's threads. For
-    tracktion `main` is the event loop; `other threads` the writer, the read pool and executors."""
+    """Per thread group of the server: CPU and run-queue wait, summed over the group's threads. For
+    tracktion `main` is the event loop; `other threads` the writer thread, the read pool and executors;
+    `writer process` every thread of the SQLite writer process."""
+    out: dict[str, ThreadSample] = {}
+    for child in process_tree(pid)[1:]:
+        try:
+            with open(f"/proc/{child}/cmdline", "rb") as f:
+                cmdline = f.read()
+        except OSError:
+            continue
+        group = "writer process" if b"sqlite_writer_process" in cmdline else "child process"
+        for sample in _threads(child).values():
+            prev = out.get(group, ThreadSample(0.0, 0.0))
+            out[group] = ThreadSample(prev.cpu_s + sample.cpu_s, prev.runq_wait_s + sample.runq_wait_s)
+    return _threads(pid) | out
+
+
+def _threads(pid: int) -> dict[str, ThreadSample]:
     out: dict[str, ThreadSample] = {}
     try:
         tids = os.listdir(f"/proc/{pid}/task")

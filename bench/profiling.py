@@ -26,7 +26,8 @@ def start(
     if exe is None:
         return None
     cmd = [exe, "record", "-p", str(pid), "-d", str(max(1, round(seconds))), "-r", str(rate)]
-    cmd += ["--format", "raw", "--nolineno", "--threads", "-o", str(out)]
+    # --subprocesses: on SQLite the writer is a child process of the server.
+    cmd += ["--format", "raw", "--nolineno", "--threads", "--subprocesses", "-o", str(out)]
     if gil:
         cmd.append("--gil")
     return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)

@@ -78,18 +78,18 @@ def measure(
     server: ServerProcess, gen: LoadGenerator, spec: LoadSpec, events_per_request: int
 ) -> dict[str, Any]:
     pid = server.pid
-    reset = procstat.reset_peak_rss(pid)
+    reset = all([procstat.reset_peak_rss(p) for p in procstat.process_tree(pid)])
     machine_before = procstat.machine_cpu()
     gen_before = procstat.own_and_children_cpu_s()
     threads_before = procstat.threads(pid)
-    before = procstat.cpu(pid)
+    before = procstat.tree_cpu(pid)
     result = gen.run(spec)
-    after = procstat.cpu(pid)
+    after = procstat.tree_cpu(pid)
     threads_after = procstat.threads(pid)
     gen_cpu = procstat.own_and_children_cpu_s() - gen_before
     machine_after = procstat.machine_cpu()
     server_cpu = after.total_s - before.total_s
-    out = summarize(result, server_cpu, procstat.peak_rss_mb(pid), reset, events_per_request)
+    out = summarize(result, server_cpu, procstat.tree_peak_rss_mb(pid), reset, events_per_request)
     # Which thread the CPU went to (event loop, writer, readers), and how long each waited for a CPU.
     out["threads"] = procstat.thread_deltas(threads_before, threads_after, result.duration_s)
     out["loadgen_cpu_cores"] = round(gen_cpu / result.duration_s, 3) if result.duration_s > 0 else None

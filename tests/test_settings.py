@@ -24,4 +24,8 @@ def test_database_password_never_shown() -> None:
     assert redact_url("postgresql://postgres@127.0.0.1/test") == "postgresql://postgres@127.0.0.1/test"
     described = store_description(Settings.load({"database_url": url}, env={}))
     assert "hunter2" not in described and described.startswith("PostgreSQL")
-    assert store_description(Settings.load({"data_dir": Path("/d")}, env={})) == "SQLite, /d/tracktion.db"
+    assert store_description(Settings.load({"data_dir": Path("/d")}, env={})) == (
+        "SQLite, /d/tracktion.db (writer process)"
+    )
+    thread = Settings.load({"data_dir": Path("/d"), "sqlite_writer": "thread"}, env={})
+    assert store_description(thread) == "SQLite, /d/tracktion.db (writer thread)"

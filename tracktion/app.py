@@ -37,6 +37,7 @@ def open_store(settings: Settings) -> Store:
         settings.data_dir / "tracktion.db",
         queue_size=settings.write_queue_size,
         quarantine_max_rows=settings.quarantine_max_rows,
+        writer_process=settings.sqlite_writer == "process",
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import os
 import sys
@@ -118,6 +119,9 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def _with_store(settings: Settings, work: Callable[[Store], Awaitable[T]]) -> T:
+    # A command's few writes do not need SQLite's writer process (and its start-up).
+    settings = dataclasses.replace(settings, sqlite_writer="thread")
+
     async def run() -> T:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         store = open_store(settings)

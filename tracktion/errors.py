@@ -28,6 +28,10 @@ def rejected(value: Any) -> str | None:
 
 @dataclass(frozen=True, slots=True)
 class ErrorEntry:
+    # Pickled as a plain tuple (it crosses to and from the SQLite writer process inside write results).
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (ErrorEntry, (self.code, self.field, self.message, self.rejected_value))
+
     code: int
     field: str
     message: str

@@ -25,6 +25,12 @@ def _optional(text: str) -> str | None:
     return text or None
 
 
+def _sqlite_writer(text: str) -> str:
+    if text not in ("process", "thread"):
+        raise ValueError(f"expected 'process' or 'thread', got {text!r}")
+    return text
+
+
 @dataclass(frozen=True)
 class Settings:
     host: str = field(default="127.0.0.1", metadata={"env": "TRACKTION_HOST", "help": "address to listen on"})
@@ -100,6 +106,14 @@ class Settings:
             "help": "bodies over 64 KiB processed at once (bounds memory); others wait",
         },
     )
+    sqlite_writer: str = field(
+        default="process",
+        metadata={
+            "env": "TRACKTION_SQLITE_WRITER",
+            "help": "SQLite writes in a 'process' of their own (uses a second core) or a 'thread'",
+            "parse": _sqlite_writer,
+        },
+    )
     workers: int = field(default=1, metadata={"env": "TRACKTION_WORKERS", "help": "server processes"})
     log_level: str = field(
         default="info", metadata={"env": "TRACKTION_LOG_LEVEL", "help": "debug, info, warning"}
@@ -163,4 +177,5 @@ def redact_url(url: str) -> str:
 def store_description(settings: Settings) -> str:
     if settings.database_url:
         return f"PostgreSQL, {redact_url(settings.database_url)}"
-    return f"SQLite, {settings.data_dir.resolve() / 'tracktion.db'}"
+    writer = "writer process" if settings.sqlite_writer == "process" else "writer thread"
+    return f"SQLite, {settings.data_dir.resolve() / 'tracktion.db'} ({writer})"

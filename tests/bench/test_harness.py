@@ -108,6 +108,33 @@ def test_proc_parsing() -> None:
     assert cpu.busy_s > 0 and cpu.iowait_s > 0
 
 
+def test_server_figures_cover_its_child_processes() -> None:
+    """On SQLite the server writes in a child process: its CPU, memory and threads are the server's too."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    from bench import procstat
+
+    code = (
+        "import time\nend = time.process_time() + 0.3\nwhile time.process_time() < end: pass\ntime.sleep(30)"
+    )
+    child = subprocess.Popen([sys.executable, "-c", code])
+    try:
+        deadline = time.monotonic() + 10
+        while procstat.cpu(child.pid).total_s < 0.25 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        me = os.getpid()
+        assert child.pid in procstat.process_tree(me)
+        assert procstat.tree_cpu(me).total_s >= procstat.cpu(me).total_s + 0.25
+        assert "child process" in procstat.threads(me)
+        assert (procstat.tree_peak_rss_mb(me) or 0) >= (procstat.peak_rss_mb(me) or 0)
+    finally:
+        child.kill()
+        child.wait()
+
+
 def test_point_duration_stretches_for_slow_requests() -> None:
     from bench.runner import point_seconds
 

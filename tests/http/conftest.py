@@ -177,6 +177,7 @@ async def make_api(tmp_path: Path, make_database_url: Callable[[], str | None]) 
             "data_dir": tmp_path / f"app-{len(made)}",
             "bootstrap_api_key": API_KEY,
             "database_url": make_database_url(),
+            "sqlite_writer": "thread",
             **overrides,
         }
         app = create_app(Settings.load(values, env={}))

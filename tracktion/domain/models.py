@@ -2,15 +2,34 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+import operator
+from dataclasses import dataclass, field, fields
+from typing import Any, TypeVar
 
 from tracktion.errors import ErrorEntry, TracktionError
+
+C = TypeVar("C", bound=type)
+
+
+def pickled_as_fields(cls: C) -> C:
+    """Pickle instances as `(cls, (field values…))`. Write requests and results cross a process boundary
+    (the SQLite writer process); the default for slots dataclasses calls `dataclasses.fields` in Python
+    for every object: a 1000-event request took > 9 ms to pickle and 7.5 ms to unpickle, 3.8 and 3.4 ms
+    this way."""
+    get = operator.attrgetter(*(f.name for f in fields(cls)))
+
+    def reduce(self: Any) -> tuple[Any, tuple[Any, ...]]:
+        return (cls, get(self))
+
+    setattr(cls, "__reduce__", reduce)  # noqa: B010 (mypy refuses assigning to a method)
+    return cls
+
 
 # Actions whose definitions are `transaction` (§10) regardless of the endpoint that produced them.
 TRANSACTION_ACTIONS = frozenset({"transaction.charge", "product.buy"})
 
 
+@pickled_as_fields
 @dataclass(frozen=True, slots=True)
 class ClientRef:
     """The validated identifiers of one event or transaction (§3.2). `uuid` is already lower-cased."""
@@ -24,6 +43,7 @@ class ClientRef:
         return self.id is not None and self.custom_id is None and self.email is None and self.uuid is None
 
 
+@pickled_as_fields
 @dataclass(frozen=True, slots=True)
 class Credential:
     """Who is calling: a workspace key (login token or Basic) or a profile token."""
@@ -40,6 +60,7 @@ class Credential:
         return {"kind": self.kind, "keyId": self.key_id}
 
 
+@pickled_as_fields
 @dataclass(slots=True)
 class EventIn:
     """One event validated at the edge (§3), waiting for identity resolution (§9)."""
@@ -55,6 +76,7 @@ class EventIn:
     uuid_field: str = "client.uuid"  # where errors about the uuid point: ai-compat bodies send `clientUUID`
 
 
+@pickled_as_fields
 @dataclass(slots=True)
 class TransactionIn:
     """One transaction validated at the edge (§6.2); expanded into events after identity resolution."""
@@ -67,6 +89,7 @@ class TransactionIn:
     body: dict[str, Any]  # the validated request; the fan-out reads its fields
 
 
+@pickled_as_fields
 @dataclass(slots=True)
 class ProfileIn:
     """One element of `POST /v4/clients/batch` validated at the edge (§9.6), waiting for identity resolution;
@@ -79,6 +102,7 @@ class ProfileIn:
     tags: list[str] | None = None  # None = not sent; [] = clear
 
 
+@pickled_as_fields
 @dataclass(slots=True)
 class WriteItem:
     """One event (or later one transaction) of a write request: valid at the edge, or its edge error."""
@@ -98,6 +122,7 @@ class WriteItem:
         return source.client
 
 
+@pickled_as_fields
 @dataclass(slots=True)
 class WriteRequest:
     """Everything one HTTP write produced, applied by the store in one unit of work."""
@@ -118,6 +143,7 @@ class WriteRequest:
     lane: str = "live"  # "bulk" (header `X-Tracktion-Lane: bulk`): the writer's lower-priority queue
 
 
+@pickled_as_fields
 @dataclass(slots=True)
 class ItemOutcome:
     index: int | None
@@ -128,6 +154,7 @@ class ItemOutcome:
     client_id: int | None = None  # profile items: the upserted profile (§9.6)
 
 
+@pickled_as_fields
 @dataclass(slots=True)
 class WriteResult:
     outcomes: list[ItemOutcome]
@@ -136,6 +163,7 @@ class WriteResult:
     stats: WriteStats | None = None
 
 
+@pickled_as_fields
 @dataclass(slots=True)
 class WriteStats:
     """What one request changed, for the metrics (§13.1): counted by the ingest, reported after commit."""

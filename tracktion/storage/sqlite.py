@@ -40,6 +40,7 @@ from tracktion.storage.filters import definition_filters, event_filters, profile
 from tracktion.storage.sqlite_checkpoint import Checkpointer
 from tracktion.storage.sqlite_schema import MIGRATIONS
 from tracktion.storage.sqlite_tx import IdentityCache, SQLiteTx, apply_request, decode_json, text_read
+from tracktion.storage.sqlite_writer_process import WriterProcess
 from tracktion.storage.writer import Backend, GroupCommitWriter
 
 T = TypeVar("T")
@@ -264,11 +265,23 @@ class SQLiteStore:
     """`tracktion.storage.base.Store` on one SQLite file."""
 
     def __init__(
-        self, path: Path, *, queue_size: int = 10_000, read_threads: int = 2, quarantine_max_rows: int = 0
+        self,
+        path: Path,
+        *,
+        queue_size: int = 10_000,
+        read_threads: int = 2,
+        quarantine_max_rows: int = 0,
+        writer_process: bool = False,
     ) -> None:
         self.path = Path(path)
         self.quarantine_max_rows = quarantine_max_rows  # per workspace; 0 = unlimited
         self._writer = GroupCommitWriter(_SQLiteBackend(self.path), queue_size=queue_size)
+        # HTTP writes in a process of their own (see sqlite_writer_process); other writes stay on the thread.
+        self._process = (
+            WriterProcess(self.path, queue_size=queue_size, quarantine_max_rows=quarantine_max_rows)
+            if writer_process
+            else None
+        )
         self._checkpointer = Checkpointer(lambda: _connect(self.path))
         self._read_pool = ThreadPoolExecutor(max_workers=read_threads, thread_name_prefix="tracktion-read")
         self._local = threading.local()
@@ -276,15 +289,21 @@ class SQLiteStore:
         self._lock = threading.Lock()
 
     @property
-    def writer(self) -> GroupCommitWriter:
-        return self._writer
+    def writer(self) -> GroupCommitWriter | WriterProcess:
+        """The writer of HTTP writes (its commits are the ones the metrics count)."""
+        return self._process or self._writer
 
     async def start(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        # The thread's writer opens first: it applies the migrations before the process opens the file.
         await asyncio.get_running_loop().run_in_executor(None, self._writer.start)
         self._checkpointer.start()
+        if self._process is not None:
+            await self._process.start()
 
     async def close(self) -> None:
+        if self._process is not None:
+            await self._process.stop()
         await asyncio.get_running_loop().run_in_executor(None, self._writer.stop)
         await asyncio.get_running_loop().run_in_executor(None, self._checkpointer.stop)
         self._read_pool.shutdown(wait=True)
@@ -294,9 +313,10 @@ class SQLiteStore:
             self._read_conns.clear()
 
     async def ready(self) -> bool:
-        if not self._writer.alive:
+        process = self._process
+        if not self._writer.alive or (process is not None and not process.alive):
             return False
-        if self._writer.healthy:
+        if self._writer.healthy and (process is None or process.healthy):
             return True
         # The last commit failed (disk full, I/O error). Once the disk has room and a commit succeeds, the
         # store accepts writes again: check, or a load balancer routing by readiness would never send the
@@ -329,6 +349,8 @@ class SQLiteStore:
 
     # -- writes ----------------------------------------------------------------------------------
     async def write(self, request: WriteRequest) -> WriteResult:
+        if self._process is not None:
+            return await self._process.submit(request, max(1, len(request.items)), request.lane)
         return await self._writer.submit(
             lambda tx: apply_request(tx, request, self.quarantine_max_rows),
             weight=max(1, len(request.items)),

@@ -200,57 +200,69 @@ class GroupCommitWriter:
 
     def _commit(self, jobs: list[Job[Any]]) -> None:
         started = time.perf_counter()
-        backend = self._backend
-        attempt = 0
-        while True:
-            results: list[tuple[bool, Any]] = []
-            try:
-                tx = backend.begin()
-                for job in jobs:
-                    backend.savepoint()
-                    try:
-                        results.append((True, job.work(tx)))
-                        backend.release()
-                    except TracktionError as exc:
-                        backend.rollback_savepoint()
-                        results.append((False, exc))
-                    except Exception as exc:
-                        if backend.is_fault(exc) or backend.retryable(exc):
-                            raise
-                        log.exception("write job failed")
-                        backend.rollback_savepoint()
-                        results.append((False, InternalError()))
-                backend.commit()
-            except Exception as exc:
-                try:
-                    backend.rollback()
-                except Exception:
-                    log.exception("rollback after failed commit failed")
-                attempt += 1
-                if backend.retryable(exc) and len(jobs) > 1:
-                    # Nothing was answered yet and jobs are pure functions of the transaction: run them
-                    # again, each in its own short transaction, so the same pile-up cannot recur.
-                    log.warning("commit conflict, re-running %d jobs one by one: %s", len(jobs), exc)
-                    for job in jobs:
-                        self._commit([job])
-                    return
-                if backend.retryable(exc) and attempt < _GROUP_ATTEMPTS:
-                    log.warning("commit conflict, retrying: %s", exc)
-                    time.sleep(random.uniform(0.005, 0.02) * attempt)  # so the two sides do not meet again
-                    continue
-                # Disk full, I/O error, database gone: nothing of this group is stored; say so honestly.
-                log.error("commit failed: %s", exc)
-                self.healthy = False
-                _resolve([(job, False, StorageUnavailable()) for job in jobs])
-                return
-            break
-        self.healthy = True
-        self.commits += 1
-        self.last_commit_seconds = time.perf_counter() - started
-        self.last_commit_jobs = len(jobs)
-        if self.on_commit is not None:
-            self.on_commit(self.last_commit_seconds, len(jobs))
+        results, healthy = run_group(self._backend, [job.work for job in jobs])
+        self.healthy = healthy
+        if healthy:
+            self.commits += 1
+            self.last_commit_seconds = time.perf_counter() - started
+            self.last_commit_jobs = len(jobs)
+            if self.on_commit is not None:
+                self.on_commit(self.last_commit_seconds, len(jobs))
         _resolve([(job, ok, value) for job, (ok, value) in zip(jobs, results, strict=True)])
+
+
+Outcome = tuple[bool, Any]  # (True, the job's result) or (False, the TracktionError to answer)
+
+
+def run_group(backend: Backend, works: list[Callable[[Any], Any]]) -> tuple[list[Outcome], bool]:
+    """Run jobs in one transaction, each in its own savepoint, and commit once. Returns each job's outcome
+    and whether the storage is healthy (False: the commit failed and nothing of the group is stored). Also
+    the core of the SQLite writer process (`sqlite_writer_process`), which has no threads or futures."""
+    attempt = 0
+    while True:
+        results: list[Outcome] = []
+        try:
+            tx = backend.begin()
+            for work in works:
+                backend.savepoint()
+                try:
+                    results.append((True, work(tx)))
+                    backend.release()
+                except TracktionError as exc:
+                    backend.rollback_savepoint()
+                    results.append((False, exc))
+                except Exception as exc:
+                    if backend.is_fault(exc) or backend.retryable(exc):
+                        raise
+                    log.exception("write job failed")
+                    backend.rollback_savepoint()
+                    results.append((False, InternalError()))
+            backend.commit()
+        except Exception as exc:
+            try:
+                backend.rollback()
+            except Exception:
+                log.exception("rollback after failed commit failed")
+            attempt += 1
+            if backend.retryable(exc) and len(works) > 1:
+                # Nothing was answered yet and jobs are pure functions of the transaction: run them
+                # again, each in its own short transaction, so the same pile-up cannot recur.
+                log.warning("commit conflict, re-running %d jobs one by one: %s", len(works), exc)
+                rerun: list[Outcome] = []
+                healthy = True
+                for work in works:
+                    one, ok = run_group(backend, [work])
+                    rerun.extend(one)
+                    healthy = healthy and ok
+                return rerun, healthy
+            if backend.retryable(exc) and attempt < _GROUP_ATTEMPTS:
+                log.warning("commit conflict, retrying: %s", exc)
+                time.sleep(random.uniform(0.005, 0.02) * attempt)  # so the two sides do not meet again
+                continue
+            # Disk full, I/O error, database gone: nothing of this group is stored; say so honestly.
+            log.error("commit failed: %s", exc)
+            return [(False, StorageUnavailable()) for _ in works], False
+        return results, True
 
 
 def _is_storage_fault(exc: Exception) -> bool:
