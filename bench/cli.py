@@ -87,6 +87,12 @@ def parser() -> argparse.ArgumentParser:
         "--work-dir", type=Path, help="parent of the temporary data dirs (default: the system temp dir)"
     )
     p.add_argument("--keep-work-dir", action="store_true", help="keep data dirs and server logs")
+    p.add_argument(
+        "--sqlite-writer",
+        choices=["process", "thread"],
+        default="process",
+        help="SQLite: the server's TRACKTION_SQLITE_WRITER (default process, as `tracktion serve`)",
+    )
     return p
 
 
@@ -117,11 +123,13 @@ def options(args: argparse.Namespace) -> Options:
     opts.keep_work_dir = args.keep_work_dir
     opts.profile = args.profile
     opts.profile_gil = args.profile_gil
+    opts.sqlite_writer = args.sqlite_writer
     return opts
 
 
-def output_stem(started_stamp: str, backend: str, quick: bool) -> str:
-    return f"{started_stamp}-{backend}" + ("-quick" if quick else "")
+def output_stem(started_stamp: str, backend: str, quick: bool, sqlite_writer: str = "process") -> str:
+    writer = "-thread" if backend == "sqlite" and sqlite_writer == "thread" else ""
+    return f"{started_stamp}-{backend}{writer}" + ("-quick" if quick else "")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -148,7 +156,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             if not opts.keep_work_dir:
                 shutil.rmtree(scratch, ignore_errors=True)
         opts.out_dir.mkdir(parents=True, exist_ok=True)
-        stem = output_stem(run.stamp, backend, opts.quick)
+        stem = output_stem(run.stamp, backend, opts.quick, opts.sqlite_writer)
         json_path = opts.out_dir / f"{stem}.json"
         md_path = opts.out_dir / f"{stem}.md"
         json_path.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n", "utf-8")

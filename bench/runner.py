@@ -47,6 +47,7 @@ class Options:
     keep_work_dir: bool = False
     profile: list[str] = field(default_factory=list)  # "workload@connections"
     profile_gil: bool = False
+    sqlite_writer: str = "process"  # TRACKTION_SQLITE_WRITER of the server under test
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -66,6 +67,7 @@ class Options:
             "bare": self.bare,
             "profile": self.profile,
             "profile_gil": self.profile_gil,
+            "sqlite_writer": self.sqlite_writer,
         }
 
 
@@ -223,7 +225,8 @@ class BackendRun:
         }
         if self.backend == "sqlite":
             result["durability"] = (
-                "SQLite WAL, synchronous=FULL (tracktion's production setting; not relaxed)"
+                "SQLite WAL, synchronous=FULL (tracktion's production setting; not relaxed);"
+                f" writes committed by the writer {self.opts.sqlite_writer}"
             )
         else:
             assert self.database_url is not None
@@ -348,7 +351,9 @@ class BackendRun:
         if self.database_url is not None:
             # A fresh database per session, as SQLite gets a fresh data dir: tables start empty.
             db_url = fresh_database_url(self.database_url, db_name)
-        server = TracktionServer(data_dir, self.scratch / f"tracktion-{name}.log", db_url)
+        server = TracktionServer(
+            data_dir, self.scratch / f"tracktion-{name}.log", db_url, sqlite_writer=self.opts.sqlite_writer
+        )
         # The code under test is whatever the tree holds when this server starts: record it per workload.
         entry["tracktion_git"] = machine.git_revision(ROOT)
         try:

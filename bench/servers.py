@@ -125,7 +125,9 @@ class ServerProcess:
 class TracktionServer(ServerProcess):
     """`python -m tracktion serve` (the console script's code) with production durability settings."""
 
-    def __init__(self, data_dir: Path, log_path: Path, database_url: str | None = None) -> None:
+    def __init__(
+        self, data_dir: Path, log_path: Path, database_url: str | None = None, sqlite_writer: str = "process"
+    ) -> None:
         port = free_port()
         self.api_key = "tk_bench_" + secrets.token_hex(16)
         self.data_dir = data_dir
@@ -145,7 +147,10 @@ class TracktionServer(ServerProcess):
         ]
         if database_url:
             argv += ["--database-url", database_url]
-        env = _clean_env() | {"TRACKTION_BOOTSTRAP_API_KEY": self.api_key}
+        env = _clean_env() | {
+            "TRACKTION_BOOTSTRAP_API_KEY": self.api_key,
+            "TRACKTION_SQLITE_WRITER": sqlite_writer,
+        }
         super().__init__("tracktion", argv, env, log_path, port)
 
     def start_server(self) -> None:

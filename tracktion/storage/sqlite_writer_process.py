@@ -130,6 +130,7 @@ class WriterProcess:
         self._stopping = True
         if self._respawn is not None:
             self._respawn.cancel()
+        self._flush()
         transport, self._transport = self._transport, None
         if transport is not None and not transport.is_closing():
             # End of file: the child commits what it has, answers it, and exits.
@@ -203,6 +204,8 @@ class WriterProcess:
 
     def _fail_pending(self) -> None:
         # Nobody can tell whether these committed: answer 503 (a retry may store a duplicate, never a loss).
+        # Frames not yet written must never reach a new writer process: their callers were answered 503.
+        self._outbox = []
         pending, self._pending = self._pending, {}
         self._in_flight = {"live": 0, "bulk": 0}
         for future, _ in pending.values():
