@@ -7,8 +7,8 @@ the server never used more than one core. Here the writer has its own interprete
 writing run in parallel, and nothing else changes — same group commit (`writer.run_group`), same
 transaction code (`apply_request` on a `_SQLiteBackend`), answers only after COMMIT.
 
-Wire: a Unix socket pair, frames of a 4-byte length and a pickle (both ends are this package, same
-version; the socket is private to the two processes).
+Wire: a Unix socket pair, frames of a 4-byte length and a message encoded by `writer_wire` (both ends are
+this package, same version; the socket is private to the two processes).
   parent → child  (request id, lane, weight, WriteRequest)
   child → parent  ("ready",) or ("failed", message) once at start; then one ("done", [(request id, ok,
                   WriteResult | TracktionError), …], healthy, seconds) per commit group.
@@ -36,6 +36,7 @@ from typing import Any
 
 from tracktion.domain.models import WriteRequest, WriteResult
 from tracktion.errors import InternalError, Overloaded, StorageUnavailable
+from tracktion.storage import writer_wire
 
 log = logging.getLogger("tracktion.storage")
 _HEADER = 4
@@ -46,7 +47,7 @@ _START_TIMEOUT = 60.0
 
 
 def _frame(obj: Any) -> bytes:
-    data = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
+    data = writer_wire.encode(obj)
     return len(data).to_bytes(_HEADER, "big") + data
 
 
@@ -58,7 +59,7 @@ def _frames(buf: bytearray) -> list[Any]:
         size = int.from_bytes(buf[pos : pos + _HEADER], "big")
         if len(buf) - pos - _HEADER < size:
             break
-        out.append(pickle.loads(buf[pos + _HEADER : pos + _HEADER + size]))
+        out.append(writer_wire.decode(buf[pos + _HEADER : pos + _HEADER + size]))
         pos += _HEADER + size
     del buf[:pos]
     return out
@@ -94,7 +95,8 @@ class WriterProcess:
 
     @property
     def alive(self) -> bool:
-        return self._transport is not None and self._proc is not None and self._proc.poll() is None
+        # No waitpid per request: the process's death closes the socket, which clears the transport.
+        return self._transport is not None and self._proc is not None and self._proc.returncode is None
 
     @property
     def pid(self) -> int | None:
@@ -335,10 +337,12 @@ def _child(fd: int, path: Path, quarantine_max_rows: int) -> int:
             results, healthy = run_group(backend, works)
             outcomes = [(rid, ok, value) for (rid, _, _), (ok, value) in zip(group, results, strict=True)]
             try:
-                sock.sendall(_frame(("done", outcomes, healthy, time.perf_counter() - started)))
-            except (pickle.PicklingError, TypeError, AttributeError):
-                log.exception("a write result could not be sent back")
-                sock.sendall(_frame(("done", _picklable(outcomes), healthy, 0.0)))
+                try:
+                    frame = _frame(("done", outcomes, healthy, time.perf_counter() - started))
+                except (pickle.PicklingError, TypeError, AttributeError):
+                    log.exception("a write result could not be sent back")
+                    frame = _frame(("done", _picklable(outcomes), healthy, 0.0))
+                sock.sendall(frame)
             except OSError:
                 return 0  # the parent is gone; what committed is durable, nobody is waiting
     finally:
