@@ -283,7 +283,7 @@ def render_markdown(run: dict[str, Any]) -> str:
         "events/s counts stored events (a transaction stores 6; a read returns its events). × bare = tracktion "
         "req/s ÷ bare ASGI req/s with the same body and connections. × storage = tracktion events/s ÷ the raw "
         "insert rate of the matching storage ceiling (1 row/txn for single requests, 1000 rows/txn for batches). "
-        "CPU µs/event = server process CPU (user + system, all threads) ÷ events; server CPU = cores the server "
+        "CPU µs/event = server CPU (user + system, all threads of the server and its SQLite writer process) ÷ events; server CPU = cores the server "
         "used on average; other CPU = cores used meanwhile by anything but the server and the load generator "
         "(other processes, steal); CPU wait = cores' worth of time the server's threads were runnable but waiting "
         "for a CPU (schedstat). Other CPU above ~0.25 or CPU wait above ~0.2: the point is disturbed.",
