@@ -44,7 +44,7 @@ from tracktion.storage.base import (
 )
 from tracktion.storage.filters import definition_filters, event_filters, profile_filters, quarantine_filters
 from tracktion.storage.postgres_schema import LEDGER_DDL, MIGRATIONS
-from tracktion.storage.postgres_tx import JOB_SAVEPOINT, PostgresTx, apply_request, json_value, run_unit
+from tracktion.storage.postgres_tx import PostgresTx, RequestJob, json_value, run_unit
 from tracktion.storage.writer import Backend, GroupCommitWriter
 
 log = logging.getLogger("tracktion.storage")
@@ -136,7 +136,7 @@ class _PostgresBackend(Backend):
         self.conninfo = conninfo
         self.conn: psycopg.Connection[Any] | None = None
         self.tx: PostgresTx | None = None
-        self._release_pending = False
+        self._group_requests: list[WriteRequest] = []
 
     def _connect(self) -> psycopg.Connection[Any]:
         conn = psycopg.connect(self.conninfo, autocommit=True)
@@ -160,11 +160,24 @@ class _PostgresBackend(Backend):
         self.conn = self._connect()
         migrate(self.conn)
 
+    def prepare(self, works: list[Callable[[Any], Any]]) -> None:
+        self._group_requests = [w.request for w in works if isinstance(w, RequestJob)]
+
     def begin(self) -> PostgresTx:
-        self._release_pending = False
+        requests, self._group_requests = self._group_requests, []
         if self.conn is None or self.conn.closed or self.conn.broken:
             self._drop()
             self.conn = self._connect()
+        tx = PostgresTx(self.conn)
+        if len(requests) > 1:
+            # Every identifier of the group in one query, before BEGIN: outside the transaction a failing
+            # query aborts nothing (the jobs then look up for themselves), and on a dead connection the
+            # reconnect below applies as for BEGIN.
+            try:
+                tx.prefetch_group(requests)
+            except psycopg.Error as exc:
+                if not _is_connection_error(exc):
+                    log.warning("group identity prefetch failed, jobs look up one by one: %s", exc)
         try:
             self.conn.execute(_BEGIN)
         except psycopg.Error as exc:
@@ -176,43 +189,34 @@ class _PostgresBackend(Backend):
             self._drop()
             self.conn = self._connect()
             self.conn.execute(_BEGIN)
-        self.tx = PostgresTx(self.conn)
+            tx = PostgresTx(self.conn)  # the group's prefetch, if any, was lost with the old connection
+        self.tx = tx
         return self.tx
 
-    def _exec(self, sql: str) -> None:
-        assert self.conn is not None
-        self.conn.execute(sql)
-
+    # A job's savepoint is opened by the transaction at the job's first statement (`PostgresTx.cur`),
+    # together with the previous job's RELEASE: events of known profiles send none of their own.
     def savepoint(self) -> None:
-        # The previous job's RELEASE travels with this SAVEPOINT: one round trip per job, not two.
-        if self._release_pending:
-            self._release_pending = False
-            self._exec(f"RELEASE SAVEPOINT {JOB_SAVEPOINT}; SAVEPOINT {JOB_SAVEPOINT}")
-        else:
-            self._exec(f"SAVEPOINT {JOB_SAVEPOINT}")
+        assert self.tx is not None
+        self.tx.start_job()
 
     def release(self) -> None:
         assert self.tx is not None
         self.tx.release_job()
-        self._release_pending = True  # sent with the next SAVEPOINT; COMMIT releases it anyway
 
     def rollback_savepoint(self) -> None:
         assert self.tx is not None
         self.tx.discard_job()
-        self._exec(f"ROLLBACK TO SAVEPOINT {JOB_SAVEPOINT}; RELEASE SAVEPOINT {JOB_SAVEPOINT}")
 
     def commit(self) -> None:
         assert self.conn is not None and self.tx is not None
         self.tx.finish()
         cur = self.conn.execute("COMMIT")
-        self._release_pending = False
         self.tx = None
         # COMMIT of a transaction that failed answers ROLLBACK without raising: never report success then.
         if cur.statusmessage != "COMMIT":
             raise psycopg.OperationalError(f"transaction not committed ({cur.statusmessage})")
 
     def rollback(self) -> None:
-        self._release_pending = False
         self.tx = None
         conn = self.conn
         if conn is None:
@@ -460,7 +464,7 @@ class PostgresStore:
     # -- writes ----------------------------------------------------------------------------------
     async def write(self, request: WriteRequest) -> WriteResult:
         return await self._writer.submit(
-            lambda tx: apply_request(tx, request, self.quarantine_max_rows),
+            RequestJob(request, self.quarantine_max_rows),
             weight=max(1, len(request.items)),
             lane=request.lane,
         )

@@ -48,6 +48,9 @@ class Backend:
     """What a backend provides to the writer: begin/savepoint/commit on its own connection."""
 
     def open(self) -> None: ...
+    def prepare(self, works: list[Callable[[Any], Any]]) -> None:
+        """Before `begin`: a look at the group's jobs (PostgreSQL prefetches their identities at once)."""
+
     def begin(self) -> Any: ...  # returns the transaction object passed to jobs
     def savepoint(self) -> None: ...
     def release(self) -> None: ...
@@ -222,6 +225,7 @@ def run_group(backend: Backend, works: list[Callable[[Any], Any]]) -> tuple[list
     while True:
         results: list[Outcome] = []
         try:
+            backend.prepare(works)
             tx = backend.begin()
             for work in works:
                 backend.savepoint()
