@@ -297,3 +297,84 @@ async def test_stream_never_skips_a_seq_that_commits_late(url: str) -> None:
         release.set()
         await a.close()
         await b.close()
+
+
+# -- round trips of a commit group ------------------------------------------------------------------------------
+class _Statements:
+    """Counts what the writer connection sends (statements, COPYs) while patched in."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.sent: list[str] = []
+        # Connection.execute goes through Cursor.execute: counting the cursor counts everything once.
+        for name in ("execute", "executemany", "copy"):
+            monkeypatch.setattr(psycopg.Cursor, name, self._counting(getattr(psycopg.Cursor, name)))
+
+    def _counting(self, method: Any) -> Any:
+        def counted(obj: Any, query: Any, *args: Any, **kwargs: Any) -> Any:
+            self.sent.append(str(query)[:40])
+            return method(obj, query, *args, **kwargs)
+
+        return counted
+
+
+def _group(backend: Any, requests: list[Any]) -> list[Any]:
+    from tracktion.storage.postgres_tx import RequestJob
+    from tracktion.storage.writer import run_group
+
+    outcomes, healthy = run_group(backend, [RequestJob(r, 0) for r in requests])
+    assert healthy
+    return [value for ok, value in outcomes if ok]
+
+
+def test_events_of_known_profiles_cost_no_round_trip_of_their_own(
+    url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tracktion.storage.postgres import _PostgresBackend
+
+    backend = _PostgresBackend(url)
+    backend.open()
+    try:
+        _group(backend, [request(event(ClientRef(custom_id=f"c{i}"))) for i in range(3)])  # the profiles
+        counts = []
+        for jobs in (4, 12):
+            statements = _Statements(monkeypatch)
+            group = [request(event(ClientRef(custom_id=f"c{i % 3}"), params={"n": i})) for i in range(jobs)]
+            results = _group(backend, group)
+            assert [r.error for r in results] == [None] * jobs
+            counts.append(len(statements.sent))
+            monkeypatch.undo()
+        # prefetch, BEGIN, one COPY, definitions and their params, COMMIT: the same for 4 jobs as for 12.
+        assert counts == [6, 6], counts
+        with psycopg.connect(url, autocommit=True) as conn:
+            assert conn.execute("SELECT count(*) FROM events").fetchone() == (3 + 4 + 12,)
+            assert conn.execute("SELECT count(*) FROM profiles").fetchone() == (3,)
+    finally:
+        backend.close()
+
+
+def test_a_profile_created_early_in_a_group_is_found_by_the_jobs_after_it(url: str) -> None:
+    from tracktion.storage.postgres import _PostgresBackend
+
+    backend = _PostgresBackend(url)
+    backend.open()
+    try:
+        # Job 0 creates "fresh" (the group's prefetch said nobody owns it); jobs 1-3 must land on it, and
+        # job 2 adds an e-mail to it that job 3 then finds.
+        results = _group(
+            backend,
+            [
+                request(event(ClientRef(custom_id="fresh"))),
+                request(event(ClientRef(custom_id="fresh"))),
+                request(event(ClientRef(custom_id="fresh", email="Fresh@Example.org"))),
+                request(event(ClientRef(email="fresh@example.org"))),
+            ],
+        )
+        assert [r.error for r in results] == [None] * 4
+        with psycopg.connect(url, autocommit=True) as conn:
+            assert conn.execute("SELECT count(*), min(email) FROM profiles").fetchone() == (
+                1,
+                "Fresh@Example.org",
+            )
+            assert conn.execute("SELECT count(DISTINCT client_id), count(*) FROM events").fetchone() == (1, 4)
+    finally:
+        backend.close()
