@@ -1,8 +1,10 @@
 """The PostgreSQL backend: many tracktion nodes (processes, hosts) on one database.
 
 * Writes: the shared `GroupCommitWriter` thread with one synchronous psycopg connection. Each group of
-  queued requests is one transaction; each request a savepoint; the domain's `apply_write` runs through
-  `PostgresTx`. Cross-node races are settled by unique keys (see `postgres_tx`).
+  queued requests is one transaction, prepared by one identity query for all of them; a request gets a
+  savepoint only when it sends statements of its own (events of known profiles send none: their rows go
+  in with the group's COPY); the domain's `apply_write` runs through `PostgresTx`. Cross-node races are
+  settled by unique keys (see `postgres_tx`).
 * Reads: a small pool of async psycopg connections (autocommit, one statement per read), so reads never
   queue behind the writer.
 * Faults: a lost connection or a stopped database fails the current group (503, code 5001, nothing
@@ -52,7 +54,7 @@ T = TypeVar("T")
 
 # Savepoints are subtransactions; PostgreSQL caches 64 subtransaction ids per transaction, and a
 # transaction with more makes every other session's snapshot checks slower (pg_subtrans lookups) for as
-# long as it runs. One request = one savepoint (more after a lost race), so a commit takes at most this
+# long as it runs. One request = at most one savepoint (more after a lost race), so a commit takes at most this
 # many requests; 48 requests per commit already amortise the commit cost almost completely.
 MAX_COMMIT_JOBS = 48
 # Defaults for settings the URL does not give: fail fast when the server is unreachable, notice a dead
