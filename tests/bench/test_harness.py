@@ -117,19 +117,21 @@ def test_server_figures_cover_its_child_processes() -> None:
 
     from bench import procstat
 
+    # The child burns 0.3 s of CPU, then holds 600 MiB (more than this test process) and sleeps.
     code = (
-        "import time\nend = time.process_time() + 0.3\nwhile time.process_time() < end: pass\ntime.sleep(30)"
+        "import time\nend = time.process_time() + 0.3\nwhile time.process_time() < end: pass\n"
+        "held = b'x' * (600 << 20)\ntime.sleep(30)"
     )
     child = subprocess.Popen([sys.executable, "-c", code])
     try:
         deadline = time.monotonic() + 10
-        while procstat.cpu(child.pid).total_s < 0.25 and time.monotonic() < deadline:
+        while (procstat.rss_mb(child.pid) or 0) < 600 and time.monotonic() < deadline:
             time.sleep(0.05)
         me = os.getpid()
         assert child.pid in procstat.process_tree(me)
         assert procstat.tree_cpu(me).total_s >= procstat.cpu(me).total_s + 0.25
         assert "child process" in procstat.threads(me)
-        assert (procstat.tree_peak_rss_mb(me) or 0) >= (procstat.peak_rss_mb(me) or 0)
+        assert (procstat.peak_rss_mb(me) or 0) < 600 <= (procstat.tree_peak_rss_mb(me) or 0)
     finally:
         child.kill()
         child.wait()
