@@ -172,8 +172,10 @@ def test_the_writer_process_leaves_when_its_server_is_killed(tmp_path: Path) -> 
             assert proc.poll() is None, "the server exited during start-up"
             time.sleep(0.1)
             for task in Path(f"/proc/{proc.pid}/task").iterdir():
-                text = (task / "children").read_text().split()
-                children += [int(c) for c in text]
+                try:  # threads come and go while the server starts
+                    children += [int(c) for c in (task / "children").read_text().split()]
+                except OSError:
+                    continue
         [child] = children
         assert "sqlite_writer_process" in Path(f"/proc/{child}/cmdline").read_text()
     finally:
@@ -213,3 +215,29 @@ def test_the_setting_chooses_the_writer(tmp_path: Path) -> None:
     assert isinstance(thread, SQLiteStore) and not isinstance(thread.writer, WriterProcess)
     with pytest.raises(ValueError, match="'process' or 'thread'"):
         Settings.load({}, env={"TRACKTION_SQLITE_WRITER": "fork"})
+
+
+def test_the_writer_process_takes_live_requests_first_and_bulk_ones_alone() -> None:
+    """As the writer thread's lanes (docs/cli.md, the bulk lane): every pending live request in one commit,
+    a bulk request only when no live one waits, and alone."""
+    import socket
+
+    from tracktion.storage.sqlite_writer_process import _frame, _Requests
+
+    parent, child = socket.socketpair()
+    try:
+        frames = [(1, "bulk", 1000, request(event())), (2, "live", 1, request(event()))]
+        frames += [(3, "bulk", 1000, request(event())), (4, "live", 1, request(event()))]
+        parent.sendall(b"".join(_frame(f) for f in frames))
+        queue = _Requests(child)
+        while len(queue.live) + len(queue.bulk) < 4:
+            queue.read(block=True)
+        assert [rid for rid, _, _ in queue.take()] == [2, 4]
+        assert [rid for rid, _, _ in queue.take()] == [1]
+        assert [rid for rid, _, _ in queue.take()] == [3]
+        assert queue.take() == []
+        parent.close()
+        queue.read(block=True)
+        assert queue.eof
+    finally:
+        child.close()
