@@ -21,7 +21,7 @@ that correct:
   rows cannot take part in a deadlock and are held for the shortest time.
 * **Deadlocks** between two nodes' group transactions (e.g. identifiers of the same profiles changed in
   opposite orders) are detected by PostgreSQL; the writer rolls the group back and runs its requests
-  again, each in its own transaction (`_PostgresBackend.retryable`, `GroupCommitWriter._commit`).
+  again, each in its own transaction (`_PostgresBackend.retryable`, `writer.run_group`).
 """
 
 from __future__ import annotations
