@@ -13,8 +13,9 @@ from tracktion.storage.base import EventQuery, QuarantineQuery
 OneOf = Callable[[str, Sequence[Any], str], tuple[str, list[Any]]]
 
 
-def event_filters(query: EventQuery, mark: str, one_of: OneOf) -> tuple[str, list[Any]]:
-    """The WHERE clause (over `events e`) and parameters of an event query; `client_ids` must not be ()."""
+def event_page(query: EventQuery, mark: str, one_of: OneOf) -> tuple[str, list[Any]]:
+    """` WHERE … ORDER BY … LIMIT …` (over `events e`) and the parameters of one page of an event query:
+    newest first, in the order the keyset cursor (`after`) continues. `client_ids` must not be ()."""
     where = [f"e.workspace_id = {mark}"]
     params: list[Any] = [query.workspace_id]
     for column, values, sql_type in (
@@ -30,7 +31,8 @@ def event_filters(query: EventQuery, mark: str, one_of: OneOf) -> tuple[str, lis
         where.append(f"e.endpoint = {mark}")
         params.append(query.endpoint)
     _after(where, params, mark, "e.time_ms, e.seq", query.after)
-    return " AND ".join(where), params
+    params.append(query.limit)
+    return f" WHERE {' AND '.join(where)} ORDER BY e.time_ms DESC, e.seq DESC LIMIT {mark}", params
 
 
 def quarantine_filters(query: QuarantineQuery, mark: str) -> tuple[str, list[Any]]:

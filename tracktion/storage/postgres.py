@@ -44,7 +44,7 @@ from tracktion.storage.base import (
     TimelineEvent,
     WriteTx,
 )
-from tracktion.storage.filters import definition_filters, event_filters, profile_filters, quarantine_filters
+from tracktion.storage.filters import definition_filters, event_page, profile_filters, quarantine_filters
 from tracktion.storage.postgres_schema import LEDGER_DDL, MIGRATIONS
 from tracktion.storage.postgres_tx import PostgresTx, RequestJob, json_value, run_unit
 from tracktion.storage.writer import Backend, GroupCommitWriter
@@ -347,8 +347,8 @@ def _any_of(column: str, values: Sequence[Any], sql_type: str) -> tuple[str, lis
     return f"{column} = ANY(%s::{sql_type}[])", [list(values)]
 
 
-def _event_filters(query: EventQuery) -> tuple[str, list[Any]]:
-    return event_filters(query, "%s", _any_of)
+def _event_page(query: EventQuery) -> tuple[str, list[Any]]:
+    return event_page(query, "%s", _any_of)
 
 
 def _quarantine(r: tuple[Any, ...]) -> QuarantineRecord:
@@ -497,23 +497,20 @@ class PostgresStore:
     async def events(self, query: EventQuery) -> list[StoredEvent]:
         if query.client_ids == ():
             return []
-        where, params = _event_filters(query)
-        sql = f"SELECT {_EVENT_COLS}{_EVENT_FROM} WHERE {where} ORDER BY e.time_ms DESC, e.seq DESC LIMIT %s"
-        params.append(query.limit)
-        return [_stored_event(r) for r in await self._read(sql, params)]
+        page, params = _event_page(query)
+        rows = await self._read(f"SELECT {_EVENT_COLS}{_EVENT_FROM}{page}", params)
+        return [_stored_event(r) for r in rows]
 
     async def profile_events(self, query: EventQuery) -> tuple[Profile, list[TimelineEvent]] | None:
         assert query.client_ids is not None and len(query.client_ids) == 1
-        where, params = _event_filters(query)
+        page, params = _event_page(query)
         # The events with their profile's columns, in one round trip; only an empty answer needs a second
         # query, to tell a profile without events from no profile. (An outer join of the profile to its events
         # was tried: its extra sort of the wide rows made it slower than this.)
         sql = (
             "SELECT e.uuid::text, e.time_ms, e.action, e.label::text, e.params::text, p.workspace_id,"
-            f" p.client_id, p.primary_uuid::text, p.custom_id, p.email{_EVENT_FROM} WHERE {where}"
-            " ORDER BY e.time_ms DESC, e.seq DESC LIMIT %s"
+            f" p.client_id, p.primary_uuid::text, p.custom_id, p.email{_EVENT_FROM}{page}"
         )
-        params.append(query.limit)
         rows = await self._read(sql, params)
         if not rows:
             found = await self.profile(query.workspace_id, query.client_ids[0])

@@ -36,7 +36,7 @@ from tracktion.storage.base import (
     TimelineEvent,
     WriteTx,
 )
-from tracktion.storage.filters import definition_filters, event_filters, profile_filters, quarantine_filters
+from tracktion.storage.filters import definition_filters, event_page, profile_filters, quarantine_filters
 from tracktion.storage.sqlite_checkpoint import Checkpointer
 from tracktion.storage.sqlite_schema import MIGRATIONS
 from tracktion.storage.sqlite_tx import IdentityCache, SQLiteTx, apply_request, decode_json, text_read
@@ -221,8 +221,8 @@ def _in_list(column: str, values: Sequence[Any], sql_type: str) -> tuple[str, li
     return f"{column} IN ({','.join('?' * len(values))})", list(values)
 
 
-def _event_filters(query: EventQuery) -> tuple[str, list[Any]]:
-    return event_filters(query, "?", _in_list)
+def _event_page(query: EventQuery) -> tuple[str, list[Any]]:
+    return event_page(query, "?", _in_list)
 
 
 def _quarantine(r: tuple[Any, ...]) -> QuarantineRecord:
@@ -391,22 +391,17 @@ class SQLiteStore:
     async def events(self, query: EventQuery) -> list[StoredEvent]:
         if query.client_ids == ():
             return []
-        where, params = _event_filters(query)
-        sql = f"SELECT {_EVENT_COLS}{_EVENT_FROM} WHERE {where} ORDER BY e.time_ms DESC, e.seq DESC LIMIT ?"
-        params.append(query.limit)
-        return [_stored_event(r) for r in await self._read(sql, params)]
+        page, params = _event_page(query)
+        rows = await self._read(f"SELECT {_EVENT_COLS}{_EVENT_FROM}{page}", params)
+        return [_stored_event(r) for r in rows]
 
     async def profile_events(self, query: EventQuery) -> tuple[Profile, list[TimelineEvent]] | None:
         assert query.client_ids is not None and len(query.client_ids) == 1
-        where, params = _event_filters(query)
+        page, params = _event_page(query)
         # No join: every event has the profile's customId and email, read once by the first statement. Plan
         # (EXPLAIN QUERY PLAN): SEARCH e USING INDEX events_by_client (workspace_id=? AND client_id=? AND
         # time_ms<?), no temp B-tree: the index is walked newest first and the scan stops at the limit.
-        sql = (
-            f"SELECT e.uuid, e.time_ms, e.action, e.label, e.params FROM events e WHERE {where}"
-            " ORDER BY e.time_ms DESC, e.seq DESC LIMIT ?"
-        )
-        params.append(query.limit)
+        sql = f"SELECT e.uuid, e.time_ms, e.action, e.label, e.params FROM events e{page}"
         key = (query.workspace_id, query.client_ids[0])
 
         def run() -> tuple[Profile, list[TimelineEvent]] | None:
