@@ -150,7 +150,7 @@ def _client_back(t: list[Any]) -> ClientRef:
 
 def _item(it: WriteItem) -> tuple[Any, ...]:
     e, t = it.event, it.transaction
-    if e is not None and type(e) is EventIn:
+    if e is not None:
         shape: tuple[Any, ...] = (
             "e",
             _client(e.client),
@@ -163,7 +163,7 @@ def _item(it: WriteItem) -> tuple[Any, ...]:
             e.kind,
             e.uuid_field,
         )
-    elif t is not None and type(t) is TransactionIn:
+    elif t is not None:
         body = _SAME_AS_RAW if t.body is it.raw else t.body
         shape = ("t", _client(t.client), t.order_id, t.time_ms, t.original_time, t.salt, body)
     else:
