@@ -171,8 +171,9 @@ class _PostgresBackend(Backend):
             self._drop()
             self.conn = self._connect()
         tx = PostgresTx(self.conn)
-        if len(requests) > 1:
-            # Every identifier of the group in one query, before BEGIN: outside the transaction a failing
+        if requests:
+            # Every identifier of the group in one query, before BEGIN (a group of one too: its job then needs
+            # neither a savepoint nor a query of its own): outside the transaction a failing
             # query aborts nothing (the jobs then look up for themselves), and on a dead connection the
             # reconnect below applies as for BEGIN.
             try:
