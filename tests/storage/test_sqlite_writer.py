@@ -5,7 +5,9 @@ file, where the shortcuts could go wrong."""
 from __future__ import annotations
 
 import asyncio
+import uuid as uuidlib
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -223,3 +225,65 @@ def test_multi_row_inserts_keep_every_row_in_order(tmp_path: Path, n: int) -> No
         f"l{i}" for i in range(n)
     ]
     conn.close()
+
+
+def test_a_row_that_breaks_a_constraint_fails_the_insert(tmp_path: Path) -> None:
+    import sqlite3
+
+    from tracktion.storage.sqlite import migrate
+    from tracktion.storage.sqlite_tx import insert_events
+
+    conn = sqlite3.connect(tmp_path / "w.db", isolation_level=None)
+    migrate(conn)
+    rows = [(1, bytes(16), 7, "a", "l", 1, b"{}", "/x", "custom")] * 2
+    conn.execute("BEGIN")
+    with pytest.raises(sqlite3.IntegrityError):
+        insert_events(conn, rows)
+    conn.execute("ROLLBACK")
+    assert conn.execute("SELECT COUNT(*) FROM events").fetchone() == (0,)
+    conn.close()
+
+
+def _queue_twice(tx: Any) -> None:
+    """A job that queues two rows with one UUID: a bug the constraint must catch, never a half-stored group."""
+    from tracktion.domain.models import EventRow
+
+    row = EventRow(1, "0" * 8 + "-0000-4000-8000-" + "0" * 12, 7, "a", "l", T0, {}, "/x", "custom")
+    tx.upsert_event(row, salted=False)
+    tx.upsert_event(row, salted=False)
+
+
+def _queue_one(tx: Any) -> None:
+    from tracktion.domain.models import EventRow
+
+    tx.upsert_event(EventRow(1, str(uuidlib.uuid4()), 7, "a", "l", T0, {}, "/x", "custom"), salted=False)
+
+
+def _write_directly(tx: Any) -> None:
+    tx.create_profile(1, uuid="u-direct", custom_id="direct", email=None, now_ms=T0)
+
+
+@pytest.mark.parametrize(
+    "jobs",
+    [
+        [_queue_one, _queue_twice],  # fails at the commit's insert
+        [_queue_one, _queue_twice, _write_directly],  # fails while the direct write flushes earlier rows
+    ],
+    ids=["at-commit", "before-a-savepoint"],
+)
+def test_a_failed_event_insert_fails_the_whole_group(tmp_path: Path, jobs: list[Any]) -> None:
+    from tracktion.errors import StorageUnavailable
+    from tracktion.storage.writer import run_group
+
+    db = tmp_path / "w.db"
+    backend = _SQLiteBackend(db)
+    backend.open()
+    try:
+        outcomes, healthy = run_group(backend, jobs)
+    finally:
+        backend.close()
+    assert not healthy
+    assert [ok for ok, _ in outcomes] == [False] * len(jobs)
+    assert all(isinstance(value, StorageUnavailable) for _, value in outcomes)
+    assert _count(db, "SELECT COUNT(*) FROM events") == 0
+    assert _count(db, "SELECT COUNT(*) FROM profiles") == 0

@@ -16,7 +16,12 @@ from tracktion.domain.models import EventRow, Profile, QuarantineRecord, WriteRe
 FIRST_CLIENT_ID = 7_000_000_001
 JOB_SAVEPOINT = "job"  # opened around a writer job, lazily: at the job's first statement that writes
 IDENTITY_CACHE_MAX = 200_000  # identifier → profile entries kept between commits
-_EVENT_INSERT = "INSERT INTO events (workspace_id, uuid, client_id, action, label, time_ms, params, endpoint, kind) VALUES "
+# OR FAIL, not the default OR ABORT: an ABORT-able statement that writes many rows makes SQLite copy every page
+# it touches into a statement journal first (a temp file beyond 64 KiB), so that it can undo itself alone.
+# Queued rows cannot break a constraint (v4 and derived UUIDs never collide, salted ones are looked up before
+# they are queued). If one ever did, its rows stay queued and the commit fails as a whole: nothing half-stored.
+# Measured on 384-row commits into 300k rows: 49-50 -> 30-34 us of CPU per row (no journal, no temp file).
+_EVENT_INSERT = "INSERT OR FAIL INTO events (workspace_id, uuid, client_id, action, label, time_ms, params, endpoint, kind) VALUES "
 # Rows go in as multi-row INSERTs of these sizes (powers of two: few distinct statements, all cached). The
 # sqlite3 module releases the GIL around every statement step: one row per step means one GIL hand-over per
 # row, and with the event loop busy each hand-over can wait a whole switch interval (measured: 1000 rows took
