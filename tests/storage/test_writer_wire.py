@@ -67,9 +67,17 @@ def items(draw: Any) -> WriteItem:
     raw = draw(json_values)
     index = draw(st.none() | st.integers(0, 999))
     prefix = draw(st.sampled_from(["", "[3]", "items[3]"]))
-    shape = draw(st.sampled_from(["event", "transaction", "transaction-own-body", "profile", "error"]))
-    if shape == "event":
-        return WriteItem(index, raw, prefix, event=draw(events))
+    shape = draw(
+        st.sampled_from(
+            ["event", "event-params-in-raw", "transaction", "transaction-own-body", "profile", "error"]
+        )
+    )
+    if shape.startswith("event"):
+        event = draw(events)
+        if shape == "event-params-in-raw":
+            # What the HTTP layer does: the validated params are the dict sent, inside the raw item.
+            raw = {"action": event.action, "params": event.params}
+        return WriteItem(index, raw, prefix, event=event)
     if shape.startswith("transaction"):
         body = draw(st.dictionaries(st.text(max_size=8), json_values, max_size=4))
         if shape == "transaction":
@@ -126,6 +134,8 @@ def test_requests_arrive_as_sent(request: WriteRequest, rid: int, lane: str, wei
     for sent, got in zip(request.items, back[3].items, strict=True):
         if sent.transaction is not None and sent.transaction.body is sent.raw:
             assert got.transaction is not None and got.transaction.body is got.raw  # sent once, still shared
+        if sent.event is not None and type(sent.raw) is dict and sent.raw.get("params") is sent.event.params:
+            assert got.event is not None and got.event.params is got.raw["params"]
 
 
 outcomes = st.builds(

@@ -30,7 +30,7 @@ from tracktion.domain.models import (
 _PICKLED = 1  # msgpack extension code: a pickle of whatever has no plain shape here
 _MSGPACK = b"M"
 _PICKLE = b"P"
-_SAME_AS_RAW = "="  # a transaction's validated body is the very object sent (`raw`): sent once
+_SAME_AS_RAW = "="  # a transaction's body or an event's params is the very object sent in `raw`: sent once
 
 
 def _pickled(obj: Any) -> msgspec.msgpack.Ext:
@@ -151,6 +151,10 @@ def _client_back(t: list[Any]) -> ClientRef:
 def _item(it: WriteItem) -> tuple[Any, ...]:
     e, t = it.event, it.transaction
     if e is not None:
+        raw = it.raw
+        # Usually the validated params are the very dict sent inside `raw` (no server-owned key to drop):
+        # sent once, as for a transaction's body. A batch item's params are most of its bytes.
+        same = type(raw) is dict and raw.get("params") is e.params
         shape: tuple[Any, ...] = (
             "e",
             _client(e.client),
@@ -159,7 +163,7 @@ def _item(it: WriteItem) -> tuple[Any, ...]:
             e.time_ms,
             e.original_time,
             e.salt,
-            e.params,
+            _SAME_AS_RAW if same else e.params,
             e.kind,
             e.uuid_field,
         )
@@ -176,6 +180,8 @@ def _item_back(t: list[Any]) -> WriteItem:
     index, raw, prefix, error, shape = t
     tag = shape[0]
     if tag == "e":
+        if shape[7] == _SAME_AS_RAW:
+            shape[7] = raw["params"]
         event = EventIn(_client_back(shape[1]), *shape[2:])
         return WriteItem(index, raw, prefix, event=event, error=error)
     if tag == "t":
