@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from tracktion.domain.timefmt import format_ms
 from tracktion.storage.base import EventQuery, QuarantineQuery
 
 # (column, values, SQL type name of the values) -> (condition, its parameters)
@@ -111,3 +112,37 @@ def definition_filters(
         where.append(f"action = {mark}")
         params.append(action)
     return " AND ".join(where), params
+
+
+def definitions_json(
+    defs: Sequence[Sequence[Any]],
+    params_rows: Sequence[Sequence[Any]],
+    name_text: Callable[[Any], str],
+    type_list: Callable[[Any], list[str]],
+) -> list[dict[str, Any]]:
+    """§10 answer from rows of `definitions` (action, kind, first, last, count) and of `definition_params`
+    (action, name, types, first, last), both in answer order. Params of actions not in `defs` are skipped;
+    the backends store param names and type lists each their own way (`name_text`, `type_list`)."""
+    by_action: dict[str, list[dict[str, Any]]] = {d[0]: [] for d in defs}
+    for a, name, types, first, last in params_rows:
+        found = by_action.get(a)
+        if found is not None:
+            found.append(
+                {
+                    "name": name_text(name),
+                    "types": type_list(types),
+                    "firstSeen": format_ms(first),
+                    "lastSeen": format_ms(last),
+                }
+            )
+    return [
+        {
+            "action": a,
+            "kind": k,
+            "firstSeen": format_ms(f),
+            "lastSeen": format_ms(last),
+            "eventCount": n,
+            "params": by_action[a],
+        }
+        for a, k, f, last, n in defs
+    ]

@@ -34,7 +34,6 @@ from tracktion.domain.models import (
     WriteRequest,
     WriteResult,
 )
-from tracktion.domain.timefmt import format_ms
 from tracktion.errors import ErrorEntry, StorageUnavailable
 from tracktion.storage.base import (
     EventQuery,
@@ -44,7 +43,13 @@ from tracktion.storage.base import (
     TimelineEvent,
     WriteTx,
 )
-from tracktion.storage.filters import definition_filters, event_page, profile_filters, quarantine_filters
+from tracktion.storage.filters import (
+    definition_filters,
+    definitions_json,
+    event_page,
+    profile_filters,
+    quarantine_filters,
+)
 from tracktion.storage.postgres_schema import LEDGER_DDL, MIGRATIONS
 from tracktion.storage.postgres_tx import PostgresTx, RequestJob, json_value, run_unit
 from tracktion.storage.writer import Backend, GroupCommitWriter
@@ -578,27 +583,9 @@ class PostgresStore:
             ' ORDER BY action COLLATE "C", name',
             (workspace_id, wanted),
         )
-        by_action: dict[str, list[dict[str, Any]]] = {}
-        for a, name, types, first, last in params_rows:
-            by_action.setdefault(a, []).append(
-                {
-                    "name": bytes(name).decode("utf-8", "surrogatepass"),
-                    "types": list(types),
-                    "firstSeen": format_ms(first),
-                    "lastSeen": format_ms(last),
-                }
-            )
-        return [
-            {
-                "action": a,
-                "kind": k,
-                "firstSeen": format_ms(f),
-                "lastSeen": format_ms(last),
-                "eventCount": n,
-                "params": by_action.get(a, []),
-            }
-            for a, k, f, last, n in defs
-        ]
+        return definitions_json(
+            defs, params_rows, lambda name: bytes(name).decode("utf-8", "surrogatepass"), list
+        )
 
     async def quarantine(self, query: QuarantineQuery) -> list[tuple[int, QuarantineRecord]]:
         where, params = quarantine_filters(query, "%s")

@@ -26,7 +26,6 @@ from tracktion.domain.models import (
     WriteRequest,
     WriteResult,
 )
-from tracktion.domain.timefmt import format_ms
 from tracktion.errors import ErrorEntry, TracktionError
 from tracktion.storage.base import (
     EventQuery,
@@ -36,7 +35,13 @@ from tracktion.storage.base import (
     TimelineEvent,
     WriteTx,
 )
-from tracktion.storage.filters import definition_filters, event_page, profile_filters, quarantine_filters
+from tracktion.storage.filters import (
+    definition_filters,
+    definitions_json,
+    event_page,
+    profile_filters,
+    quarantine_filters,
+)
 from tracktion.storage.sqlite_checkpoint import Checkpointer
 from tracktion.storage.sqlite_schema import MIGRATIONS
 from tracktion.storage.sqlite_tx import IdentityCache, SQLiteTx, apply_request, decode_json, text_read
@@ -463,34 +468,12 @@ class SQLiteStore:
         )
         if not defs:
             return []
-        wanted = {d[0] for d in defs}
         params_rows = await self._read(
             "SELECT action, name, types, first_seen_ms, last_seen_ms FROM definition_params WHERE workspace_id = ?"
             " ORDER BY action, CAST(name AS BLOB)",  # names with lone surrogates are BLOBs (`text_value`)
             (workspace_id,),
         )
-        by_action: dict[str, list[dict[str, Any]]] = {}
-        for a, name, types, first, last in params_rows:
-            if a in wanted:
-                by_action.setdefault(a, []).append(
-                    {
-                        "name": text_read(name),
-                        "types": _decode(types),
-                        "firstSeen": format_ms(first),
-                        "lastSeen": format_ms(last),
-                    }
-                )
-        return [
-            {
-                "action": a,
-                "kind": k,
-                "firstSeen": format_ms(f),
-                "lastSeen": format_ms(last),
-                "eventCount": n,
-                "params": by_action.get(a, []),
-            }
-            for a, k, f, last, n in defs
-        ]
+        return definitions_json(defs, params_rows, text_read, _decode)
 
     async def quarantine(self, query: QuarantineQuery) -> list[tuple[int, QuarantineRecord]]:
         where, params = quarantine_filters(query, "?")
