@@ -2,13 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import re
-import signal
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -16,72 +10,26 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.serve_process import ServeProcess
+
 pytestmark = pytest.mark.e2e
 
-TRACKTION = Path(sys.executable).with_name("tracktion")
 KEY_LINE = re.compile(r"^\s*API key\s+(tk_[A-Za-z0-9_-]{43})\s*$", re.MULTILINE)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-class Server:
-    def __init__(self, proc: subprocess.Popen[str], base: str) -> None:
-        self.proc = proc
-        self.base = base
-        self.output = ""
-
-
 @contextmanager
-def serve(data_dir: Path, bootstrap_key: str | None) -> Iterator[Server]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TRACKTION_")}
-    if bootstrap_key is not None:
-        env["TRACKTION_BOOTSTRAP_API_KEY"] = bootstrap_key
-    port = free_port()
-    proc = subprocess.Popen(
-        [str(TRACKTION), "serve", "--port", str(port), "--data-dir", str(data_dir), "--log-level", "warning"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    server = Server(proc, f"http://127.0.0.1:{port}")
+def serve(data_dir: Path, bootstrap_key: str | None) -> Iterator[ServeProcess]:
+    server = ServeProcess(data_dir, api_key=bootstrap_key, capture_output=True)
+    server.start(timeout=30)
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            if proc.poll() is not None:
-                raise AssertionError(
-                    f"server exited with {proc.returncode}: {proc.stdout.read() if proc.stdout else ''}"
-                )
-            try:
-                if httpx.get(f"{server.base}/-/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise AssertionError("server did not become healthy")
-            time.sleep(0.1)
         yield server
     finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGINT)
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-        server.output = proc.stdout.read() if proc.stdout else ""
-        if proc.stdout:
-            proc.stdout.close()
+        server.stop()
 
 
 def test_quickstart_against_the_real_server(tmp_path: Path) -> None:
     key = "tk_e2e-bootstrap-key-0123456789"
-    with serve(tmp_path / "data", key) as server, httpx.Client(base_url=server.base, timeout=10) as http:
+    with serve(tmp_path / "data", key) as server, httpx.Client(base_url=server.url, timeout=10) as http:
         r = http.post("/uauth/v2/auth/login/profile", json={"apiKey": key})
         assert r.status_code == 200, r.text
         auth = {"Authorization": f"Bearer {r.json()['token']}"}
@@ -120,7 +68,7 @@ def test_quickstart_against_the_real_server(tmp_path: Path) -> None:
         assert r.status_code == 202
         (record,) = http.get("/-/api/quarantine", headers=auth).json()["items"]
         assert record["reason"] == "unknown clientId"
-    assert server.proc.returncode is not None
+    assert server.returncode is not None
 
 
 def test_generated_key_is_printed_once(tmp_path: Path) -> None:
@@ -131,7 +79,7 @@ def test_generated_key_is_printed_once(tmp_path: Path) -> None:
     assert len(keys) == 1, server.output
     assert "shown ONCE" in server.output
     secret = keys[0]
-    with serve(data, None) as again, httpx.Client(base_url=again.base, timeout=10) as http:
+    with serve(data, None) as again, httpx.Client(base_url=again.url, timeout=10) as http:
         assert http.post("/uauth/v2/auth/login/profile", json={"apiKey": secret}).status_code == 200
     assert KEY_LINE.findall(again.output) == []
     assert secret not in again.output

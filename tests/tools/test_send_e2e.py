@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from tests.tools.conftest import API_KEY, Server, clean_env, run
+from tests.serve_process import clean_env
+from tests.tools.conftest import API_KEY, Server, run
 
 pytestmark = pytest.mark.e2e
 

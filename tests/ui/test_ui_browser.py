@@ -10,10 +10,6 @@ from __future__ import annotations
 
 import os
 import re
-import signal
-import socket
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -23,6 +19,8 @@ from typing import Any, NoReturn
 
 import httpx
 import pytest
+
+from tests.serve_process import ServeProcess
 
 try:
     from playwright.sync_api import Browser, Page, expect, sync_playwright
@@ -40,7 +38,6 @@ LAUNCH_ARGS = [
     "--disable-component-update",
     "--no-first-run",
 ]
-TRACKTION = Path(sys.executable).with_name("tracktion")
 KEY = "tk_ui-browser-key-0123456789abcdef"
 LAPTOP = {"width": 1280, "height": 800}
 PHONE = {"width": 390, "height": 844}
@@ -63,51 +60,9 @@ def unavailable(reason: str) -> NoReturn:
     pytest.skip(reason)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-class Server:
-    """`tracktion serve` on a loopback port; can be stopped and started again on the same port and store."""
-
-    def __init__(self, data_dir: Path) -> None:
-        self.data_dir = data_dir
-        self.port = free_port()
-        self.base = f"http://127.0.0.1:{self.port}"
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("TRACKTION_")}
-        env["TRACKTION_BOOTSTRAP_API_KEY"] = KEY
-        cmd = [str(TRACKTION), "serve", "--port", str(self.port), "--data-dir", str(self.data_dir)]
-        self.proc = subprocess.Popen(
-            [*cmd, "--log-level", "warning"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-        )
-        deadline = time.monotonic() + 30
-        while True:
-            if self.proc.poll() is not None:
-                raise AssertionError(f"tracktion serve exited with {self.proc.returncode}")
-            try:
-                if httpx.get(f"{self.base}/-/health", timeout=1).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise AssertionError("tracktion serve did not become healthy")
-            time.sleep(0.1)
-
-    def stop(self) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        self.proc.send_signal(signal.SIGINT)
-        try:
-            self.proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+def _server(data_dir: Path) -> ServeProcess:
+    """`tracktion serve` with the UI tests' key; stop() and start() again keep port and store."""
+    return ServeProcess(data_dir, api_key=KEY)
 
 
 class Client:
@@ -153,19 +108,19 @@ def browser() -> Iterator[Browser]:
 
 
 @pytest.fixture(scope="module")
-def server(browser: Browser, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    s = Server(tmp_path_factory.mktemp("ui-server") / "data")
+def server(browser: Browser, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServeProcess]:
+    s = _server(tmp_path_factory.mktemp("ui-server") / "data")
     s.start()
     try:
-        seed(Client(s.base))
+        seed(Client(s.url))
         yield s
     finally:
         s.stop()
 
 
 @pytest.fixture(scope="module")
-def api(server: Server) -> Client:
-    return Client(server.base)
+def api(server: ServeProcess) -> Client:
+    return Client(server.url)
 
 
 def seed(api: Client) -> None:
@@ -264,8 +219,8 @@ def open_tab(browser: Browser, base: str, shots: Path, **context: Any) -> Iterat
 
 
 @pytest.fixture
-def tab(browser: Browser, server: Server, shots: Path) -> Iterator[Tab]:
-    with open_tab(browser, server.base, shots) as t:
+def tab(browser: Browser, server: ServeProcess, shots: Path) -> Iterator[Tab]:
+    with open_tab(browser, server.url, shots) as t:
         yield t
 
 
@@ -475,8 +430,8 @@ def test_profile_definitions_and_test_form(tab: Tab, api: Client) -> None:
     assert events[0]["params"]["n"] == 1 and events[0]["client"]["customId"] == "debugger-test"
 
 
-def test_phone_width_and_dark_mode(browser: Browser, server: Server, shots: Path) -> None:
-    with open_tab(browser, server.base, shots, viewport=PHONE, color_scheme="dark") as tab:
+def test_phone_width_and_dark_mode(browser: Browser, server: ServeProcess, shots: Path) -> None:
+    with open_tab(browser, server.url, shots, viewport=PHONE, color_scheme="dark") as tab:
         tab.sign_in()
         page = tab.page
         assert page.evaluate("matchMedia('(prefers-color-scheme: dark)').matches")
@@ -526,11 +481,11 @@ def test_pause_filters_and_the_row_cap(tab: Tab, api: Client) -> None:
 def test_the_live_view_resumes_after_a_server_restart_without_losing_events(
     browser: Browser, tmp_path: Path, shots: Path
 ) -> None:
-    server = Server(tmp_path / "data")
+    server = _server(tmp_path / "data")
     server.start()
     try:
-        api = Client(server.base)
-        with open_tab(browser, server.base, shots) as tab:
+        api = Client(server.url)
+        with open_tab(browser, server.url, shots) as tab:
             page = tab.page
             tab.sign_in()
             before = api.event("before.restart")
