@@ -7,7 +7,8 @@ stored events are grouped by `rid` and compared with what each request was answe
 
 * answered 202 at least once → every event of the request stored, exactly once;
 * answered only with errors → nothing of it stored;
-* no answer (connection lost) on some send → all of it or nothing;
+* no answer (connection lost), or an error while the commit's outcome was unknown, on some send → all of it
+  or nothing;
 * never a `rid` twice (salted re-sends upsert), never an event nobody sent.
 """
 
@@ -34,7 +35,9 @@ class Logical:
     path: str
     body: bytes
     item_rids: list[str]  # the rid of every event the request stores when accepted
-    outcomes: list[str] = field(default_factory=list)  # per send: "202", "400", "503", …, or "none"
+    # per send: "202", "400", "503", …, "none" (no answer), or "doubt" (an error answered while the commit's
+    # outcome was unknown to the server: the database went away during it; docs/deploying.md)
+    outcomes: list[str] = field(default_factory=list)
 
     @property
     def acknowledged(self) -> bool:
@@ -42,7 +45,7 @@ class Logical:
 
     @property
     def only_errors(self) -> bool:
-        return bool(self.outcomes) and all(o not in ("202", "none") for o in self.outcomes)
+        return bool(self.outcomes) and all(o not in ("202", "none", "doubt") for o in self.outcomes)
 
     @property
     def resendable(self) -> bool:

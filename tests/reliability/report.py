@@ -305,9 +305,12 @@ is `ok`.
 **Database gone (PostgreSQL).** tracktion reaches PostgreSQL through a loopback TCP proxy
 (`tests/storage/pgproxy.py`). Four clients write; mid-traffic the proxy drops every connection and
 refuses new ones, as if the database had stopped. Proven: writes in flight and after the cut are
-answered 503 5001 (none hangs, none is half-stored); health stays 200, ready 503; when the proxy accepts
-again `/-/ready` is 200 before any write, the next write is accepted, and every 202 — before, around
-and after the cut — is stored, also after a restart.
+answered 503 5001 (none hangs, none is half-stored); every write sent after the cut stores nothing; health
+stays 200, ready 503; when the proxy accepts again `/-/ready` is 200 before any write, the next write is
+accepted, and every 202 — before, around and after the cut — is stored, also after a restart. A write sent
+before the cut and answered 503 is *in doubt*: its COMMIT may have reached PostgreSQL just before the
+connection broke, and tracktion cannot tell (docs/deploying.md, "Commit outcome unknown"); the test checks
+that each such write is stored whole or not at all, and counts how many were stored.
 
 {
         _single(
@@ -320,7 +323,9 @@ and after the cut — is stored, also after a restart.
                 ("requests acknowledged", "acknowledged_requests"),
                 ("events verified", "events_verified"),
                 ("losses", "losses"),
-                ("stored after a 503", "stored_after_503"),
+                ("stored after a 503 (sent after the cut)", "stored_after_503"),
+                ("answered 503 while in doubt (sent before the cut)", "in_doubt"),
+                ("of those, stored whole", "in_doubt_stored"),
             ],
         )
     }

@@ -70,8 +70,18 @@ def fill(path: Path) -> int:
     return written
 
 
-async def _send(server: ServeProcess, mix: Mix, token: str, count: int, clients: int = 4) -> list[Reply]:
-    """`count` requests from `clients` concurrent connections; every one must be answered."""
+async def _send(
+    server: ServeProcess,
+    mix: Mix,
+    token: str,
+    count: int,
+    clients: int = 4,
+    cut_at: list[float] | None = None,
+) -> list[Reply]:
+    """`count` requests from `clients` concurrent connections; every one must be answered. With `cut_at`
+    (filled when the database is cut): an error to a request sent before the cut is in doubt, as its COMMIT
+    may have reached the database just before the connection broke (docs/deploying.md, "Commit outcome
+    unknown"); it must then be stored whole or not at all. Every request sent after the cut stores nothing."""
     queue = [mix.next() for _ in range(count)]
     replies: list[Reply] = []
 
@@ -79,8 +89,17 @@ async def _send(server: ServeProcess, mix: Mix, token: str, count: int, clients:
         conn = Conn("127.0.0.1", server.port, timeout=30)
         while queue:
             logical: Logical = queue.pop()
+            sent = time.monotonic()
             reply = await conn.request("POST", logical.path, logical.body, json_headers(token))
-            logical.outcomes.append("none" if reply is None else str(reply.status))
+            outcome = "none" if reply is None else str(reply.status)
+            if (
+                cut_at is not None
+                and reply is not None
+                and reply.status == 503
+                and (not cut_at or sent < cut_at[0])
+            ):
+                outcome = "doubt"
+            logical.outcomes.append(outcome)
             assert reply is not None, "a write got no answer"
             replies.append(reply)
         await conn.close()
@@ -195,9 +214,11 @@ def test_database_gone_is_503_5001_then_recovers_without_restart(
 
             async def outage() -> tuple[list[Reply], list[Reply], list[Reply], Reply, Reply, float]:
                 before = await _send(server, mix, token, 150)
-                cutting = asyncio.create_task(_send(server, mix, token, 300))
+                cut_at: list[float] = []
+                cutting = asyncio.create_task(_send(server, mix, token, 300, cut_at=cut_at))
                 await asyncio.sleep(0.05)
                 proxy.cut()  # mid-traffic: some of these were being committed
+                cut_at.append(time.monotonic())
                 around = await cutting
                 during = await _send(server, mix, token, 100)
                 health = await _get(server, "/-/health")
@@ -227,10 +248,15 @@ def test_database_gone_is_503_5001_then_recovers_without_restart(
             assert not verdict.problems, verdict.problems
             server.stop()
             server.start()
-            verdict = verify(mix.ledger, server.all_events())
+            events = server.all_events()
+            verdict = verify(mix.ledger, events)
             assert not verdict.problems, verdict.problems
+            stored_rids = {str(e["params"].get("rid")) for e in events}
+            in_doubt = [x for x in mix.ledger if "doubt" in x.outcomes]
             figures(
                 "database_gone",
+                in_doubt=len(in_doubt),
+                in_doubt_stored=sum(any(r in stored_rids for r in x.item_rids) for x in in_doubt),
                 writes_around_cut=len(around),
                 refused_503_5001=refused,
                 recovery_seconds=round(recovery, 3),
