@@ -305,13 +305,17 @@ class _Statements:
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.sent: list[str] = []
+        self.pipelined: list[str] = []  # those sent inside a pipeline: no round trip of their own
         # Connection.execute goes through Cursor.execute: counting the cursor counts everything once.
         for name in ("execute", "executemany", "copy"):
             monkeypatch.setattr(psycopg.Cursor, name, self._counting(getattr(psycopg.Cursor, name)))
 
     def _counting(self, method: Any) -> Any:
         def counted(obj: Any, query: Any, *args: Any, **kwargs: Any) -> Any:
-            self.sent.append(str(query)[:40])
+            text = str(query)[:40]
+            self.sent.append(text)
+            if obj.connection.info.pipeline_status != psycopg.pq.PipelineStatus.OFF:
+                self.pipelined.append(text)
             return method(obj, query, *args, **kwargs)
 
         return counted
@@ -336,17 +340,25 @@ def test_events_of_known_profiles_cost_no_round_trip_of_their_own(
     try:
         _group(backend, [request(event(ClientRef(custom_id=f"c{i}"))) for i in range(3)])  # the profiles
         counts = []
-        for jobs in (4, 12):
+        for jobs in (1, 4, 12):
             statements = _Statements(monkeypatch)
             group = [request(event(ClientRef(custom_id=f"c{i % 3}"), params={"n": i})) for i in range(jobs)]
             results = _group(backend, group)
             assert [r.error for r in results] == [None] * jobs
             counts.append(len(statements.sent))
+            # The definitions and COMMIT (and a lone row's INSERT) share one round trip; a COPY cannot.
+            pipelined = [s.split(" (")[0] for s in statements.pipelined]
+            assert pipelined == (["INSERT INTO events"] if jobs == 1 else []) + [
+                "INSERT INTO definitions",
+                "INSERT INTO definition_params",
+                "COMMIT",
+            ], statements.pipelined
             monkeypatch.undo()
-        # prefetch, BEGIN, one COPY, definitions and their params, COMMIT: the same for 4 jobs as for 12.
-        assert counts == [6, 6], counts
+        # prefetch, BEGIN, one COPY (one INSERT for one row), definitions and their params, COMMIT: the same
+        # for 4 jobs as for 12.
+        assert counts == [6, 6, 6], counts
         with psycopg.connect(url, autocommit=True) as conn:
-            assert conn.execute("SELECT count(*) FROM events").fetchone() == (3 + 4 + 12,)
+            assert conn.execute("SELECT count(*) FROM events").fetchone() == (3 + 1 + 4 + 12,)
             assert conn.execute("SELECT count(*) FROM profiles").fetchone() == (3,)
     finally:
         backend.close()

@@ -392,13 +392,15 @@ class PostgresTx:
             self._release_pending = True  # sent with the next SAVEPOINT; COMMIT releases it anyway
             self._job_open = False
 
-    def finish(self) -> None:
-        """Before COMMIT: the released jobs' rows (one COPY) and the group's definitions. No job savepoint
-        matters any more: every job of the group has been released."""
-        if self._group_rows:
-            self.insert_rows("events", _EVENT_COLS, self._group_rows, cur=self._raw)
-            self._group_rows.clear()
-        self.write_definitions()
+    def write_rows(self, copy_only: bool = False) -> None:
+        """Before COMMIT: the released jobs' rows (one COPY, or one INSERT for a single row). No job savepoint
+        matters any more: every job of the group has been released. `copy_only`: leave a single row for the
+        backend's commit pipeline, which a COPY cannot join."""
+        rows = self._group_rows
+        if not rows or (copy_only and len(rows) == 1):
+            return
+        self.insert_rows("events", _EVENT_COLS, rows, cur=self._raw)
+        rows.clear()
 
     def discard_job(self) -> None:
         """The job failed: forget what it kept in memory and undo what it sent."""
