@@ -13,11 +13,12 @@ import pytest
 
 from tests.storage.conftest import T0, event, request
 from tracktion.domain.event_ids import uuid_bytes
-from tracktion.domain.models import ClientRef
-from tracktion.errors import ValidationFailed
+from tracktion.domain.models import ClientRef, EventRow
+from tracktion.errors import StorageUnavailable, ValidationFailed
 from tracktion.storage.base import EventQuery
 from tracktion.storage.sqlite import SQLiteStore, _SQLiteBackend
 from tracktion.storage.sqlite_tx import apply_request
+from tracktion.storage.writer import run_group
 
 
 def _count(path: Path, sql: str) -> int:
@@ -246,16 +247,12 @@ def test_a_row_that_breaks_a_constraint_fails_the_insert(tmp_path: Path) -> None
 
 def _queue_twice(tx: Any) -> None:
     """A job that queues two rows with one UUID: a bug the constraint must catch, never a half-stored group."""
-    from tracktion.domain.models import EventRow
-
     row = EventRow(1, "0" * 8 + "-0000-4000-8000-" + "0" * 12, 7, "a", "l", T0, {}, "/x", "custom")
     tx.upsert_event(row, salted=False)
     tx.upsert_event(row, salted=False)
 
 
 def _queue_one(tx: Any) -> None:
-    from tracktion.domain.models import EventRow
-
     tx.upsert_event(EventRow(1, str(uuidlib.uuid4()), 7, "a", "l", T0, {}, "/x", "custom"), salted=False)
 
 
@@ -272,9 +269,6 @@ def _write_directly(tx: Any) -> None:
     ids=["at-commit", "before-a-savepoint"],
 )
 def test_a_failed_event_insert_fails_the_whole_group(tmp_path: Path, jobs: list[Any]) -> None:
-    from tracktion.errors import StorageUnavailable
-    from tracktion.storage.writer import run_group
-
     db = tmp_path / "w.db"
     backend = _SQLiteBackend(db)
     backend.open()
