@@ -8,12 +8,12 @@ from typing import Any
 
 from tracktion.auth.jwt import SigningKey, TokenService
 from tracktion.bootstrap import bootstrap
+from tracktion.domain.ports import Store
 from tracktion.http.asgi import HttpApp
 from tracktion.http.authn import Authenticator
 from tracktion.http.context import Context
 from tracktion.http.routes import build_router
 from tracktion.settings import Settings
-from tracktion.storage.base import Store
 
 log = logging.getLogger("tracktion")
 

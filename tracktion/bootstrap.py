@@ -7,9 +7,9 @@ from dataclasses import dataclass
 
 from tracktion.auth.api_keys import generate_secret, hash_secret
 from tracktion.auth.permissions import sorted_permissions
+from tracktion.clock import now_ms
 from tracktion.domain.models import ApiKey, Workspace
-from tracktion.http.context import now_ms
-from tracktion.storage.base import Store
+from tracktion.domain.ports import Store
 
 
 @dataclass(frozen=True)

@@ -18,12 +18,12 @@ from tracktion import __version__
 from tracktion.app import create_app, open_store
 from tracktion.auth.permissions import sorted_permissions, unknown_permissions
 from tracktion.bootstrap import Bootstrapped, bootstrap, create_key
+from tracktion.clock import now_ms
 from tracktion.domain.models import ApiKey, Workspace
-from tracktion.domain.timefmt import format_ms
-from tracktion.http.context import now_ms
+from tracktion.domain.ports import Store
 from tracktion.observability.logs import configure as configure_logging
+from tracktion.schemas.render import key_json, workspace_json
 from tracktion.settings import Settings, help_for, store_description
-from tracktion.storage.base import Store
 from tracktion.tools import ToolError
 
 T = TypeVar("T")
@@ -221,25 +221,6 @@ def _migrate(args: argparse.Namespace) -> int:
 
 
 # -- workspaces and keys ----------------------------------------------------------------------------------
-def _workspace_json(w: Workspace) -> dict[str, Any]:
-    return {"id": w.id, "guid": w.guid, "name": w.name, "createdAt": format_ms(w.created_ms)}
-
-
-def _key_json(k: ApiKey, secret: str | None = None) -> dict[str, Any]:
-    out: dict[str, Any] = {
-        "id": k.id,
-        "workspaceId": k.workspace_id,
-        "kind": k.kind,
-        "name": k.name,
-        "permissions": list(k.permissions),
-        "createdAt": format_ms(k.created_ms),
-        "revokedAt": format_ms(k.revoked_ms) if k.revoked_ms is not None else None,
-    }
-    if secret is not None:
-        out["apiKey"] = secret
-    return out
-
-
 def _emit(args: argparse.Namespace, data: Any, human: str) -> int:
     print(json.dumps(data, indent=2) if args.json else human)
     return 0
@@ -247,13 +228,13 @@ def _emit(args: argparse.Namespace, data: Any, human: str) -> int:
 
 def _workspaces_create(args: argparse.Namespace) -> int:
     w = _with_store(_settings(args), lambda s: s.create_workspace(args.name, now_ms()))
-    return _emit(args, _workspace_json(w), f"workspace {w.id} ({w.name}) created, guid {w.guid}")
+    return _emit(args, workspace_json(w), f"workspace {w.id} ({w.name}) created, guid {w.guid}")
 
 
 def _workspaces_list(args: argparse.Namespace) -> int:
     ws = _with_store(_settings(args), lambda s: s.workspaces())
     human = "\n".join(f"{w.id}\t{w.guid}\t{w.name}" for w in ws) or "no workspaces"
-    return _emit(args, [_workspace_json(w) for w in ws], human)
+    return _emit(args, [workspace_json(w) for w in ws], human)
 
 
 async def _require_workspace(store: Store, ref: str) -> Workspace:
@@ -281,7 +262,7 @@ def _keys_create(args: argparse.Namespace) -> int:
         f"{key.kind} key {key.id} created in workspace {key.workspace_id}\n"
         f"API key (shown once, store it now): {secret}"
     )
-    return _emit(args, _key_json(key, secret), human)
+    return _emit(args, key_json(key, secret), human)
 
 
 def _keys_list(args: argparse.Namespace) -> int:
@@ -296,7 +277,7 @@ def _keys_list(args: argparse.Namespace) -> int:
         )
         or "no keys"
     )
-    return _emit(args, [_key_json(k) for k in keys], human)
+    return _emit(args, [key_json(k) for k in keys], human)
 
 
 def _keys_revoke(args: argparse.Namespace) -> int:
@@ -307,7 +288,7 @@ def _keys_revoke(args: argparse.Namespace) -> int:
     key = _with_store(_settings(args), work)
     if key is None:
         raise CliError(f"no API key {args.key_id!r}")
-    return _emit(args, _key_json(key), f"key {key.id} revoked")
+    return _emit(args, key_json(key), f"key {key.id} revoked")
 
 
 # -- client tools: send, tail, import (through the API) and export (from the store) --------------------

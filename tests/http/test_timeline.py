@@ -10,10 +10,10 @@ from hypothesis import strategies as st
 
 from tests.conftest import Api
 from tracktion.domain.models import EventRow, Profile
+from tracktion.domain.ports import EventQuery, StoredEvent
 from tracktion.http import timeline
-from tracktion.http.reads import event_json
 from tracktion.http.request import json_response
-from tracktion.storage.base import EventQuery, StoredEvent
+from tracktion.schemas.render import event_json
 from tracktion.storage.sqlite_tx import decode_json, encode_json
 
 EVENT_UUID = "79ad1afc-88ae-4dfb-9fb9-6352fb2cb72b"

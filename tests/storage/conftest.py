@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from tracktion.domain.models import ClientRef, Credential, EventIn, WriteItem, WriteRequest
+from tracktion.domain.ports import Store
 from tracktion.errors import TracktionError
-from tracktion.storage.base import Store
 
 T0 = 1_709_633_730_250  # 2024-03-05T10:15:30.250Z
 CRED = Credential("workspace", 1, "key-1")

@@ -22,9 +22,9 @@ from tests.storage.pgproxy import PgProxy
 from tracktion.app import create_app
 from tracktion.domain.identity import profile_for_uuid
 from tracktion.domain.models import ClientRef, EventRow
+from tracktion.domain.ports import EventQuery
 from tracktion.errors import StorageUnavailable
 from tracktion.settings import Settings
-from tracktion.storage.base import EventQuery
 from tracktion.storage.postgres import PostgresStore, migrate
 from tracktion.storage.postgres_schema import MIGRATIONS
 

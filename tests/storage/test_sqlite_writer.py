@@ -14,8 +14,8 @@ import pytest
 from tests.storage.conftest import T0, event, request
 from tracktion.domain.event_ids import uuid_bytes
 from tracktion.domain.models import ClientRef, EventRow
+from tracktion.domain.ports import EventQuery
 from tracktion.errors import StorageUnavailable, ValidationFailed
-from tracktion.storage.base import EventQuery
 from tracktion.storage.sqlite import SQLiteStore, _SQLiteBackend
 from tracktion.storage.sqlite_tx import apply_request
 from tracktion.storage.writer import run_group

@@ -18,8 +18,8 @@ import pytest
 from tests.storage.conftest import CRED, event, request
 from tracktion import errors
 from tracktion.domain.models import ClientRef, Credential
+from tracktion.domain.ports import EventQuery, QuarantineQuery
 from tracktion.errors import Overloaded, StorageUnavailable, TracktionError, ValidationFailed
-from tracktion.storage.base import EventQuery, QuarantineQuery
 from tracktion.storage.sqlite import SQLiteStore
 from tracktion.storage.sqlite_writer_process import WriterProcess
 

@@ -21,8 +21,8 @@ from tracktion.domain.models import (
     WriteItem,
     WriteRequest,
 )
+from tracktion.domain.ports import EventQuery, ProfileDetails, QuarantineQuery, Store
 from tracktion.errors import ErrorEntry, MalformedJson, ValidationFailed
-from tracktion.storage.base import EventQuery, ProfileDetails, QuarantineQuery, Store
 
 FIRST = 7_000_000_001
 UUID_A = "0a6e0c0e-4b4b-4a53-9d0a-6a8c2b1f7a10"

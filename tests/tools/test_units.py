@@ -533,7 +533,7 @@ def test_parquet_without_pyarrow_is_a_clear_error(monkeypatch: pytest.MonkeyPatc
 
 def test_iter_events_pages_with_the_keyset_cursor() -> None:
     from tracktion.domain.models import EventRow
-    from tracktion.storage.base import EventQuery, StoredEvent
+    from tracktion.domain.ports import EventQuery, StoredEvent
 
     rows = [
         EventRow(

@@ -10,8 +10,8 @@ from dataclasses import dataclass
 
 from tracktion.domain.event_ids import derived_profile_uuid, random_event_uuid
 from tracktion.domain.models import ClientRef, Credential, Profile
+from tracktion.domain.ports import WriteTx
 from tracktion.errors import ErrorEntry, ProfileMismatch, Unauthorized, rejected
-from tracktion.storage.base import WriteTx
 
 
 @dataclass(slots=True)

@@ -30,9 +30,9 @@ from tracktion.domain.models import (
     WriteResult,
     WriteStats,
 )
+from tracktion.domain.ports import WriteTx
 from tracktion.domain.timefmt import format_ms
 from tracktion.errors import ErrorEntry, ProfileMismatch, TracktionError, ValidationFailed, rejected
-from tracktion.storage.base import WriteTx
 
 BATCH_REJECTED = "batch rejected"
 UNKNOWN_CLIENT_ID = "unknown clientId"

@@ -9,7 +9,7 @@ import re
 from datetime import UTC, datetime
 from functools import lru_cache
 
-_TIME_RE = re.compile(
+TIME_RE = re.compile(
     r"^(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d+))?)?([Zz]|[+-]\d{2}:\d{2}|[+-]\d{4})?$",
     re.ASCII,
 )
@@ -116,7 +116,7 @@ def _strict_parse(text: object) -> int:
     """The §3.5 grammar and arithmetic, applied to the whole string (the reference the fast path relies on)."""
     if not isinstance(text, str):
         raise TimeFormatError("not a string")
-    m = _TIME_RE.fullmatch(text)  # not .match: `$` would accept a trailing newline
+    m = TIME_RE.fullmatch(text)  # not .match: `$` would accept a trailing newline
     if m is None:
         raise TimeFormatError("grammar")
     year_s, month_s, day_s, hour_s, minute_s, second_s, frac, off = m.groups()

@@ -7,12 +7,12 @@ from typing import Any
 from tracktion.auth.api_keys import secrets_equal
 from tracktion.auth.permissions import sorted_permissions, unknown_permissions
 from tracktion.bootstrap import create_key
-from tracktion.domain.models import ApiKey, Credential, Workspace
-from tracktion.domain.timefmt import format_ms
+from tracktion.domain.models import Credential, Workspace
 from tracktion.errors import ErrorEntry, NotFound, Unauthorized, ValidationFailed, rejected
 from tracktion.http import query
 from tracktion.http.context import Context
 from tracktion.http.request import Request, Response, json_response
+from tracktion.schemas.render import key_json, workspace_json
 
 
 def check_admin(ctx: Context, request: Request) -> None:
@@ -20,24 +20,6 @@ def check_admin(ctx: Context, request: Request) -> None:
     scheme, _, token = (request.headers.get("authorization") or "").partition(" ")
     if not expected or scheme.lower() != "bearer" or not secrets_equal(token.strip(), expected):
         raise Unauthorized()
-
-
-def workspace_json(w: Workspace) -> dict[str, Any]:
-    return {"id": w.id, "guid": w.guid, "name": w.name, "createdAt": format_ms(w.created_ms)}
-
-
-def key_json(k: ApiKey, secret: str | None = None) -> dict[str, Any]:
-    out: dict[str, Any] = {
-        "id": k.id,
-        "kind": k.kind,
-        "name": k.name,
-        "permissions": list(k.permissions),
-        "createdAt": format_ms(k.created_ms),
-        "revokedAt": format_ms(k.revoked_ms) if k.revoked_ms is not None else None,
-    }
-    if secret is not None:
-        out["apiKey"] = secret
-    return out
 
 
 def _object(body: Any) -> dict[str, Any]:

@@ -10,8 +10,8 @@ from tracktion.auth.api_keys import hash_secret
 from tracktion.auth.basic import parse_basic
 from tracktion.auth.jwt import TokenService
 from tracktion.domain.models import ApiKey, Credential
+from tracktion.domain.ports import Store
 from tracktion.errors import Unauthorized
-from tracktion.storage.base import Store
 
 # A revoked key stops working within this many seconds in *other* processes (the CLI, other nodes);
 # revocations made through this process are applied at once (`forget`).

@@ -2,21 +2,17 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from tracktion.auth.jwt import SigningKey, TokenService
+from tracktion.clock import now_ms
 from tracktion.domain.models import WriteRequest, WriteResult
+from tracktion.domain.ports import Store
 from tracktion.http.authn import Authenticator
 from tracktion.live.changes import Changes
 from tracktion.observability.metrics import Metrics
 from tracktion.settings import Settings
-from tracktion.storage.base import Store
-
-
-def now_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 @dataclass

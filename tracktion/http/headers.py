@@ -8,7 +8,7 @@ import re
 from tracktion.errors import UnsupportedApiVersion, UnsupportedMediaType
 from tracktion.settings import IPNetwork
 
-_API_VERSION = re.compile(r"^4\.(\d+)(\.\d+)?$", re.ASCII)
+API_VERSION_RE = re.compile(r"^4\.(\d+)(\.\d+)?$", re.ASCII)
 API_VERSIONED_PREFIXES = ("/v4/", "/uauth/", "/sauth/")
 
 
@@ -16,7 +16,7 @@ def check_api_version(value: str | None) -> None:
     """Missing = 4.4. Accepted: 4.0–4.4 with an optional patch (`4.1.2`); anything else → 400, 1016."""
     if value is None:
         return
-    m = _API_VERSION.match(value)
+    m = API_VERSION_RE.match(value)
     if m is None or int(m.group(1)) > 4:
         raise UnsupportedApiVersion(f"Unsupported Api-Version ({value})", rejected_value=value)
 

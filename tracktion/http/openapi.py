@@ -32,17 +32,17 @@ from tracktion.auth.permissions import sorted_permissions
 from tracktion.catalog import CatalogRow, custom_row, load_catalog, rows_by_batch_type
 from tracktion.domain.fanout import CURRENCY, MONEY_FIELDS, PRODUCT_MONEY_FIELDS
 from tracktion.domain.models import Credential
-from tracktion.domain.timefmt import _TIME_RE
+from tracktion.domain.timefmt import TIME_RE
 from tracktion.errors import REJECTED_VALUE_MAX
 from tracktion.http import admin, batch, events, profiles, public, reads, stream, tokens, ui
 from tracktion.http.context import Context
-from tracktion.http.headers import _API_VERSION, API_VERSIONED_PREFIXES
-from tracktion.http.request import _REQUEST_ID, Request, Response
+from tracktion.http.headers import API_VERSION_RE, API_VERSIONED_PREFIXES
+from tracktion.http.request import REQUEST_ID_RE, Request, Response
 from tracktion.http.routing import Endpoint, Router
 from tracktion.schemas import ai_compat
 from tracktion.schemas.body import BODY_LIMIT, MAX_DEPTH
-from tracktion.schemas.client import _EMAIL, _UUID, CLIENT_ID_MAX
-from tracktion.schemas.envelope import _ACTION, ACTION_MAX
+from tracktion.schemas.client import CLIENT_ID_MAX, EMAIL_RE, UUID_RE
+from tracktion.schemas.envelope import ACTION_MAX, ACTION_RE
 from tracktion.schemas.params import LAT_RANGE, LON_RANGE, POSITION_MIN, SEARCH_TYPES, SOURCES
 
 JsonSchema = dict[str, Any]
@@ -62,15 +62,15 @@ def _nullable(schema: JsonSchema) -> JsonSchema:
     return {"anyOf": [schema, {"type": "null"}]}
 
 
-# `check_api_version`: `_API_VERSION` with a minor version of at most 4.
-API_VERSION_PATTERN = _API_VERSION.pattern.replace(r"4\.(\d+)", r"4\.(0*[0-4])")
+# `check_api_version`: `API_VERSION_RE` with a minor version of at most 4.
+API_VERSION_PATTERN = API_VERSION_RE.pattern.replace(r"4\.(\d+)", r"4\.(0*[0-4])")
 NON_EMPTY = {"type": "string", "minLength": 1}
 TIME = {
     "type": "string",
-    "pattern": _anchored(_TIME_RE),
+    "pattern": _anchored(TIME_RE),
     "description": "ISO 8601 (§3.5); a real calendar date, offset ≤ 18:00, not before 1970; later = receive time",
 }
-UUID = {"type": "string", "pattern": _anchored(_UUID)}
+UUID = {"type": "string", "pattern": _anchored(UUID_RE)}
 TIMESTAMP = {"type": "string", "pattern": r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$"}
 IDENTIFIER_NOTE = (
     "non-empty; no code point above U+FFFF, surrogate, CR, LF, U+2028/9, U+00AD, U+FE00–FE0F, U+0000"
@@ -81,7 +81,9 @@ CLIENT: JsonSchema = {
     "properties": {
         "id": _nullable({"type": "integer", "minimum": 1, "maximum": CLIENT_ID_MAX}),
         "customId": _nullable({**NON_EMPTY, "description": IDENTIFIER_NOTE}),
-        "email": _nullable({"type": "string", "pattern": _anchored(_EMAIL), "description": IDENTIFIER_NOTE}),
+        "email": _nullable(
+            {"type": "string", "pattern": _anchored(EMAIL_RE), "description": IDENTIFIER_NOTE}
+        ),
         "uuid": _nullable(UUID),
     },
     "anyOf": [
@@ -189,7 +191,7 @@ def envelope_schema(row: CatalogRow, batch_types: list[str] | None = None) -> Js
             "type": "string",
             "minLength": 1,
             "maxLength": ACTION_MAX,
-            "pattern": _anchored(_ACTION),
+            "pattern": _anchored(ACTION_RE),
         }
         required.append("action")
     else:
@@ -749,7 +751,7 @@ def _error_response(status: int) -> JsonSchema:
 _REQUEST_ID_HEADER: JsonSchema = {
     "required": True,
     "description": "echoed when it matches the pattern, else a new UUID",
-    "schema": {"type": "string", "pattern": _anchored(_REQUEST_ID)},
+    "schema": {"type": "string", "pattern": _anchored(REQUEST_ID_RE)},
 }
 
 

@@ -6,6 +6,7 @@ from typing import Any
 
 from tracktion.domain.identity import profile_for_uuid
 from tracktion.domain.models import Credential, WriteItem
+from tracktion.domain.ports import ProfileDetails
 from tracktion.domain.profiles import view as profile_data_view
 from tracktion.domain.timefmt import format_ms
 from tracktion.errors import (
@@ -22,7 +23,6 @@ from tracktion.http.request import Request, Response, json_response
 from tracktion.http.tokens import api_key_field
 from tracktion.schemas.client import identifier_error, uuid_error
 from tracktion.schemas.profile import validate_profile
-from tracktion.storage.base import ProfileDetails
 
 
 async def anonymous_login(

@@ -7,38 +7,16 @@ import uuid as uuidlib
 from typing import Any
 
 from tracktion.domain.models import Credential, QuarantineRecord
+from tracktion.domain.ports import EventQuery, QuarantineQuery
 from tracktion.domain.timefmt import format_ms
 from tracktion.errors import NotFound
 from tracktion.http import query, timeline
 from tracktion.http.context import Context
 from tracktion.http.request import Request, Response, json_response
-from tracktion.storage.base import EventQuery, QuarantineQuery, StoredEvent
+from tracktion.schemas.render import event_json
 
 PROFILE_NOT_FOUND = "Profile not found"
 _JSON_HEADER = (b"content-type", b"application/json")  # as `json_response` sends it
-
-
-def event_json(stored: StoredEvent, extended: bool = False) -> dict[str, Any]:
-    """§8.1 shape; `extended` adds `endpoint`, `kind`, `seq` (§13.2)."""
-    row = stored.row
-    out: dict[str, Any] = {
-        "uuid": row.uuid,
-        "time": format_ms(row.time_ms),
-        "action": row.action,
-        "label": row.label,
-        "client": {
-            "id": row.client_id,
-            "uuid": row.params.get("uuid"),
-            "customId": stored.custom_id,
-            "email": stored.email,
-        },
-        "params": row.params,
-    }
-    if extended:
-        out["endpoint"] = row.endpoint
-        out["kind"] = row.kind
-        out["seq"] = row.seq
-    return out
 
 
 async def events_by_client(

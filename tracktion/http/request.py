@@ -21,7 +21,7 @@ from tracktion.domain.event_ids import random_event_uuid
 from tracktion.errors import PayloadTooLarge
 
 MAX_BODY = 1_048_576
-_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
+REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
 
 
 class Request:
@@ -54,7 +54,7 @@ class Request:
             headers[name.decode("latin-1").lower()] = value.decode("latin-1")
         self.headers = headers
         rid = headers.get("x-request-id")
-        self.request_id = rid if rid is not None and _REQUEST_ID.match(rid) else random_event_uuid()
+        self.request_id = rid if rid is not None and REQUEST_ID_RE.match(rid) else random_event_uuid()
         self.path_params: dict[str, str] = {}
         self.route = "unmatched"  # the route template once matched: the only path form metrics and logs use
         self.workspace_id: int | None = None

@@ -16,8 +16,9 @@ import msgspec
 from tracktion.domain.models import Credential
 from tracktion.http import query
 from tracktion.http.context import Context
-from tracktion.http.reads import event_json, quarantine_json
+from tracktion.http.reads import quarantine_json
 from tracktion.http.request import Request, Response, StreamResponse
+from tracktion.schemas.render import event_json
 
 PING_SECONDS = 15.0
 POLL_SECONDS = 1.0

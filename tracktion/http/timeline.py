@@ -1,6 +1,6 @@
 """The §8.1 list of a profile's events, rendered straight from the stored JSON: the hot read path.
 
-`reads.event_json` decodes every event's params and the response encoder writes them out again; here the
+`render.event_json` decodes every event's params and the response encoder writes them out again; here the
 params JSON as stored is embedded as is (`msgspec.Raw`), and only `params["uuid"]` (shown as `client.uuid`)
 is read out of it. The bytes are the same as `json_response([event_json(e) ...])` because the stored text is
 msgspec's own encoding of the params, and msgspec writes back byte for byte what it reads from its own
@@ -19,8 +19,8 @@ from typing import Any
 import msgspec
 
 from tracktion.domain.models import Profile
+from tracktion.domain.ports import TimelineEvent
 from tracktion.domain.timefmt import format_ms
-from tracktion.storage.base import TimelineEvent
 
 
 class _Client(msgspec.Struct, rename="camel"):
@@ -31,7 +31,7 @@ class _Client(msgspec.Struct, rename="camel"):
 
 
 class _Event(msgspec.Struct):
-    """`reads.event_json(stored)`: same keys, same order."""
+    """`render.event_json(stored)`: same keys, same order."""
 
     uuid: str
     time: str

@@ -10,15 +10,23 @@ import json
 import logging
 import sys
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-if TYPE_CHECKING:
-    from tracktion.http.request import Request
+
+class RequestLine(Protocol):
+    """What a request line says of a request (`tracktion.http.request.Request` has it): described here so
+    that logging, a layer below HTTP, imports nothing from it."""
+
+    method: str
+    route: str
+    request_id: str
+    workspace_id: int | None
+
 
 access = logging.getLogger("tracktion.access")
 
 
-def access_log(request: Request, status: int, seconds: float) -> None:
+def access_log(request: RequestLine, status: int, seconds: float) -> None:
     access.info(
         "%s %s %s %.1fms",
         request.method,

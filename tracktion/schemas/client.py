@@ -17,12 +17,12 @@ CLIENT_ID_MAX = 2**63 - 1
 # §3.2 verbatim. Applies to customId, email, uuid (and ai-compat clientUUID).
 _BANNED = re.compile(r"[\U00010000-\U0010FFFF\uD800-\uDFFF\r\n\u2028\u2029\u00AD\uFE00-\uFE0F\x00]")
 # Synerise's e-mail pattern, un-escaped, used with fullmatch as §3.2 says.
-_EMAIL = re.compile(
+EMAIL_RE = re.compile(
     r"""^(([^<>()\[\]\\.,;:\s@"]+(\.[^<>()\[\]\\.,;:\s@"]+)*)|(".+"))@((\[[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}\."""
     r"""[0-9]{1,3}\])|(([a-zA-Z\-0-9]+\.)+[a-zA-Z]{2,}))$"""
 )
 # fullmatch rather than ^…$: `$` would also accept a trailing newline (rejected earlier as banned anyway).
-_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+UUID_RE = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 
 EMPTY_CLIENT = ClientRef()  # frozen, so one shared instance serves every "client filled from the token" case
 
@@ -49,14 +49,14 @@ def identifier_error(value: Any, field: str, name: str) -> ErrorEntry | None:
 def uuid_error(value: Any, field: str, name: str = "UUID") -> ErrorEntry | None:
     """Identifier rules plus the UUID pattern; reused for ai-compat `clientUUID`."""
     error = identifier_error(value, field, name)
-    if error is None and _UUID.fullmatch(value) is None:
+    if error is None and UUID_RE.fullmatch(value) is None:
         error = ErrorEntry(1005, field, f"UUID format invalid ({value})", rejected(value))
     return error
 
 
 def email_error(value: Any, field: str) -> ErrorEntry | None:
     error = identifier_error(value, field, "Email")
-    if error is None and _EMAIL.fullmatch(value) is None:
+    if error is None and EMAIL_RE.fullmatch(value) is None:
         error = ErrorEntry(1005, field, f"Email format invalid ({value})", rejected(value))
     return error
 

@@ -19,7 +19,7 @@ from tracktion.schemas.common import check_salt, check_time
 from tracktion.schemas.params import ParamCheck, check_params, compile_checks, stored_params
 
 ACTION_MAX = 32
-_ACTION = re.compile(r"[a-zA-Z0-9.\-_]+")  # fullmatch: `^…$` would let a trailing newline through
+ACTION_RE = re.compile(r"[a-zA-Z0-9.\-_]+")  # fullmatch: `^…$` would let a trailing newline through
 # Valid custom actions → their §10 kind. A workspace uses a handful of actions, so one dict hit replaces the
 # pattern match and the kind lookup; only valid actions (≤ 32 characters) are kept, and the dict is emptied
 # when full so no sender can grow it without bound.
@@ -121,7 +121,7 @@ def validate_event(
 
 def _custom_action_kind(action: Any) -> str | None:
     """The §10 kind of a valid custom `action`, remembered; None if the action breaks §3.4."""
-    if type(action) is not str or not 0 < len(action) <= ACTION_MAX or _ACTION.fullmatch(action) is None:
+    if type(action) is not str or not 0 < len(action) <= ACTION_MAX or ACTION_RE.fullmatch(action) is None:
         return None
     if len(_CUSTOM_KINDS) >= _CUSTOM_KINDS_MAX:
         _CUSTOM_KINDS.clear()

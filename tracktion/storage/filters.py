@@ -7,8 +7,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from tracktion.domain.ports import EventQuery, QuarantineQuery
 from tracktion.domain.timefmt import format_ms
-from tracktion.storage.base import EventQuery, QuarantineQuery
 
 # (column, values, SQL type name of the values) -> (condition, its parameters)
 OneOf = Callable[[str, Sequence[Any], str], tuple[str, list[Any]]]

@@ -34,8 +34,7 @@ from tracktion.domain.models import (
     WriteRequest,
     WriteResult,
 )
-from tracktion.errors import ErrorEntry, StorageUnavailable
-from tracktion.storage.base import (
+from tracktion.domain.ports import (
     EventQuery,
     ProfileDetails,
     QuarantineQuery,
@@ -43,6 +42,7 @@ from tracktion.storage.base import (
     TimelineEvent,
     WriteTx,
 )
+from tracktion.errors import ErrorEntry, StorageUnavailable
 from tracktion.storage.filters import (
     definition_filters,
     definitions_json,
@@ -431,7 +431,7 @@ def _canonical_uuid(value: str) -> uuidlib.UUID | None:
 
 
 class PostgresStore:
-    """`tracktion.storage.base.Store` on PostgreSQL (or Citus)."""
+    """`tracktion.domain.ports.Store` on PostgreSQL (or Citus)."""
 
     def __init__(
         self, url: str, *, queue_size: int = 10_000, read_connections: int = 4, quarantine_max_rows: int = 0

@@ -1,4 +1,4 @@
-"""The PostgreSQL write transaction as the domain sees it (`tracktion.storage.base.WriteTx`).
+"""The PostgreSQL write transaction as the domain sees it (`tracktion.domain.ports.WriteTx`).
 
 Many tracktion nodes write to one database at once, each with its own group-commit writer. What keeps
 that correct:

@@ -26,8 +26,7 @@ from tracktion.domain.models import (
     WriteRequest,
     WriteResult,
 )
-from tracktion.errors import ErrorEntry, TracktionError
-from tracktion.storage.base import (
+from tracktion.domain.ports import (
     EventQuery,
     ProfileDetails,
     QuarantineQuery,
@@ -35,6 +34,7 @@ from tracktion.storage.base import (
     TimelineEvent,
     WriteTx,
 )
+from tracktion.errors import ErrorEntry, TracktionError
 from tracktion.storage.filters import (
     definition_filters,
     definitions_json,
@@ -270,7 +270,7 @@ def _api_key(r: tuple[Any, ...] | None) -> ApiKey | None:
 
 
 class SQLiteStore:
-    """`tracktion.storage.base.Store` on one SQLite file."""
+    """`tracktion.domain.ports.Store` on one SQLite file."""
 
     def __init__(
         self,

@@ -1,4 +1,4 @@
-"""The SQLite write transaction as the domain sees it (`tracktion.storage.base.WriteTx`)."""
+"""The SQLite write transaction as the domain sees it (`tracktion.domain.ports.WriteTx`)."""
 
 from __future__ import annotations
 
@@ -111,7 +111,7 @@ class IdentityCache:
 
 
 class SQLiteTx:
-    """The domain's view of one write transaction (`tracktion.storage.base.WriteTx`).
+    """The domain's view of one write transaction (`tracktion.domain.ports.WriteTx`).
 
     Writer jobs cost as few statements as possible, because each one releases and retakes the GIL that the
     event loop needs: a job's savepoint is opened only when the job first writes something directly, its

@@ -15,9 +15,9 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import IO, Any, Protocol
 
+from tracktion.domain.ports import EventQuery, Store
 from tracktion.domain.timefmt import TimeFormatError, TimeRangeError, parse_time_ms
-from tracktion.http.reads import event_json
-from tracktion.storage.base import EventQuery, Store
+from tracktion.schemas.render import event_json
 from tracktion.tools import ToolError
 
 FORMATS = ("ndjson", "csv", "parquet")

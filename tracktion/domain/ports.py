@@ -1,4 +1,5 @@
-"""The one narrow storage interface. SQLite and PostgreSQL live behind it; nothing above sees SQL.
+"""The ports: the one narrow storage interface the domain and the HTTP layer are written against. SQLite and
+PostgreSQL (`tracktion.storage`) implement it; nothing above them sees SQL, and nothing here imports them.
 
 Two halves:
 - `WriteTx`: what the domain's unit of work (`tracktion.domain.ingest`) may do inside one write

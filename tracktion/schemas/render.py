@@ -1,0 +1,56 @@
+"""The public JSON shapes of what tracktion answers, written once for the HTTP API and the CLI alike: events
+(docs/api.md §8.1, §13.2), workspaces and API keys (§13.7) and event definitions (§10, §13.3).
+
+The HTTP handlers, the live stream, `tracktion export` and the CLI's `--json` output all call these, so a
+shape cannot drift between them. Only camelCase JSON is built here; nothing reads a request or a store."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tracktion.domain.models import ApiKey, Workspace
+from tracktion.domain.ports import StoredEvent
+from tracktion.domain.timefmt import format_ms
+
+
+def event_json(stored: StoredEvent, extended: bool = False) -> dict[str, Any]:
+    """§8.1 shape; `extended` adds `endpoint`, `kind`, `seq` (§13.2)."""
+    row = stored.row
+    out: dict[str, Any] = {
+        "uuid": row.uuid,
+        "time": format_ms(row.time_ms),
+        "action": row.action,
+        "label": row.label,
+        "client": {
+            "id": row.client_id,
+            "uuid": row.params.get("uuid"),
+            "customId": stored.custom_id,
+            "email": stored.email,
+        },
+        "params": row.params,
+    }
+    if extended:
+        out["endpoint"] = row.endpoint
+        out["kind"] = row.kind
+        out["seq"] = row.seq
+    return out
+
+
+def workspace_json(w: Workspace) -> dict[str, Any]:
+    """§13.7: a workspace as the admin API and `tracktion workspaces … --json` print it."""
+    return {"id": w.id, "guid": w.guid, "name": w.name, "createdAt": format_ms(w.created_ms)}
+
+
+def key_json(k: ApiKey, secret: str | None = None) -> dict[str, Any]:
+    """§13.7: an API key; `apiKey` (the secret) only in the answer that created it."""
+    out: dict[str, Any] = {
+        "id": k.id,
+        "kind": k.kind,
+        "name": k.name,
+        "permissions": list(k.permissions),
+        "createdAt": format_ms(k.created_ms),
+        "revokedAt": format_ms(k.revoked_ms) if k.revoked_ms is not None else None,
+    }
+    if secret is not None:
+        out["apiKey"] = secret
+    return out
