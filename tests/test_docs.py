@@ -1,7 +1,7 @@
 """docs/api.md against the code it describes: the route list (§1.1), the endpoint catalog (§4.1) and the
-configuration table (§13.8). Pure text and data: no server is started.
+configuration table (§13.8), plus the README's configuration table. Pure text and data: no server is started.
 
-The three tables sit between HTML comment markers (`<!-- routes:start -->` … `<!-- routes:end -->`, likewise
+The tables sit between HTML comment markers (`<!-- routes:start -->` … `<!-- routes:end -->`, likewise
 `catalog`, `settings` and `unread`), so the checks read exactly what a user reads."""
 
 from __future__ import annotations
@@ -162,3 +162,10 @@ def test_every_documented_variable_is_read(doc: str) -> None:
     assert not unknown, "docs/api.md names variables tracktion/settings.py does not read: " + ", ".join(
         unknown
     )
+
+
+def test_readme_configuration_names_every_setting() -> None:
+    readme = (API_MD.parent.parent / "README.md").read_text("utf-8")
+    section = readme.split("## Configuration", 1)[1].split("\n## ", 1)[0]
+    missing = sorted(set(_settings_by_variable()) - set(VARIABLE_RE.findall(section)))
+    assert not missing, "settings missing from the README's Configuration table: " + ", ".join(missing)
