@@ -4,7 +4,6 @@ small pool of read-only connections."""
 from __future__ import annotations
 
 import asyncio
-import fcntl
 import os
 import sqlite3
 import threading
@@ -42,153 +41,17 @@ from tracktion.storage.filters import (
     profile_filters,
     quarantine_filters,
 )
+from tracktion.storage.sqlite_backend import SQLiteBackend, connect
 from tracktion.storage.sqlite_checkpoint import Checkpointer
-from tracktion.storage.sqlite_schema import MIGRATIONS
-from tracktion.storage.sqlite_tx import IdentityCache, SQLiteTx, apply_request, decode_json, text_read
+from tracktion.storage.sqlite_tx import SQLiteTx, apply_request, decode_json, text_read
 from tracktion.storage.sqlite_writer_process import WriterProcess
-from tracktion.storage.writer import Backend, GroupCommitWriter
+from tracktion.storage.writer import GroupCommitWriter
 
 T = TypeVar("T")
 _encode = msgspec.json.encode
 _decode = msgspec.json.decode
 _MAX_INT64 = 2**63 - 1
 _READY_MIN_FREE = 1_048_576  # free bytes below which a store whose last commit failed is not ready
-
-
-def _connect(path: Path) -> sqlite3.Connection:
-    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=10.0)
-    conn.execute("PRAGMA busy_timeout = 10000")
-    return conn
-
-
-def migrate(conn: sqlite3.Connection) -> list[str]:
-    """Apply the named migrations not yet recorded; each in its own transaction. Returns those applied."""
-    conn.execute(
-        "CREATE TABLE IF NOT EXISTS tracktion_migrations (name TEXT PRIMARY KEY, applied_ms INTEGER)"
-    )
-    done = {r[0] for r in conn.execute("SELECT name FROM tracktion_migrations")}
-    applied = []
-    for name, statements in MIGRATIONS:
-        if name in done:
-            continue
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            if conn.execute("SELECT 1 FROM tracktion_migrations WHERE name = ?", (name,)).fetchone():
-                conn.execute("ROLLBACK")  # another process got there first
-                continue
-            for sql in statements:
-                conn.execute(sql)
-            conn.execute(
-                "INSERT INTO tracktion_migrations VALUES (?, CAST(unixepoch('subsec') * 1000 AS INTEGER))",
-                (name,),
-            )
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        applied.append(name)
-    return applied
-
-
-# The writer connection's settings; the benchmark's storage ceiling (bench/storage_ceiling.py) uses the same.
-WRITER_PRAGMAS = (
-    "PRAGMA journal_mode = WAL",
-    # FULL: the WAL is fsync'd at every commit, so a 202 survives power loss, not just a crash.
-    "PRAGMA synchronous = FULL",
-    # Every row of a commit dirties a random page of two indexes (event uuid, profile): with SQLite's 2 MiB
-    # default a 1000-row commit spills pages mid-transaction and re-reads them. 64 MiB measured 1000-item
-    # batches +23-50% (13.4k -> 16.4k events/s at 1 connection, 6.6k -> 10.0k at 64), for ~65 MB of RSS.
-    "PRAGMA cache_size = -65536",
-    "PRAGMA wal_autocheckpoint = 0",  # the Checkpointer's thread does it, off the commit path
-    # A statement journal or temp index that outgrows its in-memory start goes to a file in /var/tmp
-    # otherwise: one pwrite per page on the commit path.
-    "PRAGMA temp_store = MEMORY",
-)
-
-
-class _SQLiteBackend(Backend):
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.conn: sqlite3.Connection | None = None
-        self.tx: SQLiteTx | None = None
-        self.identities = IdentityCache()
-        self._lock_fd: int | None = None
-
-    def open(self) -> None:
-        conn = _connect(self.path)
-        for pragma in WRITER_PRAGMAS:
-            conn.execute(pragma)
-        migrate(conn)
-        self.conn = conn
-        self._lock_fd = os.open(_writer_lock_path(self.path), os.O_RDWR | os.O_CREAT, 0o600)
-
-    def begin(self) -> SQLiteTx:
-        assert self.conn is not None
-        self._lock()
-        try:
-            self.conn.execute("BEGIN IMMEDIATE")
-            # Under the write lock: nobody else can commit until we do, so this says whether anyone did since.
-            (version,) = self.conn.execute("PRAGMA data_version").fetchone()
-        except BaseException:
-            self.rollback()
-            raise
-        self.identities.begin(version)
-        self.tx = SQLiteTx(self.conn, self.identities)
-        return self.tx
-
-    # Writers of several processes on one file (`serve --workers N`, the CLI next to a server) take turns
-    # through a blocking lock on a file beside it: the waiting writer sleeps in the kernel (GIL released) and
-    # wakes the moment the other commits. SQLite's own busy handler polls with growing sleeps instead, which
-    # was measured at a 1.6 s p99 with two workers.
-    def _lock(self) -> None:
-        if self._lock_fd is not None:
-            fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
-
-    def _unlock(self) -> None:
-        if self._lock_fd is not None:
-            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
-
-    # The job's savepoint is opened by the transaction itself, at the job's first direct write: most
-    # requests (events of known profiles) write nothing before the commit's one executemany.
-    def savepoint(self) -> None:
-        assert self.tx is not None
-        self.tx.start_job()
-
-    def release(self) -> None:
-        assert self.tx is not None
-        self.tx.release_job()
-
-    def rollback_savepoint(self) -> None:
-        assert self.tx is not None
-        self.tx.discard_job()
-
-    def commit(self) -> None:
-        assert self.conn is not None and self.tx is not None
-        tx, self.tx = self.tx, None
-        tx.finish()  # the commit's pending rows and definitions, once for every job of the group
-        self.conn.execute("COMMIT")
-        self._unlock()
-        tx.committed()
-
-    def rollback(self) -> None:
-        self.tx = None
-        try:
-            if self.conn is not None and self.conn.in_transaction:
-                self.conn.execute("ROLLBACK")
-        finally:
-            self._unlock()
-
-    def close(self) -> None:
-        if self.conn is not None:
-            self.conn.close()
-            self.conn = None
-        if self._lock_fd is not None:
-            os.close(self._lock_fd)
-            self._lock_fd = None
-
-
-def _writer_lock_path(db: Path) -> Path:
-    return db.with_name(db.name + ".writer-lock")
 
 
 _EVENT_COLS = (
@@ -283,14 +146,14 @@ class SQLiteStore:
     ) -> None:
         self.path = Path(path)
         self.quarantine_max_rows = quarantine_max_rows  # per workspace; 0 = unlimited
-        self._writer = GroupCommitWriter(_SQLiteBackend(self.path), queue_size=queue_size)
+        self._writer = GroupCommitWriter(SQLiteBackend(self.path), queue_size=queue_size)
         # HTTP writes in a process of their own (see sqlite_writer_process); other writes stay on the thread.
         self._process = (
             WriterProcess(self.path, queue_size=queue_size, quarantine_max_rows=quarantine_max_rows)
             if writer_process
             else None
         )
-        self._checkpointer = Checkpointer(lambda: _connect(self.path))
+        self._checkpointer = Checkpointer(lambda: connect(self.path))
         self._read_pool = ThreadPoolExecutor(max_workers=read_threads, thread_name_prefix="tracktion-read")
         self._local = threading.local()
         self._read_conns: list[sqlite3.Connection] = []
@@ -342,7 +205,7 @@ class SQLiteStore:
     def _conn(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None:
-            conn = _connect(self.path)
+            conn = connect(self.path)
             conn.execute("PRAGMA query_only = 1")
             self._local.conn = conn
             with self._lock:

@@ -5,7 +5,7 @@ around every SQLite call (BEGIN, the INSERT, COMMIT's fsync) and must win it bac
 each time; measured on 2 cores, a 16-request commit spent ~1.5 ms of its ~2.7 ms waiting for the GIL and
 the server never used more than one core. Here the writer has its own interpreter: request handling and
 writing run in parallel, and nothing else changes — same group commit (`writer.run_group`), same
-transaction code (`apply_request` on a `_SQLiteBackend`), answers only after COMMIT.
+transaction code (`apply_request` on a `SQLiteBackend`), answers only after COMMIT.
 
 Wire: a Unix socket pair, frames of a 4-byte length and a message encoded by `writer_wire` (both ends are
 this package, same version; the socket is private to the two processes).
@@ -37,6 +37,9 @@ from typing import Any
 from tracktion.domain.models import WriteRequest, WriteResult
 from tracktion.errors import InternalError, Overloaded, StorageUnavailable
 from tracktion.storage import writer_wire
+from tracktion.storage.sqlite_backend import SQLiteBackend
+from tracktion.storage.sqlite_tx import apply_request
+from tracktion.storage.writer import run_group
 
 log = logging.getLogger("tracktion.storage")
 _HEADER = 4
@@ -309,13 +312,8 @@ class _Requests:
 
 
 def _child(fd: int, path: Path, quarantine_max_rows: int) -> int:
-    # Imported here: `tracktion.storage.sqlite` imports this module for `WriterProcess`.
-    from tracktion.storage.sqlite import _SQLiteBackend
-    from tracktion.storage.sqlite_tx import apply_request
-    from tracktion.storage.writer import run_group
-
     sock = socket.socket(fileno=fd)
-    backend = _SQLiteBackend(path)
+    backend = SQLiteBackend(path)
     try:
         backend.open()
     except Exception as exc:
