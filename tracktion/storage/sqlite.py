@@ -380,7 +380,7 @@ class SQLiteStore:
 
     async def delete_quarantine(self, workspace_id: int, record_id: str) -> bool:
         def work(tx: SQLiteTx) -> bool:
-            cur = tx.c.execute(
+            cur = tx.conn.execute(
                 "DELETE FROM quarantine WHERE workspace_id = ? AND id = ?", (workspace_id, record_id)
             )
             return cur.rowcount > 0
@@ -398,7 +398,7 @@ class SQLiteStore:
         serialises every process on this file, so the check and the inserts cannot interleave."""
 
         def work(tx: SQLiteTx) -> tuple[Workspace, ApiKey] | None:
-            if tx.c.execute("SELECT 1 FROM workspaces LIMIT 1").fetchone() is not None:
+            if tx.conn.execute("SELECT 1 FROM workspaces LIMIT 1").fetchone() is not None:
                 return None
             workspace = _insert_workspace(tx, name, now_ms)
             key, secret_hash = make_key(workspace.id)
@@ -447,7 +447,7 @@ class SQLiteStore:
 
     async def revoke_api_key(self, key_id: str, now_ms: int) -> bool:
         def work(tx: SQLiteTx) -> bool:
-            cur = tx.c.execute(
+            cur = tx.conn.execute(
                 "UPDATE api_keys SET revoked_ms = ? WHERE id = ? AND revoked_ms IS NULL", (now_ms, key_id)
             )
             return cur.rowcount > 0
@@ -457,13 +457,13 @@ class SQLiteStore:
 
 def _probe_commit(tx: SQLiteTx) -> None:
     """A commit that writes a page (a WAL frame and its fsync) and changes no value: readiness's test."""
-    tx.c.execute("UPDATE tracktion_migrations SET applied_ms = applied_ms + 1")
-    tx.c.execute("UPDATE tracktion_migrations SET applied_ms = applied_ms - 1")
+    tx.conn.execute("UPDATE tracktion_migrations SET applied_ms = applied_ms + 1")
+    tx.conn.execute("UPDATE tracktion_migrations SET applied_ms = applied_ms - 1")
 
 
 def _insert_workspace(tx: SQLiteTx, name: str, now_ms: int) -> Workspace:
     guid = str(uuidlib.uuid4())
-    cur = tx.c.execute(
+    cur = tx.conn.execute(
         "INSERT INTO workspaces (guid, name, created_ms) VALUES (?, ?, ?)", (guid, name, now_ms)
     )
     assert cur.lastrowid is not None
@@ -471,7 +471,7 @@ def _insert_workspace(tx: SQLiteTx, name: str, now_ms: int) -> Workspace:
 
 
 def _insert_api_key(tx: SQLiteTx, key: ApiKey, secret_hash: str) -> None:
-    tx.c.execute(
+    tx.conn.execute(
         "INSERT INTO api_keys VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         (
             key.workspace_id,
