@@ -24,6 +24,7 @@ from tracktion.domain.identity import profile_for_uuid
 from tracktion.domain.models import ClientRef, EventRow
 from tracktion.domain.ports import EventQuery
 from tracktion.errors import StorageUnavailable
+from tracktion.schemas.render import definitions_json
 from tracktion.settings import Settings
 from tracktion.storage.postgres import PostgresStore, migrate
 from tracktion.storage.postgres_schema import MIGRATIONS
@@ -252,7 +253,7 @@ async def test_identity_and_salt_races_between_writers(url: str) -> None:
             assert len(await stores[0].find_client_ids(ws, uuid=_u(100 + i))) == 1
             lone = await stores[0].events(EventQuery(ws, actions=("lone",), client_ids=None))
         assert len(lone) == pairs  # one salted event per uuid, however many nodes sent it
-        defs = {d["action"]: d["eventCount"] for d in await stores[0].definitions(ws)}
+        defs = {d["action"]: d["eventCount"] for d in definitions_json(await stores[0].definitions(ws))}
         assert defs == {"door.open": 3 * pairs, "lone": pairs}
     finally:
         for s in stores:

@@ -7,8 +7,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from tracktion.domain.definitions import Definition, DefinitionParam
 from tracktion.domain.ports import EventQuery, QuarantineQuery
-from tracktion.domain.timefmt import format_ms
 
 # (column, values, SQL type name of the values) -> (condition, its parameters)
 OneOf = Callable[[str, Sequence[Any], str], tuple[str, list[Any]]]
@@ -114,35 +114,18 @@ def definition_filters(
     return " AND ".join(where), params
 
 
-def definitions_json(
+def definitions_from_rows(
     defs: Sequence[Sequence[Any]],
     params_rows: Sequence[Sequence[Any]],
     name_text: Callable[[Any], str],
     type_list: Callable[[Any], list[str]],
-) -> list[dict[str, Any]]:
-    """§10 answer from rows of `definitions` (action, kind, first, last, count) and of `definition_params`
+) -> list[Definition]:
+    """Definitions from rows of `definitions` (action, kind, first, last, count) and of `definition_params`
     (action, name, types, first, last), both in answer order. Params of actions not in `defs` are skipped;
     the backends store param names and type lists each their own way (`name_text`, `type_list`)."""
-    by_action: dict[str, list[dict[str, Any]]] = {d[0]: [] for d in defs}
+    by_action: dict[str, list[DefinitionParam]] = {d[0]: [] for d in defs}
     for a, name, types, first, last in params_rows:
         found = by_action.get(a)
         if found is not None:
-            found.append(
-                {
-                    "name": name_text(name),
-                    "types": type_list(types),
-                    "firstSeen": format_ms(first),
-                    "lastSeen": format_ms(last),
-                }
-            )
-    return [
-        {
-            "action": a,
-            "kind": k,
-            "firstSeen": format_ms(f),
-            "lastSeen": format_ms(last),
-            "eventCount": n,
-            "params": by_action[a],
-        }
-        for a, k, f, last, n in defs
-    ]
+            found.append(DefinitionParam(name_text(name), tuple(type_list(types)), first, last))
+    return [Definition(a, k, f, last, n, tuple(by_action[a])) for a, k, f, last, n in defs]

@@ -25,6 +25,7 @@ from typing import Any, TypeVar
 import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
+from tracktion.domain.definitions import Definition
 from tracktion.domain.models import (
     ApiKey,
     EventRow,
@@ -45,7 +46,7 @@ from tracktion.domain.ports import (
 from tracktion.errors import ErrorEntry, StorageUnavailable
 from tracktion.storage.filters import (
     definition_filters,
-    definitions_json,
+    definitions_from_rows,
     event_page,
     profile_filters,
     quarantine_filters,
@@ -571,7 +572,7 @@ class PostgresStore:
 
     async def definitions(
         self, workspace_id: int, kind: str | None = None, prefix: str | None = None, action: str | None = None
-    ) -> list[dict[str, Any]]:
+    ) -> list[Definition]:
         where, params = definition_filters(
             workspace_id, "%s", "left(action, %s)", kind=kind, prefix=prefix, action=action
         )
@@ -589,7 +590,7 @@ class PostgresStore:
             ' ORDER BY action COLLATE "C", name',
             (workspace_id, wanted),
         )
-        return definitions_json(
+        return definitions_from_rows(
             defs, params_rows, lambda name: bytes(name).decode("utf-8", "surrogatepass"), list
         )
 

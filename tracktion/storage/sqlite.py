@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 
 import msgspec
 
+from tracktion.domain.definitions import Definition
 from tracktion.domain.event_ids import uuid_text
 from tracktion.domain.models import (
     ApiKey,
@@ -36,7 +37,7 @@ from tracktion.domain.ports import (
 from tracktion.errors import ErrorEntry, TracktionError
 from tracktion.storage.filters import (
     definition_filters,
-    definitions_json,
+    definitions_from_rows,
     event_page,
     profile_filters,
     quarantine_filters,
@@ -320,7 +321,7 @@ class SQLiteStore:
 
     async def definitions(
         self, workspace_id: int, kind: str | None = None, prefix: str | None = None, action: str | None = None
-    ) -> list[dict[str, Any]]:
+    ) -> list[Definition]:
         where, params = definition_filters(
             workspace_id, "?", "substr(action, 1, ?)", kind=kind, prefix=prefix, action=action
         )
@@ -336,7 +337,7 @@ class SQLiteStore:
             " ORDER BY action, CAST(name AS BLOB)",  # names with lone surrogates are BLOBs (`text_value`)
             (workspace_id,),
         )
-        return definitions_json(defs, params_rows, text_read, _decode)
+        return definitions_from_rows(defs, params_rows, text_read, _decode)
 
     async def quarantine(self, query: QuarantineQuery) -> list[tuple[int, QuarantineRecord]]:
         where, params = quarantine_filters(query, "?")
