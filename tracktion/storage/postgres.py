@@ -25,34 +25,14 @@ from typing import Any, TypeVar
 import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from tracktion.domain.definitions import Definition
-from tracktion.domain.models import (
-    ApiKey,
-    EventRow,
-    Profile,
-    QuarantineRecord,
-    Workspace,
-    WriteRequest,
-    WriteResult,
-)
-from tracktion.domain.ports import (
-    EventQuery,
-    ProfileDetails,
-    QuarantineQuery,
-    StoredEvent,
-    TimelineEvent,
-    WriteTx,
-)
-from tracktion.errors import ErrorEntry, StorageUnavailable
-from tracktion.storage.filters import (
-    definition_filters,
-    definitions_from_rows,
-    event_page,
-    profile_filters,
-    quarantine_filters,
-)
+from tracktion.domain.models import Profile, QuarantineRecord, WriteRequest, WriteResult
+from tracktion.domain.ports import EventQuery, StoredEvent, TimelineEvent, WriteTx
+from tracktion.errors import StorageUnavailable
+from tracktion.storage.dialect import Dialect, as_is
+from tracktion.storage.filters import event_page
 from tracktion.storage.postgres_schema import LEDGER_DDL, MIGRATIONS
 from tracktion.storage.postgres_tx import PostgresTx, RequestJob, json_value, run_unit
+from tracktion.storage.sql_store import EVENT_FROM, SQLStore
 from tracktion.storage.writer import Backend, GroupCommitWriter
 
 log = logging.getLogger("tracktion.storage")
@@ -319,37 +299,7 @@ class _ReadPool:
             await asyncio.gather(*self._closing, return_exceptions=True)
 
 
-_EVENT_COLS = (
-    "e.seq, e.workspace_id, e.uuid::text, e.client_id, e.action, e.label::text, e.time_ms, e.params::text,"
-    " e.endpoint, e.kind, p.custom_id, p.email"
-)
-_EVENT_FROM = (
-    " FROM events e JOIN profiles p ON p.workspace_id = e.workspace_id AND p.client_id = e.client_id"
-)
-_QUARANTINE_COLS = (
-    "seq, workspace_id, id, received_ms, request_id, method, endpoint, item_index, reason, status,"
-    " errors::text, credential::text, item::text, body::text, body_truncated"
-)
-_KEY_COLS = "id, workspace_id, kind, name, permissions, created_ms, revoked_ms"
-_WORKSPACE_COLS = "id, guid, name, created_ms"
 _CANONICAL_UUID = "0123456789abcdef-"
-_MAX_INT64 = 2**63 - 1
-
-
-def _stored_event(r: tuple[Any, ...]) -> StoredEvent:
-    row = EventRow(
-        workspace_id=r[1],
-        uuid=r[2],
-        client_id=r[3],
-        action=r[4],
-        label=json_value(r[5]),
-        time_ms=r[6],
-        params=json_value(r[7]),
-        endpoint=r[8],
-        kind=r[9],
-        seq=r[0],
-    )
-    return StoredEvent(row, r[10], r[11])
 
 
 def _any_of(column: str, values: Sequence[Any], sql_type: str) -> tuple[str, list[Any]]:
@@ -358,46 +308,6 @@ def _any_of(column: str, values: Sequence[Any], sql_type: str) -> tuple[str, lis
         # and stop at the limit; it fetched all of the profile's events and sorted them (3 ms for 500 events).
         return f"{column} = %s", [values[0]]
     return f"{column} = ANY(%s::{sql_type}[])", [list(values)]
-
-
-def _event_page(query: EventQuery) -> tuple[str, list[Any]]:
-    return event_page(query, "%s", _any_of)
-
-
-def _quarantine(r: tuple[Any, ...]) -> QuarantineRecord:
-    return QuarantineRecord(
-        id=r[2],
-        workspace_id=r[1],
-        received_ms=r[3],
-        request_id=r[4],
-        method=r[5],
-        endpoint=r[6],
-        item_index=r[7],
-        reason=r[8],
-        status=r[9],
-        errors=[
-            ErrorEntry(e["code"], e["field"], e["message"], e["rejectedValue"]) for e in json_value(r[10])
-        ],
-        credential=json_value(r[11]),
-        item=json_value(r[12]) if r[12] is not None else None,
-        has_item=r[12] is not None,
-        body=json_value(r[13]) if r[13] is not None else None,
-        body_truncated=bool(r[14]),
-    )
-
-
-def _api_key(r: tuple[Any, ...] | None) -> ApiKey | None:
-    if r is None:
-        return None
-    return ApiKey(
-        id=r[0],
-        workspace_id=r[1],
-        kind=r[2],
-        name=r[3],
-        permissions=tuple(r[4]),
-        created_ms=r[5],
-        revoked_ms=r[6],
-    )
 
 
 def _unmatchable(values: Sequence[Any]) -> bool:
@@ -431,12 +341,49 @@ def _canonical_uuid(value: str) -> uuidlib.UUID | None:
     return parsed if str(parsed) == v else None
 
 
-class PostgresStore:
-    """`tracktion.domain.ports.Store` on PostgreSQL (or Citus)."""
+def _uuid_or_none(value: str) -> uuidlib.UUID | None:
+    try:
+        return uuidlib.UUID(value)
+    except ValueError:
+        return None
+
+
+def _param_name(name: bytes | memoryview) -> str:
+    return bytes(name).decode("utf-8", "surrogatepass")
+
+
+def _cast_text(column: str) -> str:
+    # psycopg would decode uuid and json columns itself (into UUID objects, and with json.loads); as text
+    # they come back as the lower-case form and are decoded by `json_value`, like SQLite's.
+    return f"{column}::text"
+
+
+# PostgreSQL stores uuids as `uuid`, JSON and caller free text (label, quarantine body: NUL-safe) as `json`,
+# param names as `bytea` and string lists as `text[]` (see `postgres_schema`).
+_DIALECT = Dialect(
+    mark="%s",
+    one_of=_any_of,
+    action_prefix="left(action, %s)",
+    as_text=_cast_text,
+    bytewise=' COLLATE "C"',  # whatever the database's default collation
+    event_uuid=_uuid_or_none,
+    event_uuid_text=as_is,  # selected as text
+    profile_uuid=_canonical_uuid,
+    json=json_value,
+    free_text=json_value,
+    param_name=_param_name,
+    text_list=list,
+    text_list_param=list,
+)
+
+
+class PostgresStore(SQLStore[PostgresTx]):
+    """`tracktion.domain.ports.Store` on PostgreSQL (or Citus); the reads and admin writes are `SQLStore`'s."""
 
     def __init__(
         self, url: str, *, queue_size: int = 10_000, read_connections: int = 4, quarantine_max_rows: int = 0
     ) -> None:
+        super().__init__(_DIALECT)
         self.url = url
         self.quarantine_max_rows = quarantine_max_rows  # per workspace; 0 = unlimited
         self._writer = GroupCommitWriter(
@@ -471,10 +418,42 @@ class PostgresStore:
             return False
         return True
 
+    # -- what SQLStore builds on -----------------------------------------------------------------
     async def _read(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         if _unmatchable(params):
             return []
         return await self._reads.fetch(sql, params)
+
+    async def _write(self, sql: str, params: Sequence[Any]) -> int:
+        # The same guard as `_read`: a value PostgreSQL cannot hold changes no row (and must not fail).
+        if _unmatchable(params):
+            return 0
+        return await super()._write(sql, params)
+
+    async def _unit(self, work: Callable[[PostgresTx], T]) -> T:
+        # No savepoint up front: `PostgresTx.execute` opens the job's at its first statement.
+        return await self._writer.submit(work)
+
+    def _execute(self, tx: PostgresTx, sql: str, params: Sequence[Any] | None = None) -> psycopg.Cursor[Any]:
+        return tx.execute(sql, params)
+
+    def _insert_id(self, tx: PostgresTx, sql: str, params: Sequence[Any]) -> int:
+        row = self._execute(tx, sql + " RETURNING id", params).fetchone()
+        assert row is not None
+        return int(row[0])
+
+    def _lock_first_workspace(self, tx: PostgresTx) -> None:
+        # Nodes starting together on an empty database serialise on an advisory lock held to the end of
+        # the transaction; all but the first then find the workspace there.
+        tx.execute("SELECT pg_advisory_xact_lock(%s)", (_BOOTSTRAP_LOCK,))
+
+    async def _definition_params(self, workspace_id: int, actions: list[str]) -> list[tuple[Any, ...]]:
+        return await self._read(
+            "SELECT action, name, types, first_seen_ms, last_seen_ms FROM definition_params"
+            " WHERE workspace_id = %s AND action = ANY(%s::text[])"
+            ' ORDER BY action COLLATE "C", name',
+            (workspace_id, actions),
+        )
 
     # -- writes ----------------------------------------------------------------------------------
     async def write(self, request: WriteRequest) -> WriteResult:
@@ -488,120 +467,22 @@ class PostgresStore:
         """Run domain code (written against `WriteTx`) as its own unit of work in the writer."""
         return await self._writer.submit(lambda tx: run_unit(tx, work))
 
-    # -- reads -----------------------------------------------------------------------------------
-    async def profile_details(self, workspace_id: int, client_id: int) -> ProfileDetails | None:
-        rows = await self._read(
-            "SELECT p.client_id, p.primary_uuid::text, p.custom_id, p.email, p.created_ms, p.updated_ms,"
-            " d.data::text FROM profiles p LEFT JOIN profile_data d"
-            " ON d.workspace_id = p.workspace_id AND d.client_id = p.client_id"
-            " WHERE p.workspace_id = %s AND p.client_id = %s",
-            (workspace_id, client_id),
-        )
-        if not rows:
-            return None
-        # uuid order = bytewise = the order of the lower-case text SQLite sorts.
-        uuids = await self._read(
-            "SELECT uuid::text FROM profile_uuids WHERE workspace_id = %s AND client_id = %s"
-            " ORDER BY added_ms, uuid",
-            (workspace_id, client_id),
-        )
-        return ProfileDetails.from_rows(rows[0], uuids, json_value)
-
-    async def events(self, query: EventQuery) -> list[StoredEvent]:
-        if query.client_ids == ():
-            return []
-        page, params = _event_page(query)
-        rows = await self._read(f"SELECT {_EVENT_COLS}{_EVENT_FROM}{page}", params)
-        return [_stored_event(r) for r in rows]
-
+    # -- reads of its own: the timeline, and the live stream up to the horizon -------------------
     async def profile_events(self, query: EventQuery) -> tuple[Profile, list[TimelineEvent]] | None:
         assert query.client_ids is not None and len(query.client_ids) == 1
-        page, params = _event_page(query)
+        page, params = event_page(query, _DIALECT)
         # The events with their profile's columns, in one round trip; only an empty answer needs a second
         # query, to tell a profile without events from no profile. (An outer join of the profile to its events
         # was tried: its extra sort of the wide rows made it slower than this.)
         sql = (
             "SELECT e.uuid::text, e.time_ms, e.action, e.label::text, e.params::text, p.workspace_id,"
-            f" p.client_id, p.primary_uuid::text, p.custom_id, p.email{_EVENT_FROM}{page}"
+            f" p.client_id, p.primary_uuid::text, p.custom_id, p.email{EVENT_FROM}{page}"
         )
         rows = await self._read(sql, params)
         if not rows:
             found = await self.profile(query.workspace_id, query.client_ids[0])
             return (found, []) if found is not None else None
         return Profile(*rows[0][5:]), [(r[0], r[1], r[2], json_value(r[3]), r[4]) for r in rows]
-
-    async def event(self, workspace_id: int, uuid: str) -> StoredEvent | None:
-        try:
-            key = uuidlib.UUID(uuid)
-        except ValueError:
-            return None
-        rows = await self._read(
-            f"SELECT {_EVENT_COLS}{_EVENT_FROM} WHERE e.workspace_id = %s AND e.uuid = %s",
-            (workspace_id, key),
-        )
-        return _stored_event(rows[0]) if rows else None
-
-    async def profile(self, workspace_id: int, client_id: int) -> Profile | None:
-        rows = await self._read(
-            "SELECT workspace_id, client_id, primary_uuid::text, custom_id, email FROM profiles"
-            " WHERE workspace_id = %s AND client_id = %s",
-            (workspace_id, client_id),
-        )
-        return Profile(*rows[0]) if rows else None
-
-    async def find_client_ids(
-        self,
-        workspace_id: int,
-        *,
-        client_id: int | None = None,
-        uuid: str | None = None,
-        custom_id: str | None = None,
-        email: str | None = None,
-    ) -> tuple[int, ...]:
-        """Owners of every given identifier (all must match the same profile); no creation."""
-        key = None
-        if uuid is not None:
-            key = _canonical_uuid(uuid)
-            if key is None:
-                return ()
-        where, params = profile_filters(
-            workspace_id, "%s", client_id=client_id, custom_id=custom_id, email=email, uuid=key
-        )
-        rows = await self._read(f"SELECT client_id FROM profiles WHERE {where}", params)
-        return tuple(r[0] for r in rows)
-
-    async def definitions(
-        self, workspace_id: int, kind: str | None = None, prefix: str | None = None, action: str | None = None
-    ) -> list[Definition]:
-        where, params = definition_filters(
-            workspace_id, "%s", "left(action, %s)", kind=kind, prefix=prefix, action=action
-        )
-        defs = await self._read(
-            "SELECT action, kind, first_seen_ms, last_seen_ms, event_count FROM definitions"
-            f' WHERE {where} ORDER BY action COLLATE "C"',
-            params,
-        )
-        if not defs:
-            return []
-        wanted = [d[0] for d in defs]
-        params_rows = await self._read(
-            "SELECT action, name, types, first_seen_ms, last_seen_ms FROM definition_params"
-            " WHERE workspace_id = %s AND action = ANY(%s::text[])"
-            ' ORDER BY action COLLATE "C", name',
-            (workspace_id, wanted),
-        )
-        return definitions_from_rows(
-            defs, params_rows, lambda name: bytes(name).decode("utf-8", "surrogatepass"), list
-        )
-
-    async def quarantine(self, query: QuarantineQuery) -> list[tuple[int, QuarantineRecord]]:
-        where, params = quarantine_filters(query, "%s")
-        rows = await self._read(
-            f"SELECT {_QUARANTINE_COLS} FROM quarantine WHERE {where}"
-            " ORDER BY received_ms DESC, seq DESC LIMIT %s",
-            [*params, query.limit],
-        )
-        return [(r[0], _quarantine(r)) for r in rows]
 
     async def _horizon(self) -> tuple[int, int]:
         """The highest event and quarantine seq below which every row is final.
@@ -640,17 +521,19 @@ class PostgresStore:
         self._horizon_cache = (now, commits, (events, quarantine))
         return events, quarantine
 
+    # The live stream reads only up to the horizon: SQLStore's versions trust every seq below the newest,
+    # which holds only where transactions commit in seq order.
     async def events_since(self, workspace_id: int, after_seq: int, limit: int) -> list[StoredEvent]:
         """Writes after `after_seq`, oldest first (the live stream, §13.5), up to the horizon."""
         horizon, _ = await self._horizon()
         if horizon <= after_seq:
             return []
         rows = await self._read(
-            f"SELECT {_EVENT_COLS}{_EVENT_FROM} WHERE e.workspace_id = %s AND e.seq > %s AND e.seq <= %s"
+            f"SELECT {self._event_cols}{EVENT_FROM} WHERE e.workspace_id = %s AND e.seq > %s AND e.seq <= %s"
             " ORDER BY e.seq LIMIT %s",
             (workspace_id, after_seq, horizon, limit),
         )
-        return [_stored_event(r) for r in rows]
+        return [self._stored_event(r) for r in rows]
 
     async def quarantine_since(
         self, workspace_id: int, after_seq: int, limit: int
@@ -659,127 +542,16 @@ class PostgresStore:
         if horizon <= after_seq:
             return []
         rows = await self._read(
-            f"SELECT {_QUARANTINE_COLS} FROM quarantine WHERE workspace_id = %s AND seq > %s AND seq <= %s"
+            f"SELECT {self._quarantine_cols} FROM quarantine WHERE workspace_id = %s AND seq > %s AND seq <= %s"
             " ORDER BY seq LIMIT %s",
             (workspace_id, after_seq, horizon, limit),
         )
-        return [(r[0], _quarantine(r)) for r in rows]
+        return [(r[0], self._quarantine(r)) for r in rows]
 
     async def latest_seqs(self) -> tuple[int, int]:
         """Where a live stream starts: the horizons (rows above them are delivered later, none skipped)."""
         return await self._horizon()
 
-    async def quarantine_record(self, workspace_id: int, record_id: str) -> QuarantineRecord | None:
-        rows = await self._read(
-            f"SELECT {_QUARANTINE_COLS} FROM quarantine WHERE workspace_id = %s AND id = %s",
-            (workspace_id, record_id),
-        )
-        return _quarantine(rows[0]) if rows else None
-
-    async def delete_quarantine(self, workspace_id: int, record_id: str) -> bool:
-        if _unmatchable([record_id]):
-            return False
-
-        def work(tx: PostgresTx) -> bool:
-            cur = tx.execute(
-                "DELETE FROM quarantine WHERE workspace_id = %s AND id = %s", (workspace_id, record_id)
-            )
-            return cur.rowcount > 0
-
-        return await self._writer.submit(work)
-
-    # -- workspaces and keys ---------------------------------------------------------------------
-    async def create_workspace(self, name: str, now_ms: int) -> Workspace:
-        return await self._writer.submit(lambda tx: _insert_workspace(tx, name, now_ms))
-
-    async def create_first_workspace(
-        self, name: str, now_ms: int, make_key: Callable[[int], tuple[ApiKey, str]]
-    ) -> tuple[Workspace, ApiKey] | None:
-        """The first workspace and its key, atomically: nodes starting together on an empty database
-        serialise on an advisory lock, and all but the first find the workspace there."""
-
-        def work(tx: PostgresTx) -> tuple[Workspace, ApiKey] | None:
-            tx.execute("SELECT pg_advisory_xact_lock(%s)", (_BOOTSTRAP_LOCK,))
-            if tx.execute("SELECT 1 FROM workspaces LIMIT 1").fetchone() is not None:
-                return None
-            workspace = _insert_workspace(tx, name, now_ms)
-            key, secret_hash = make_key(workspace.id)
-            _insert_api_key(tx, key, secret_hash)
-            return workspace, key
-
-        return await self._writer.submit(work)
-
-    async def workspaces(self) -> list[Workspace]:
-        return [
-            Workspace(*r) for r in await self._read(f"SELECT {_WORKSPACE_COLS} FROM workspaces ORDER BY id")
-        ]
-
-    async def workspace(self, ident: str | int) -> Workspace | None:
-        # ASCII digits only (`"¹".isdigit()` is true, `int("¹")` fails); ids beyond int64 exist nowhere.
-        if isinstance(ident, int) or (isinstance(ident, str) and ident.isascii() and ident.isdigit()):
-            if not 0 < int(ident) <= _MAX_INT64:
-                return None
-            rows = await self._read(f"SELECT {_WORKSPACE_COLS} FROM workspaces WHERE id = %s", (int(ident),))
-        else:
-            rows = await self._read(f"SELECT {_WORKSPACE_COLS} FROM workspaces WHERE guid = %s", (ident,))
-        return Workspace(*rows[0]) if rows else None
-
-    async def create_api_key(self, key: ApiKey, secret_hash: str) -> None:
-        await self._writer.submit(lambda tx: _insert_api_key(tx, key, secret_hash))
-
-    async def api_keys(self, workspace_id: int) -> list[ApiKey]:
-        rows = await self._read(
-            f'SELECT {_KEY_COLS} FROM api_keys WHERE workspace_id = %s ORDER BY created_ms, id COLLATE "C"',
-            (workspace_id,),
-        )
-        return [k for k in map(_api_key, rows) if k is not None]
-
-    async def api_key(self, key_id: str) -> ApiKey | None:
-        rows = await self._read(f"SELECT {_KEY_COLS} FROM api_keys WHERE id = %s", (key_id,))
-        return _api_key(rows[0]) if rows else None
-
-    async def api_key_by_hash(self, secret_hash: str) -> ApiKey | None:
-        rows = await self._read(f"SELECT {_KEY_COLS} FROM api_keys WHERE secret_hash = %s", (secret_hash,))
-        return _api_key(rows[0]) if rows else None
-
-    async def revoke_api_key(self, key_id: str, now_ms: int) -> bool:
-        if _unmatchable([key_id]):
-            return False
-
-        def work(tx: PostgresTx) -> bool:
-            cur = tx.execute(
-                "UPDATE api_keys SET revoked_ms = %s WHERE id = %s AND revoked_ms IS NULL", (now_ms, key_id)
-            )
-            return cur.rowcount > 0
-
-        return await self._writer.submit(work)
-
 
 # Any constant works; it only has to be the same in every node (and differ from the migration lock).
 _BOOTSTRAP_LOCK = 0x747261636B01
-
-
-def _insert_workspace(tx: PostgresTx, name: str, now_ms: int) -> Workspace:
-    guid = str(uuidlib.uuid4())
-    row = tx.execute(
-        "INSERT INTO workspaces (guid, name, created_ms) VALUES (%s, %s, %s) RETURNING id",
-        (guid, name, now_ms),
-    ).fetchone()
-    assert row is not None
-    return Workspace(row[0], guid, name, now_ms)
-
-
-def _insert_api_key(tx: PostgresTx, key: ApiKey, secret_hash: str) -> None:
-    tx.execute(
-        f"INSERT INTO api_keys ({_KEY_COLS}, secret_hash) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
-        (
-            key.id,
-            key.workspace_id,
-            key.kind,
-            key.name,
-            list(key.permissions),
-            key.created_ms,
-            key.revoked_ms,
-            secret_hash,
-        ),
-    )

@@ -29,7 +29,7 @@ from __future__ import annotations
 import json
 import logging
 import uuid as uuidlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 import msgspec
@@ -114,7 +114,7 @@ class PostgresTx:
         # Identity lookups of the running job, prefetched in one query (see `prefetch`); None = off.
         self._known: dict[tuple[str, int, Any], Profile | None] | None = None
 
-    def execute(self, sql: str, params: tuple[Any, ...] | list[Any] | None = None) -> psycopg.Cursor[Any]:
+    def execute(self, sql: str, params: Sequence[Any] | None = None) -> psycopg.Cursor[Any]:
         return self.cur.execute(sql, params)
 
     # -- profiles --------------------------------------------------------------------------------

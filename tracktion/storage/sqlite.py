@@ -15,33 +15,13 @@ from typing import Any, TypeVar
 
 import msgspec
 
-from tracktion.domain.definitions import Definition
 from tracktion.domain.event_ids import uuid_text
-from tracktion.domain.models import (
-    ApiKey,
-    EventRow,
-    Profile,
-    QuarantineRecord,
-    Workspace,
-    WriteRequest,
-    WriteResult,
-)
-from tracktion.domain.ports import (
-    EventQuery,
-    ProfileDetails,
-    QuarantineQuery,
-    StoredEvent,
-    TimelineEvent,
-    WriteTx,
-)
-from tracktion.errors import ErrorEntry, TracktionError
-from tracktion.storage.filters import (
-    definition_filters,
-    definitions_from_rows,
-    event_page,
-    profile_filters,
-    quarantine_filters,
-)
+from tracktion.domain.models import Profile, WriteRequest, WriteResult
+from tracktion.domain.ports import EventQuery, TimelineEvent, WriteTx
+from tracktion.errors import TracktionError
+from tracktion.storage.dialect import Dialect, as_is
+from tracktion.storage.filters import event_page
+from tracktion.storage.sql_store import SQLStore
 from tracktion.storage.sqlite_backend import SQLiteBackend, connect
 from tracktion.storage.sqlite_checkpoint import Checkpointer
 from tracktion.storage.sqlite_tx import SQLiteTx, apply_request, decode_json, text_read
@@ -49,92 +29,39 @@ from tracktion.storage.sqlite_writer_process import WriterProcess
 from tracktion.storage.writer import GroupCommitWriter
 
 T = TypeVar("T")
-_encode = msgspec.json.encode
 _decode = msgspec.json.decode
-_MAX_INT64 = 2**63 - 1
 _READY_MIN_FREE = 1_048_576  # free bytes below which a store whose last commit failed is not ready
-
-
-_EVENT_COLS = (
-    "e.seq, e.workspace_id, e.uuid, e.client_id, e.action, e.label, e.time_ms, e.params, e.endpoint,"
-    " e.kind, p.custom_id, p.email"
-)
-_EVENT_FROM = (
-    " FROM events e JOIN profiles p ON p.workspace_id = e.workspace_id AND p.client_id = e.client_id"
-)
-_QUARANTINE_COLS = (
-    "seq, workspace_id, id, received_ms, request_id, method, endpoint, item_index, reason, status,"
-    " errors, credential, item, body, body_truncated"
-)
-_KEY_COLS = "id, workspace_id, kind, name, permissions, created_ms, revoked_ms"
-_PROFILE_BY_ID = (
-    "SELECT workspace_id, client_id, primary_uuid, custom_id, email FROM profiles"
-    " WHERE workspace_id = ? AND client_id = ?"
-)
-
-
-def _stored_event(r: tuple[Any, ...]) -> StoredEvent:
-    row = EventRow(
-        workspace_id=r[1],
-        uuid=uuid_text(r[2]),
-        client_id=r[3],
-        action=r[4],
-        label=text_read(r[5]),
-        time_ms=r[6],
-        params=decode_json(r[7]),
-        endpoint=r[8],
-        kind=r[9],
-        seq=r[0],
-    )
-    return StoredEvent(row, r[10], r[11])
 
 
 def _in_list(column: str, values: Sequence[Any], sql_type: str) -> tuple[str, list[Any]]:
     return f"{column} IN ({','.join('?' * len(values))})", list(values)
 
 
-def _event_page(query: EventQuery) -> tuple[str, list[Any]]:
-    return event_page(query, "?", _in_list)
+def _text_list_param(values: list[str]) -> str:
+    return msgspec.json.encode(values).decode()
 
 
-def _quarantine(r: tuple[Any, ...]) -> QuarantineRecord:
-    return QuarantineRecord(
-        id=r[2],
-        workspace_id=r[1],
-        received_ms=r[3],
-        request_id=r[4],
-        method=r[5],
-        endpoint=r[6],
-        item_index=r[7],
-        reason=r[8],
-        status=r[9],
-        errors=[
-            ErrorEntry(e["code"], e["field"], e["message"], e["rejectedValue"]) for e in decode_json(r[10])
-        ],
-        credential=_decode(r[11]),
-        item=decode_json(r[12]) if r[12] is not None else None,
-        has_item=r[12] is not None,
-        body=r[13],
-        body_truncated=bool(r[14]),
-    )
+# SQLite stores event uuids as 16 bytes, profile uuids as their lower-case text, JSON and string lists as
+# JSON text, and free text and param names as TEXT, or as BLOBs where they hold lone surrogates (`text_value`).
+_DIALECT = Dialect(
+    mark="?",
+    one_of=_in_list,
+    action_prefix="substr(action, 1, ?)",
+    as_text=as_is,
+    bytewise="",  # BINARY, SQLite's default collation, is bytewise
+    event_uuid=lambda text: uuidlib.UUID(text).bytes,
+    event_uuid_text=uuid_text,
+    profile_uuid=str.lower,
+    json=decode_json,
+    free_text=text_read,
+    param_name=text_read,
+    text_list=_decode,
+    text_list_param=_text_list_param,
+)
 
 
-def _api_key(r: tuple[Any, ...] | None) -> ApiKey | None:
-    if r is None:
-        return None
-    return ApiKey(
-        id=r[0],
-        workspace_id=r[1],
-        kind=r[2],
-        name=r[3],
-        permissions=tuple(_decode(r[4])),
-        created_ms=r[5],
-        revoked_ms=r[6],
-    )
-
-
-class SQLiteStore:
-    """`tracktion.domain.ports.Store` on one SQLite file."""
+class SQLiteStore(SQLStore[SQLiteTx]):
+    """`tracktion.domain.ports.Store` on one SQLite file; the reads and admin writes are `SQLStore`'s."""
 
     def __init__(
         self,
@@ -145,6 +72,7 @@ class SQLiteStore:
         quarantine_max_rows: int = 0,
         writer_process: bool = False,
     ) -> None:
+        super().__init__(_DIALECT)
         self.path = Path(path)
         self.quarantine_max_rows = quarantine_max_rows  # per workspace; 0 = unlimited
         self._writer = GroupCommitWriter(SQLiteBackend(self.path), queue_size=queue_size)
@@ -202,7 +130,7 @@ class SQLiteStore:
             return False
         return self._writer.healthy
 
-    # -- plumbing --------------------------------------------------------------------------------
+    # -- what SQLStore builds on -----------------------------------------------------------------
     def _conn(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None:
@@ -213,21 +141,11 @@ class SQLiteStore:
                 self._read_conns.append(conn)
         return conn
 
-    async def _read(self, sql: str, params: tuple[Any, ...] | list[Any] = ()) -> list[tuple[Any, ...]]:
+    async def _read(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         def run() -> list[tuple[Any, ...]]:
             return self._conn().execute(sql, params).fetchall()
 
         return await asyncio.get_running_loop().run_in_executor(self._read_pool, run)
-
-    # -- writes ----------------------------------------------------------------------------------
-    async def write(self, request: WriteRequest) -> WriteResult:
-        if self._process is not None:
-            return await self._process.submit(request, max(1, len(request.items)), request.lane)
-        return await self._writer.submit(
-            lambda tx: apply_request(tx, request, self.quarantine_max_rows),
-            weight=max(1, len(request.items)),
-            lane=request.lane,
-        )
 
     async def _unit(self, work: Callable[[SQLiteTx], T]) -> T:
         """A writer job other than a request's: it may write directly through the connection and fail half
@@ -239,37 +157,44 @@ class SQLiteStore:
 
         return await self._writer.submit(run)
 
+    def _execute(self, tx: SQLiteTx, sql: str, params: Sequence[Any] | None = None) -> sqlite3.Cursor:
+        return tx.conn.execute(sql, () if params is None else params)
+
+    def _insert_id(self, tx: SQLiteTx, sql: str, params: Sequence[Any]) -> int:
+        rowid = self._execute(tx, sql, params).lastrowid
+        assert rowid is not None
+        return rowid
+
+    def _lock_first_workspace(self, tx: SQLiteTx) -> None:
+        """Nothing to take: the write transaction is BEGIN IMMEDIATE under the writer lock, which already
+        serialises every process on this file."""
+
+    async def _definition_params(self, workspace_id: int, actions: list[str]) -> list[tuple[Any, ...]]:
+        # All of the workspace's params, those of actions not asked for skipped in Python.
+        return await self._read(
+            "SELECT action, name, types, first_seen_ms, last_seen_ms FROM definition_params WHERE workspace_id = ?"
+            " ORDER BY action, CAST(name AS BLOB)",  # names with lone surrogates are BLOBs (`text_value`)
+            (workspace_id,),
+        )
+
+    # -- writes ----------------------------------------------------------------------------------
+    async def write(self, request: WriteRequest) -> WriteResult:
+        if self._process is not None:
+            return await self._process.submit(request, max(1, len(request.items)), request.lane)
+        return await self._writer.submit(
+            lambda tx: apply_request(tx, request, self.quarantine_max_rows),
+            weight=max(1, len(request.items)),
+            lane=request.lane,
+        )
+
     async def transact(self, work: Callable[[WriteTx], T]) -> T:
         """Run domain code (written against `WriteTx`) as its own unit of work in the writer."""
         return await self._unit(work)
 
-    async def profile_details(self, workspace_id: int, client_id: int) -> ProfileDetails | None:
-        rows = await self._read(
-            "SELECT p.client_id, p.primary_uuid, p.custom_id, p.email, p.created_ms, p.updated_ms, d.data"
-            " FROM profiles p LEFT JOIN profile_data d"
-            " ON d.workspace_id = p.workspace_id AND d.client_id = p.client_id"
-            " WHERE p.workspace_id = ? AND p.client_id = ?",
-            (workspace_id, client_id),
-        )
-        if not rows:
-            return None
-        uuids = await self._read(
-            "SELECT uuid FROM profile_uuids WHERE workspace_id = ? AND client_id = ? ORDER BY added_ms, uuid",
-            (workspace_id, client_id),
-        )
-        return ProfileDetails.from_rows(rows[0], uuids, decode_json)
-
-    # -- reads -----------------------------------------------------------------------------------
-    async def events(self, query: EventQuery) -> list[StoredEvent]:
-        if query.client_ids == ():
-            return []
-        page, params = _event_page(query)
-        rows = await self._read(f"SELECT {_EVENT_COLS}{_EVENT_FROM}{page}", params)
-        return [_stored_event(r) for r in rows]
-
+    # -- the one read of SQLite's own ------------------------------------------------------------
     async def profile_events(self, query: EventQuery) -> tuple[Profile, list[TimelineEvent]] | None:
         assert query.client_ids is not None and len(query.client_ids) == 1
-        page, params = _event_page(query)
+        page, params = event_page(query, _DIALECT)
         # No join: every event has the profile's customId and email, read once by the first statement. Plan
         # (EXPLAIN QUERY PLAN): SEARCH e USING INDEX events_by_client (workspace_id=? AND client_id=? AND
         # time_ms<?), no temp B-tree: the index is walked newest first and the scan stops at the limit.
@@ -279,7 +204,7 @@ class SQLiteStore:
         def run() -> tuple[Profile, list[TimelineEvent]] | None:
             # Both statements in one trip to the read pool; each row is converted here, off the event loop.
             conn = self._conn()
-            found = conn.execute(_PROFILE_BY_ID, key).fetchone()
+            found = conn.execute(self._profile_by_id, key).fetchone()
             if found is None:
                 return None
             rows = conn.execute(sql, params).fetchall()
@@ -287,201 +212,8 @@ class SQLiteStore:
 
         return await asyncio.get_running_loop().run_in_executor(self._read_pool, run)
 
-    async def event(self, workspace_id: int, uuid: str) -> StoredEvent | None:
-        rows = await self._read(
-            f"SELECT {_EVENT_COLS}{_EVENT_FROM} WHERE e.workspace_id = ? AND e.uuid = ?",
-            (workspace_id, uuidlib.UUID(uuid).bytes),
-        )
-        return _stored_event(rows[0]) if rows else None
-
-    async def profile(self, workspace_id: int, client_id: int) -> Profile | None:
-        rows = await self._read(_PROFILE_BY_ID, (workspace_id, client_id))
-        return Profile(*rows[0]) if rows else None
-
-    async def find_client_ids(
-        self,
-        workspace_id: int,
-        *,
-        client_id: int | None = None,
-        uuid: str | None = None,
-        custom_id: str | None = None,
-        email: str | None = None,
-    ) -> tuple[int, ...]:
-        """Owners of every given identifier (all must match the same profile); no creation."""
-        where, params = profile_filters(
-            workspace_id,
-            "?",
-            client_id=client_id,
-            custom_id=custom_id,
-            email=email,
-            uuid=uuid.lower() if uuid is not None else None,
-        )
-        rows = await self._read(f"SELECT client_id FROM profiles WHERE {where}", params)
-        return tuple(r[0] for r in rows)
-
-    async def definitions(
-        self, workspace_id: int, kind: str | None = None, prefix: str | None = None, action: str | None = None
-    ) -> list[Definition]:
-        where, params = definition_filters(
-            workspace_id, "?", "substr(action, 1, ?)", kind=kind, prefix=prefix, action=action
-        )
-        defs = await self._read(
-            "SELECT action, kind, first_seen_ms, last_seen_ms, event_count FROM definitions"
-            f" WHERE {where} ORDER BY action",
-            params,
-        )
-        if not defs:
-            return []
-        params_rows = await self._read(
-            "SELECT action, name, types, first_seen_ms, last_seen_ms FROM definition_params WHERE workspace_id = ?"
-            " ORDER BY action, CAST(name AS BLOB)",  # names with lone surrogates are BLOBs (`text_value`)
-            (workspace_id,),
-        )
-        return definitions_from_rows(defs, params_rows, text_read, _decode)
-
-    async def quarantine(self, query: QuarantineQuery) -> list[tuple[int, QuarantineRecord]]:
-        where, params = quarantine_filters(query, "?")
-        rows = await self._read(
-            f"SELECT {_QUARANTINE_COLS} FROM quarantine WHERE {where}"
-            " ORDER BY received_ms DESC, seq DESC LIMIT ?",
-            [*params, query.limit],
-        )
-        return [(r[0], _quarantine(r)) for r in rows]
-
-    async def events_since(self, workspace_id: int, after_seq: int, limit: int) -> list[StoredEvent]:
-        """Writes after `after_seq`, oldest first (the live stream, §13.5)."""
-        rows = await self._read(
-            f"SELECT {_EVENT_COLS}{_EVENT_FROM} WHERE e.seq > ? AND e.workspace_id = ? ORDER BY e.seq LIMIT ?",
-            (after_seq, workspace_id, limit),
-        )
-        return [_stored_event(r) for r in rows]
-
-    async def quarantine_since(
-        self, workspace_id: int, after_seq: int, limit: int
-    ) -> list[tuple[int, QuarantineRecord]]:
-        rows = await self._read(
-            f"SELECT {_QUARANTINE_COLS} FROM quarantine WHERE seq > ? AND workspace_id = ? ORDER BY seq LIMIT ?",
-            (after_seq, workspace_id, limit),
-        )
-        return [(r[0], _quarantine(r)) for r in rows]
-
-    async def latest_seqs(self) -> tuple[int, int]:
-        """The newest event and quarantine sequence numbers (0 when empty): where a live stream starts."""
-        rows = await self._read(
-            "SELECT (SELECT COALESCE(MAX(seq), 0) FROM events), (SELECT COALESCE(MAX(seq), 0) FROM quarantine)"
-        )
-        return rows[0][0], rows[0][1]
-
-    async def quarantine_record(self, workspace_id: int, record_id: str) -> QuarantineRecord | None:
-        rows = await self._read(
-            f"SELECT {_QUARANTINE_COLS} FROM quarantine WHERE workspace_id = ? AND id = ?",
-            (workspace_id, record_id),
-        )
-        return _quarantine(rows[0]) if rows else None
-
-    async def delete_quarantine(self, workspace_id: int, record_id: str) -> bool:
-        def work(tx: SQLiteTx) -> bool:
-            cur = tx.conn.execute(
-                "DELETE FROM quarantine WHERE workspace_id = ? AND id = ?", (workspace_id, record_id)
-            )
-            return cur.rowcount > 0
-
-        return await self._unit(work)
-
-    # -- workspaces and keys ---------------------------------------------------------------------
-    async def create_workspace(self, name: str, now_ms: int) -> Workspace:
-        return await self._unit(lambda tx: _insert_workspace(tx, name, now_ms))
-
-    async def create_first_workspace(
-        self, name: str, now_ms: int, make_key: Callable[[int], tuple[ApiKey, str]]
-    ) -> tuple[Workspace, ApiKey] | None:
-        """The first workspace and its key, atomically. The write transaction is BEGIN IMMEDIATE, which
-        serialises every process on this file, so the check and the inserts cannot interleave."""
-
-        def work(tx: SQLiteTx) -> tuple[Workspace, ApiKey] | None:
-            if tx.conn.execute("SELECT 1 FROM workspaces LIMIT 1").fetchone() is not None:
-                return None
-            workspace = _insert_workspace(tx, name, now_ms)
-            key, secret_hash = make_key(workspace.id)
-            _insert_api_key(tx, key, secret_hash)
-            return workspace, key
-
-        return await self._unit(work)
-
-    async def workspaces(self) -> list[Workspace]:
-        return [
-            Workspace(*r)
-            for r in await self._read("SELECT id, guid, name, created_ms FROM workspaces ORDER BY id")
-        ]
-
-    async def workspace(self, ident: str | int) -> Workspace | None:
-        # ASCII digits only (`"¹".isdigit()` is true, `int("¹")` fails); ids beyond int64 exist nowhere.
-        if isinstance(ident, int) or (isinstance(ident, str) and ident.isascii() and ident.isdigit()):
-            if not 0 < int(ident) <= _MAX_INT64:
-                return None
-            rows = await self._read(
-                "SELECT id, guid, name, created_ms FROM workspaces WHERE id = ?", (int(ident),)
-            )
-        else:
-            rows = await self._read(
-                "SELECT id, guid, name, created_ms FROM workspaces WHERE guid = ?", (ident,)
-            )
-        return Workspace(*rows[0]) if rows else None
-
-    async def create_api_key(self, key: ApiKey, secret_hash: str) -> None:
-        await self._unit(lambda tx: _insert_api_key(tx, key, secret_hash))
-
-    async def api_keys(self, workspace_id: int) -> list[ApiKey]:
-        rows = await self._read(
-            f"SELECT {_KEY_COLS} FROM api_keys WHERE workspace_id = ? ORDER BY created_ms, id",
-            (workspace_id,),
-        )
-        return [k for k in map(_api_key, rows) if k is not None]
-
-    async def api_key(self, key_id: str) -> ApiKey | None:
-        rows = await self._read(f"SELECT {_KEY_COLS} FROM api_keys WHERE id = ?", (key_id,))
-        return _api_key(rows[0]) if rows else None
-
-    async def api_key_by_hash(self, secret_hash: str) -> ApiKey | None:
-        rows = await self._read(f"SELECT {_KEY_COLS} FROM api_keys WHERE secret_hash = ?", (secret_hash,))
-        return _api_key(rows[0]) if rows else None
-
-    async def revoke_api_key(self, key_id: str, now_ms: int) -> bool:
-        def work(tx: SQLiteTx) -> bool:
-            cur = tx.conn.execute(
-                "UPDATE api_keys SET revoked_ms = ? WHERE id = ? AND revoked_ms IS NULL", (now_ms, key_id)
-            )
-            return cur.rowcount > 0
-
-        return await self._unit(work)
-
 
 def _probe_commit(tx: SQLiteTx) -> None:
     """A commit that writes a page (a WAL frame and its fsync) and changes no value: readiness's test."""
     tx.conn.execute("UPDATE tracktion_migrations SET applied_ms = applied_ms + 1")
     tx.conn.execute("UPDATE tracktion_migrations SET applied_ms = applied_ms - 1")
-
-
-def _insert_workspace(tx: SQLiteTx, name: str, now_ms: int) -> Workspace:
-    guid = str(uuidlib.uuid4())
-    cur = tx.conn.execute(
-        "INSERT INTO workspaces (guid, name, created_ms) VALUES (?, ?, ?)", (guid, name, now_ms)
-    )
-    assert cur.lastrowid is not None
-    return Workspace(cur.lastrowid, guid, name, now_ms)
-
-
-def _insert_api_key(tx: SQLiteTx, key: ApiKey, secret_hash: str) -> None:
-    tx.conn.execute(
-        "INSERT INTO api_keys VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        (
-            key.workspace_id,
-            key.id,
-            secret_hash,
-            key.kind,
-            key.name,
-            _encode(list(key.permissions)).decode(),
-            key.created_ms,
-            key.revoked_ms,
-        ),
-    )
