@@ -33,7 +33,7 @@ from tracktion.storage.filters import event_page
 from tracktion.storage.postgres_schema import LEDGER_DDL, MIGRATIONS
 from tracktion.storage.postgres_tx import PostgresTx, RequestJob, json_value, run_unit
 from tracktion.storage.sql_store import EVENT_FROM, SQLStore
-from tracktion.storage.writer import Backend, GroupCommitWriter
+from tracktion.storage.writer import GroupCommitWriter, LazySavepoints
 
 log = logging.getLogger("tracktion.storage")
 T = TypeVar("T")
@@ -117,8 +117,10 @@ def _is_connection_error(exc: BaseException) -> bool:
     return isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError)
 
 
-class _PostgresBackend(Backend):
-    """The writer thread's side: one connection, explicit BEGIN/SAVEPOINT/COMMIT (autocommit mode)."""
+class _PostgresBackend(LazySavepoints):
+    """The writer thread's side: one connection, explicit BEGIN/SAVEPOINT/COMMIT (autocommit mode). A job's
+    savepoint is opened by the transaction at the job's first statement (`PostgresTx.cur`), together with
+    the previous job's RELEASE: events of known profiles send none of their own."""
 
     def __init__(self, conninfo: str) -> None:
         self.conninfo = conninfo
@@ -181,20 +183,6 @@ class _PostgresBackend(Backend):
             tx = PostgresTx(self.conn)  # the group's prefetch, if any, was lost with the old connection
         self.tx = tx
         return self.tx
-
-    # A job's savepoint is opened by the transaction at the job's first statement (`PostgresTx.cur`),
-    # together with the previous job's RELEASE: events of known profiles send none of their own.
-    def savepoint(self) -> None:
-        assert self.tx is not None
-        self.tx.start_job()
-
-    def release(self) -> None:
-        assert self.tx is not None
-        self.tx.release_job()
-
-    def rollback_savepoint(self) -> None:
-        assert self.tx is not None
-        self.tx.discard_job()
 
     def commit(self) -> None:
         assert self.conn is not None and self.tx is not None

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from tracktion.storage.sqlite_schema import MIGRATIONS
 from tracktion.storage.sqlite_tx import IdentityCache, SQLiteTx
-from tracktion.storage.writer import Backend
+from tracktion.storage.writer import LazySavepoints
 
 
 def connect(path: Path) -> sqlite3.Connection:
@@ -69,9 +69,10 @@ WRITER_PRAGMAS = (
 )
 
 
-class SQLiteBackend(Backend):
-    """The writer's side of one SQLite file: one connection, BEGIN IMMEDIATE under the writer lock, the
-    job savepoints and the commit of `SQLiteTx`."""
+class SQLiteBackend(LazySavepoints):
+    """The writer's side of one SQLite file: one connection, BEGIN IMMEDIATE under the writer lock, and the
+    commit of `SQLiteTx`. The job's savepoint is opened by the transaction itself, at the job's first direct
+    write: most requests (events of known profiles) write nothing before the commit's one executemany."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -113,20 +114,6 @@ class SQLiteBackend(Backend):
     def _unlock(self) -> None:
         if self._lock_fd is not None:
             fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
-
-    # The job's savepoint is opened by the transaction itself, at the job's first direct write: most
-    # requests (events of known profiles) write nothing before the commit's one executemany.
-    def savepoint(self) -> None:
-        assert self.tx is not None
-        self.tx.start_job()
-
-    def release(self) -> None:
-        assert self.tx is not None
-        self.tx.release_job()
-
-    def rollback_savepoint(self) -> None:
-        assert self.tx is not None
-        self.tx.discard_job()
 
     def commit(self) -> None:
         assert self.conn is not None and self.tx is not None

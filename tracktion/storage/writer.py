@@ -25,7 +25,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from tracktion.errors import InternalError, Overloaded, StorageUnavailable, TracktionError
 from tracktion.storage.lanes import Lanes
@@ -69,6 +69,35 @@ class Backend:
         """A transient conflict with another writer (e.g. a PostgreSQL deadlock between two nodes): the
         group is rolled back and run again instead of failing."""
         return False
+
+
+class JobScoped(Protocol):
+    """A transaction object that scopes writer jobs itself (`LazySavepoints`)."""
+
+    def start_job(self) -> None: ...
+    def release_job(self) -> None: ...
+    def discard_job(self) -> None: ...
+
+
+class LazySavepoints(Backend):
+    """For a backend whose transaction object (`tx`, set by `begin`) opens each job's savepoint itself, at the
+    job's first statement that needs one: most jobs (events of known profiles) need none, and a savepoint
+    costs a statement. The writer's savepoint calls then only tell the transaction where jobs begin and end.
+    """
+
+    tx: JobScoped | None = None
+
+    def savepoint(self) -> None:
+        assert self.tx is not None
+        self.tx.start_job()
+
+    def release(self) -> None:
+        assert self.tx is not None
+        self.tx.release_job()
+
+    def rollback_savepoint(self) -> None:
+        assert self.tx is not None
+        self.tx.discard_job()
 
 
 _GROUP_ATTEMPTS = 5  # runs of a one-job commit when the backend reports a transient conflict
