@@ -21,7 +21,7 @@ that correct:
   rows cannot take part in a deadlock and are held for the shortest time.
 * **Deadlocks** between two nodes' group transactions (e.g. identifiers of the same profiles changed in
   opposite orders) are detected by PostgreSQL; the writer rolls the group back and runs its requests
-  again, each in its own transaction (`_PostgresBackend.retryable`, `writer.run_group`).
+  again, each in its own transaction (`postgres_backend.PostgresBackend.retryable`, `writer.run_group`).
 """
 
 from __future__ import annotations
@@ -554,7 +554,7 @@ class _JobCursor:
 
 class RequestJob:
     """A write request as a writer job; the backend reads `request` to prefetch the whole group's
-    identities at once (`_PostgresBackend.prepare`)."""
+    identities at once (`PostgresBackend.prepare`)."""
 
     __slots__ = ("quarantine_cap", "request")
 

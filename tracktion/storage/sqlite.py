@@ -1,5 +1,6 @@
 """The embedded SQLite backend: WAL, `synchronous=FULL`, one writer thread with group commit, reads on a
-small pool of read-only connections."""
+small pool of read-only connections. The reads and admin statements are `sql_store.SQLStore`'s, in this
+module's `Dialect`; the file's connection settings, migrations and writer backend are `sqlite_backend`."""
 
 from __future__ import annotations
 
