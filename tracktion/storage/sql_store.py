@@ -40,6 +40,9 @@ class Cursor(Protocol):
 
 
 class SQLStore(ABC, Generic[TxT]):
+    """The shared part of a `Store`: every read and admin write except `profile_events`, whose fast paths
+    differ too much to share (each backend has its own)."""
+
     def __init__(self, dialect: Dialect) -> None:
         self._d = dialect
         m, t = dialect.mark, dialect.as_text
