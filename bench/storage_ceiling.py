@@ -21,7 +21,7 @@ from typing import Any
 
 import msgspec
 
-from tracktion.storage.sqlite import WRITER_PRAGMAS, migrate
+from tracktion.storage.sqlite_backend import WRITER_PRAGMAS, migrate
 from tracktion.storage.sqlite_checkpoint import Checkpointer
 
 EVENT_INSERT = (

@@ -148,7 +148,7 @@ class _SessionSchema:
     def get(self, base: str) -> str:
         import psycopg
 
-        from tracktion.storage.postgres import migrate
+        from tracktion.storage.postgres_backend import migrate
 
         if self.url is None:
             self.base = base

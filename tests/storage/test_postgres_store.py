@@ -24,8 +24,10 @@ from tracktion.domain.identity import profile_for_uuid
 from tracktion.domain.models import ClientRef, EventRow
 from tracktion.domain.ports import EventQuery
 from tracktion.errors import StorageUnavailable
+from tracktion.schemas.render import definitions_json
 from tracktion.settings import Settings
-from tracktion.storage.postgres import PostgresStore, migrate
+from tracktion.storage.postgres import PostgresStore
+from tracktion.storage.postgres_backend import migrate
 from tracktion.storage.postgres_schema import MIGRATIONS
 
 pytestmark = pytest.mark.postgres
@@ -252,7 +254,7 @@ async def test_identity_and_salt_races_between_writers(url: str) -> None:
             assert len(await stores[0].find_client_ids(ws, uuid=_u(100 + i))) == 1
             lone = await stores[0].events(EventQuery(ws, actions=("lone",), client_ids=None))
         assert len(lone) == pairs  # one salted event per uuid, however many nodes sent it
-        defs = {d["action"]: d["eventCount"] for d in await stores[0].definitions(ws)}
+        defs = {d["action"]: d["eventCount"] for d in definitions_json(await stores[0].definitions(ws))}
         assert defs == {"door.open": 3 * pairs, "lone": pairs}
     finally:
         for s in stores:
@@ -333,9 +335,9 @@ def _group(backend: Any, requests: list[Any]) -> list[Any]:
 def test_events_of_known_profiles_cost_no_round_trip_of_their_own(
     url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from tracktion.storage.postgres import _PostgresBackend
+    from tracktion.storage.postgres_backend import PostgresBackend
 
-    backend = _PostgresBackend(url)
+    backend = PostgresBackend(url)
     backend.open()
     try:
         _group(backend, [request(event(ClientRef(custom_id=f"c{i}"))) for i in range(3)])  # the profiles
@@ -365,9 +367,9 @@ def test_events_of_known_profiles_cost_no_round_trip_of_their_own(
 
 
 def test_a_profile_created_early_in_a_group_is_found_by_the_jobs_after_it(url: str) -> None:
-    from tracktion.storage.postgres import _PostgresBackend
+    from tracktion.storage.postgres_backend import PostgresBackend
 
-    backend = _PostgresBackend(url)
+    backend = PostgresBackend(url)
     backend.open()
     try:
         # Job 0 creates "fresh" (the group's prefetch said nobody owns it); jobs 1-3 must land on it, and

@@ -18,7 +18,7 @@ import psycopg
 import pytest
 
 from tests.conftest import fresh_schema, require_test_database
-from tracktion.storage.postgres import migrate
+from tracktion.storage.postgres_backend import migrate
 from tracktion.storage.postgres_schema import GLOBAL_TABLES, GLOBAL_UNIQUE_KEYS
 
 pytestmark = pytest.mark.postgres

@@ -16,7 +16,8 @@ from tracktion.domain.event_ids import uuid_bytes
 from tracktion.domain.models import ClientRef, EventRow
 from tracktion.domain.ports import EventQuery
 from tracktion.errors import StorageUnavailable, ValidationFailed
-from tracktion.storage.sqlite import SQLiteStore, _SQLiteBackend
+from tracktion.storage.sqlite import SQLiteStore
+from tracktion.storage.sqlite_backend import SQLiteBackend
 from tracktion.storage.sqlite_tx import apply_request
 from tracktion.storage.writer import run_group
 
@@ -31,7 +32,7 @@ def _count(path: Path, sql: str) -> int:
 
 def test_a_failed_job_undoes_only_its_own_writes(tmp_path: Path) -> None:
     db = tmp_path / "w.db"
-    backend = _SQLiteBackend(db)
+    backend = SQLiteBackend(db)
     backend.open()
     try:
         tx = backend.begin()
@@ -138,7 +139,7 @@ def test_uuid_bytes_matches_the_uuid_module() -> None:
 
 def test_salted_rows_waiting_for_the_commit_are_overwritten_and_undone_correctly(tmp_path: Path) -> None:
     db = tmp_path / "w.db"
-    backend = _SQLiteBackend(db)
+    backend = SQLiteBackend(db)
     backend.open()
     c = ClientRef(custom_id="a")
     try:
@@ -215,7 +216,7 @@ async def test_the_wal_is_checkpointed_off_the_writer(tmp_path: Path) -> None:
 def test_multi_row_inserts_keep_every_row_in_order(tmp_path: Path, n: int) -> None:
     import sqlite3
 
-    from tracktion.storage.sqlite import migrate
+    from tracktion.storage.sqlite_backend import migrate
     from tracktion.storage.sqlite_tx import insert_events
 
     conn = sqlite3.connect(tmp_path / "w.db", isolation_level=None)
@@ -231,7 +232,7 @@ def test_multi_row_inserts_keep_every_row_in_order(tmp_path: Path, n: int) -> No
 def test_a_row_that_breaks_a_constraint_fails_the_insert(tmp_path: Path) -> None:
     import sqlite3
 
-    from tracktion.storage.sqlite import migrate
+    from tracktion.storage.sqlite_backend import migrate
     from tracktion.storage.sqlite_tx import insert_events
 
     conn = sqlite3.connect(tmp_path / "w.db", isolation_level=None)
@@ -270,7 +271,7 @@ def _write_directly(tx: Any) -> None:
 )
 def test_a_failed_event_insert_fails_the_whole_group(tmp_path: Path, jobs: list[Any]) -> None:
     db = tmp_path / "w.db"
-    backend = _SQLiteBackend(db)
+    backend = SQLiteBackend(db)
     backend.open()
     try:
         outcomes, healthy = run_group(backend, jobs)

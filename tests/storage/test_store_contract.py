@@ -23,6 +23,7 @@ from tracktion.domain.models import (
 )
 from tracktion.domain.ports import EventQuery, ProfileDetails, QuarantineQuery, Store
 from tracktion.errors import ErrorEntry, MalformedJson, ValidationFailed
+from tracktion.schemas.render import definitions_json
 
 FIRST = 7_000_000_001
 UUID_A = "0a6e0c0e-4b4b-4a53-9d0a-6a8c2b1f7a10"
@@ -189,7 +190,7 @@ async def test_salted_resend_overwrites_in_place(store: Store) -> None:
     assert (second.row.label, second.row.endpoint, second.row.time_ms) == ("Again", "/v4/events/batch", T0)
     assert "v" not in second.row.params and second.row.params["w"] == "x"
     assert second.row.params["eventCreateTime"] == "2024-03-05T10:15:39.250Z"
-    (definition,) = await store.definitions(ws)
+    (definition,) = definitions_json(await store.definitions(ws))
     assert definition["eventCount"] == 1
     assert (definition["firstSeen"], definition["lastSeen"]) == (
         "2024-03-05T10:15:31.250Z",
@@ -198,7 +199,7 @@ async def test_salted_resend_overwrites_in_place(store: Store) -> None:
     # another time is another event
     await store.write(request(event(client, salt="s-1", time_ms=T0 + 1)))
     assert len(await store.events(EventQuery(ws))) == 2
-    assert (await store.definitions(ws))[0]["eventCount"] == 2
+    assert definitions_json(await store.definitions(ws))[0]["eventCount"] == 2
 
 
 async def test_duplicate_salted_items_in_one_batch(store: Store) -> None:
@@ -210,7 +211,7 @@ async def test_duplicate_salted_items_in_one_batch(store: Store) -> None:
     assert [o.status for o in result.outcomes] == [202, 202]
     (only,) = await store.events(EventQuery(ws))
     assert only.row.label == "second"
-    assert (await store.definitions(ws))[0]["eventCount"] == 1
+    assert definitions_json(await store.definitions(ws))[0]["eventCount"] == 1
 
 
 async def test_definitions_merge_types_params_and_order(store: Store) -> None:
@@ -224,7 +225,7 @@ async def test_definitions_merge_types_params_and_order(store: Store) -> None:
         request(event(c, action="B.y", params={"n": True}, kind="dedicated"), received_ms=T0 + 20)
     )
     await store.write(request(event(c, action="a.z", params={"o": {"k": 1}}), received_ms=T0 + 30))
-    defs = await store.definitions(ws)
+    defs = definitions_json(await store.definitions(ws))
     assert [d["action"] for d in defs] == ["B.y", "a.z", "b.x"]  # bytewise, like SQLite
     bx = defs[2]
     assert bx == {
@@ -260,10 +261,10 @@ async def test_definitions_merge_types_params_and_order(store: Store) -> None:
             },
         ],
     }
-    assert [d["action"] for d in await store.definitions(ws, kind="dedicated")] == ["B.y"]
-    assert [d["action"] for d in await store.definitions(ws, prefix="b.")] == ["b.x"]
-    assert [d["action"] for d in await store.definitions(ws, prefix="B")] == ["B.y"]
-    assert await store.definitions(ws, action="a.z") == [defs[1]]
+    assert [d["action"] for d in definitions_json(await store.definitions(ws, kind="dedicated"))] == ["B.y"]
+    assert [d["action"] for d in definitions_json(await store.definitions(ws, prefix="b."))] == ["b.x"]
+    assert [d["action"] for d in definitions_json(await store.definitions(ws, prefix="B"))] == ["B.y"]
+    assert definitions_json(await store.definitions(ws, action="a.z")) == [defs[1]]
     assert await store.definitions(ws, action="nope") == []
     assert await store.definitions(ws, prefix="a\x00") == []
     assert await store.definitions(ws + 1) == []
@@ -280,7 +281,7 @@ async def test_values_round_trip_exactly(store: Store) -> None:
     assert got == params
     assert list(got) == list(params)
     assert type(got["a"]) is float and type(got["big"]) is float and type(got["z"]) is int
-    (definition,) = await store.definitions(ws)
+    (definition,) = definitions_json(await store.definitions(ws))
     assert [p["name"] for p in definition["params"]] == ["a", "big", "nested", "nul\x00key", "z"]
 
 
@@ -436,7 +437,7 @@ async def test_batches_of_unsalted_events(store: Store, n: int) -> None:
     stored = await store.events(EventQuery(ws, limit=1000))
     assert [e.row.params["i"] for e in stored] == list(reversed(range(n)))
     assert {e.row.uuid for e in stored} == {o.uuid for o in result.outcomes}
-    assert (await store.definitions(ws))[0]["eventCount"] == n
+    assert definitions_json(await store.definitions(ws))[0]["eventCount"] == n
 
 
 async def test_other_workspaces_do_not_see_each_other(store: Store) -> None:

@@ -1,4 +1,5 @@
-"""Event definitions (contract §10): what one unit of work adds to the per-action catalogue.
+"""Event definitions (contract §10): what one unit of work adds to the per-action catalogue, and the
+catalogue's entries as a store reads them back (`Definition`).
 
 The ingest collects a `DefinitionDelta` while it stores events; the store merges it in the same commit.
 Collecting first means a 1000-event batch costs one upsert per action and param, not one per event.
@@ -159,3 +160,27 @@ class PendingDefinitions:
         """The group's changes by workspace, emptied."""
         group, self._group = self._group, {}
         return group
+
+
+# -- as read back ----------------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class DefinitionParam:
+    """One param of an action (docs/api.md §10): the JSON types seen, sorted, and when (receive times)."""
+
+    name: str
+    types: tuple[str, ...]
+    first_ms: int
+    last_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class Definition:
+    """An action's entry in the catalogue (docs/api.md §10), its params in bytewise name order. Plain data:
+    the JSON shape is `tracktion.schemas.render.definition_json`'s."""
+
+    action: str
+    kind: str
+    first_ms: int
+    last_ms: int
+    event_count: int
+    params: tuple[DefinitionParam, ...] = ()

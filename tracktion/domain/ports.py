@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
-from tracktion.domain.definitions import DefinitionDelta
+from tracktion.domain.definitions import Definition, DefinitionDelta
 from tracktion.domain.models import (
     ApiKey,
     EventRow,
@@ -157,7 +157,11 @@ class Store(Protocol):
     ) -> tuple[int, ...]: ...
     async def definitions(
         self, workspace_id: int, kind: str | None = None, prefix: str | None = None, action: str | None = None
-    ) -> list[dict[str, Any]]: ...
+    ) -> list[Definition]:
+        """The workspace's definitions (docs/api.md §10) in bytewise action order, filtered by kind, action
+        prefix, exact action."""
+        ...
+
     async def quarantine(self, query: QuarantineQuery) -> list[tuple[int, QuarantineRecord]]: ...
     async def quarantine_record(self, workspace_id: int, record_id: str) -> QuarantineRecord | None: ...
     async def events_since(self, workspace_id: int, after_seq: int, limit: int) -> list[StoredEvent]: ...

@@ -13,7 +13,7 @@ from tracktion.errors import NotFound
 from tracktion.http import query, timeline
 from tracktion.http.context import Context
 from tracktion.http.request import Request, Response, json_response
-from tracktion.schemas.render import event_json
+from tracktion.schemas.render import definition_json, definitions_json, event_json
 
 PROFILE_NOT_FOUND = "Profile not found"
 _JSON_HEADER = (b"content-type", b"application/json")  # as `json_response` sends it
@@ -108,7 +108,7 @@ async def list_definitions(
     defs = await ctx.store.definitions(
         credential.workspace_id, kind=request.query_one("kind"), prefix=request.query_one("prefix")
     )
-    return json_response(defs)
+    return json_response(definitions_json(defs))
 
 
 async def get_definition(
@@ -119,7 +119,7 @@ async def get_definition(
     defs = await ctx.store.definitions(credential.workspace_id, action=action)
     if not defs:
         raise NotFound("Definition not found", field="action", rejected_value=action)
-    return json_response(defs[0])
+    return json_response(definition_json(defs[0]))
 
 
 def quarantine_json(record: QuarantineRecord) -> dict[str, Any]:

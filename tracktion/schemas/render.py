@@ -6,8 +6,10 @@ shape cannot drift between them. Only camelCase JSON is built here; nothing read
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
+from tracktion.domain.definitions import Definition
 from tracktion.domain.models import ApiKey, Workspace
 from tracktion.domain.ports import StoredEvent
 from tracktion.domain.timefmt import format_ms
@@ -54,3 +56,28 @@ def key_json(k: ApiKey, secret: str | None = None) -> dict[str, Any]:
     if secret is not None:
         out["apiKey"] = secret
     return out
+
+
+def definition_json(d: Definition) -> dict[str, Any]:
+    """§10: an action's definition with its params, as `GET /v4/events/definitions…` answers it."""
+    return {
+        "action": d.action,
+        "kind": d.kind,
+        "firstSeen": format_ms(d.first_ms),
+        "lastSeen": format_ms(d.last_ms),
+        "eventCount": d.event_count,
+        "params": [
+            {
+                "name": p.name,
+                "types": list(p.types),
+                "firstSeen": format_ms(p.first_ms),
+                "lastSeen": format_ms(p.last_ms),
+            }
+            for p in d.params
+        ],
+    }
+
+
+def definitions_json(defs: Iterable[Definition]) -> list[dict[str, Any]]:
+    """§10: the list answer of definitions."""
+    return [definition_json(d) for d in defs]

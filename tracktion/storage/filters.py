@@ -1,22 +1,19 @@
 """The WHERE clauses of the event, quarantine, profile and definition queries, written once for both backends:
-they differ only in the placeholder (`?` / `%s`), in how a column is matched against a list (`OneOf`) and in
-how an action prefix is taken."""
+they differ only in the dialect's placeholder, in how a column is matched against a list (`Dialect.one_of`)
+and in how an action prefix is taken (`Dialect.action_prefix`)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
 from typing import Any
 
 from tracktion.domain.ports import EventQuery, QuarantineQuery
-from tracktion.domain.timefmt import format_ms
-
-# (column, values, SQL type name of the values) -> (condition, its parameters)
-OneOf = Callable[[str, Sequence[Any], str], tuple[str, list[Any]]]
+from tracktion.storage.dialect import Dialect
 
 
-def event_page(query: EventQuery, mark: str, one_of: OneOf) -> tuple[str, list[Any]]:
+def event_page(query: EventQuery, d: Dialect) -> tuple[str, list[Any]]:
     """` WHERE … ORDER BY … LIMIT …` (over `events e`) and the parameters of one page of an event query:
     newest first, in the order the keyset cursor (`after`) continues. `client_ids` must not be ()."""
+    mark = d.mark
     where = [f"e.workspace_id = {mark}"]
     params: list[Any] = [query.workspace_id]
     for column, values, sql_type in (
@@ -24,7 +21,7 @@ def event_page(query: EventQuery, mark: str, one_of: OneOf) -> tuple[str, list[A
         ("e.action", query.actions, "text"),
     ):
         if values:
-            condition, values_params = one_of(column, values, sql_type)
+            condition, values_params = d.one_of(column, values, sql_type)
             where.append(condition)
             params.extend(values_params)
     _range(where, params, mark, "e.time_ms", query.from_ms, query.to_ms)
@@ -36,8 +33,9 @@ def event_page(query: EventQuery, mark: str, one_of: OneOf) -> tuple[str, list[A
     return f" WHERE {' AND '.join(where)} ORDER BY e.time_ms DESC, e.seq DESC LIMIT {mark}", params
 
 
-def quarantine_filters(query: QuarantineQuery, mark: str) -> tuple[str, list[Any]]:
+def quarantine_filters(query: QuarantineQuery, d: Dialect) -> tuple[str, list[Any]]:
     """The WHERE clause (over `quarantine`) and parameters of a quarantine query."""
+    mark = d.mark
     where = [f"workspace_id = {mark}"]
     params: list[Any] = [query.workspace_id]
     for column, value in (("reason", query.reason), ("endpoint", query.endpoint)):
@@ -68,7 +66,7 @@ def _after(where: list[str], params: list[Any], mark: str, key: str, after: tupl
 
 def profile_filters(
     workspace_id: int,
-    mark: str,
+    d: Dialect,
     *,
     client_id: int | None,
     custom_id: str | None,
@@ -77,6 +75,7 @@ def profile_filters(
 ) -> tuple[str, list[Any]]:
     """The WHERE clause (over `profiles`) matching a profile that owns every given identifier; `uuid` comes
     already in the backend's stored form."""
+    mark = d.mark
     where = [f"workspace_id = {mark}"]
     params: list[Any] = [workspace_id]
     for column, value in (
@@ -96,53 +95,19 @@ def profile_filters(
 
 
 def definition_filters(
-    workspace_id: int, mark: str, left: str, *, kind: str | None, prefix: str | None, action: str | None
+    workspace_id: int, d: Dialect, *, kind: str | None, prefix: str | None, action: str | None
 ) -> tuple[str, list[Any]]:
-    """The WHERE clause (over `definitions`); `left` is the backend's "first n characters of action"
-    expression with one placeholder for n."""
+    """The WHERE clause (over `definitions`)."""
+    mark = d.mark
     where = [f"workspace_id = {mark}"]
     params: list[Any] = [workspace_id]
     if kind is not None:
         where.append(f"kind = {mark}")
         params.append(kind)
     if prefix:
-        where.append(f"{left} = {mark}")
+        where.append(f"{d.action_prefix} = {mark}")
         params.extend([len(prefix), prefix])
     if action is not None:
         where.append(f"action = {mark}")
         params.append(action)
     return " AND ".join(where), params
-
-
-def definitions_json(
-    defs: Sequence[Sequence[Any]],
-    params_rows: Sequence[Sequence[Any]],
-    name_text: Callable[[Any], str],
-    type_list: Callable[[Any], list[str]],
-) -> list[dict[str, Any]]:
-    """§10 answer from rows of `definitions` (action, kind, first, last, count) and of `definition_params`
-    (action, name, types, first, last), both in answer order. Params of actions not in `defs` are skipped;
-    the backends store param names and type lists each their own way (`name_text`, `type_list`)."""
-    by_action: dict[str, list[dict[str, Any]]] = {d[0]: [] for d in defs}
-    for a, name, types, first, last in params_rows:
-        found = by_action.get(a)
-        if found is not None:
-            found.append(
-                {
-                    "name": name_text(name),
-                    "types": type_list(types),
-                    "firstSeen": format_ms(first),
-                    "lastSeen": format_ms(last),
-                }
-            )
-    return [
-        {
-            "action": a,
-            "kind": k,
-            "firstSeen": format_ms(f),
-            "lastSeen": format_ms(last),
-            "eventCount": n,
-            "params": by_action[a],
-        }
-        for a, k, f, last, n in defs
-    ]

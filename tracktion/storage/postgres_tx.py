@@ -21,7 +21,7 @@ that correct:
   rows cannot take part in a deadlock and are held for the shortest time.
 * **Deadlocks** between two nodes' group transactions (e.g. identifiers of the same profiles changed in
   opposite orders) are detected by PostgreSQL; the writer rolls the group back and runs its requests
-  again, each in its own transaction (`_PostgresBackend.retryable`, `writer.run_group`).
+  again, each in its own transaction (`postgres_backend.PostgresBackend.retryable`, `writer.run_group`).
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from __future__ import annotations
 import json
 import logging
 import uuid as uuidlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 import msgspec
@@ -114,7 +114,7 @@ class PostgresTx:
         # Identity lookups of the running job, prefetched in one query (see `prefetch`); None = off.
         self._known: dict[tuple[str, int, Any], Profile | None] | None = None
 
-    def execute(self, sql: str, params: tuple[Any, ...] | list[Any] | None = None) -> psycopg.Cursor[Any]:
+    def execute(self, sql: str, params: Sequence[Any] | None = None) -> psycopg.Cursor[Any]:
         return self.cur.execute(sql, params)
 
     # -- profiles --------------------------------------------------------------------------------
@@ -554,7 +554,7 @@ class _JobCursor:
 
 class RequestJob:
     """A write request as a writer job; the backend reads `request` to prefetch the whole group's
-    identities at once (`_PostgresBackend.prepare`)."""
+    identities at once (`PostgresBackend.prepare`)."""
 
     __slots__ = ("quarantine_cap", "request")
 

@@ -1,10 +1,10 @@
 """The embedded SQLite backend: WAL, `synchronous=FULL`, one writer thread with group commit, reads on a
-small pool of read-only connections."""
+small pool of read-only connections. The reads and admin statements are `sql_store.SQLStore`'s, in this
+module's `Dialect`; the file's connection settings, migrations and writer backend are `sqlite_backend`."""
 
 from __future__ import annotations
 
 import asyncio
-import fcntl
 import os
 import sqlite3
 import threading
@@ -17,260 +17,52 @@ from typing import Any, TypeVar
 import msgspec
 
 from tracktion.domain.event_ids import uuid_text
-from tracktion.domain.models import (
-    ApiKey,
-    EventRow,
-    Profile,
-    QuarantineRecord,
-    Workspace,
-    WriteRequest,
-    WriteResult,
-)
-from tracktion.domain.ports import (
-    EventQuery,
-    ProfileDetails,
-    QuarantineQuery,
-    StoredEvent,
-    TimelineEvent,
-    WriteTx,
-)
-from tracktion.errors import ErrorEntry, TracktionError
-from tracktion.storage.filters import (
-    definition_filters,
-    definitions_json,
-    event_page,
-    profile_filters,
-    quarantine_filters,
-)
+from tracktion.domain.models import Profile, WriteRequest, WriteResult
+from tracktion.domain.ports import EventQuery, TimelineEvent, WriteTx
+from tracktion.errors import TracktionError
+from tracktion.storage.dialect import Dialect, as_is
+from tracktion.storage.filters import event_page
+from tracktion.storage.sql_store import SQLStore
+from tracktion.storage.sqlite_backend import SQLiteBackend, connect
 from tracktion.storage.sqlite_checkpoint import Checkpointer
-from tracktion.storage.sqlite_schema import MIGRATIONS
-from tracktion.storage.sqlite_tx import IdentityCache, SQLiteTx, apply_request, decode_json, text_read
+from tracktion.storage.sqlite_tx import SQLiteTx, apply_request, decode_json, text_read
 from tracktion.storage.sqlite_writer_process import WriterProcess
-from tracktion.storage.writer import Backend, GroupCommitWriter
+from tracktion.storage.writer import GroupCommitWriter
 
 T = TypeVar("T")
-_encode = msgspec.json.encode
 _decode = msgspec.json.decode
-_MAX_INT64 = 2**63 - 1
 _READY_MIN_FREE = 1_048_576  # free bytes below which a store whose last commit failed is not ready
-
-
-def _connect(path: Path) -> sqlite3.Connection:
-    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=10.0)
-    conn.execute("PRAGMA busy_timeout = 10000")
-    return conn
-
-
-def migrate(conn: sqlite3.Connection) -> list[str]:
-    """Apply the named migrations not yet recorded; each in its own transaction. Returns those applied."""
-    conn.execute(
-        "CREATE TABLE IF NOT EXISTS tracktion_migrations (name TEXT PRIMARY KEY, applied_ms INTEGER)"
-    )
-    done = {r[0] for r in conn.execute("SELECT name FROM tracktion_migrations")}
-    applied = []
-    for name, statements in MIGRATIONS:
-        if name in done:
-            continue
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            if conn.execute("SELECT 1 FROM tracktion_migrations WHERE name = ?", (name,)).fetchone():
-                conn.execute("ROLLBACK")  # another process got there first
-                continue
-            for sql in statements:
-                conn.execute(sql)
-            conn.execute(
-                "INSERT INTO tracktion_migrations VALUES (?, CAST(unixepoch('subsec') * 1000 AS INTEGER))",
-                (name,),
-            )
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        applied.append(name)
-    return applied
-
-
-# The writer connection's settings; the benchmark's storage ceiling (bench/storage_ceiling.py) uses the same.
-WRITER_PRAGMAS = (
-    "PRAGMA journal_mode = WAL",
-    # FULL: the WAL is fsync'd at every commit, so a 202 survives power loss, not just a crash.
-    "PRAGMA synchronous = FULL",
-    # Every row of a commit dirties a random page of two indexes (event uuid, profile): with SQLite's 2 MiB
-    # default a 1000-row commit spills pages mid-transaction and re-reads them. 64 MiB measured 1000-item
-    # batches +23-50% (13.4k -> 16.4k events/s at 1 connection, 6.6k -> 10.0k at 64), for ~65 MB of RSS.
-    "PRAGMA cache_size = -65536",
-    "PRAGMA wal_autocheckpoint = 0",  # the Checkpointer's thread does it, off the commit path
-    # A statement journal or temp index that outgrows its in-memory start goes to a file in /var/tmp
-    # otherwise: one pwrite per page on the commit path.
-    "PRAGMA temp_store = MEMORY",
-)
-
-
-class _SQLiteBackend(Backend):
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.conn: sqlite3.Connection | None = None
-        self.tx: SQLiteTx | None = None
-        self.identities = IdentityCache()
-        self._lock_fd: int | None = None
-
-    def open(self) -> None:
-        conn = _connect(self.path)
-        for pragma in WRITER_PRAGMAS:
-            conn.execute(pragma)
-        migrate(conn)
-        self.conn = conn
-        self._lock_fd = os.open(_writer_lock_path(self.path), os.O_RDWR | os.O_CREAT, 0o600)
-
-    def begin(self) -> SQLiteTx:
-        assert self.conn is not None
-        self._lock()
-        try:
-            self.conn.execute("BEGIN IMMEDIATE")
-            # Under the write lock: nobody else can commit until we do, so this says whether anyone did since.
-            (version,) = self.conn.execute("PRAGMA data_version").fetchone()
-        except BaseException:
-            self.rollback()
-            raise
-        self.identities.begin(version)
-        self.tx = SQLiteTx(self.conn, self.identities)
-        return self.tx
-
-    # Writers of several processes on one file (`serve --workers N`, the CLI next to a server) take turns
-    # through a blocking lock on a file beside it: the waiting writer sleeps in the kernel (GIL released) and
-    # wakes the moment the other commits. SQLite's own busy handler polls with growing sleeps instead, which
-    # was measured at a 1.6 s p99 with two workers.
-    def _lock(self) -> None:
-        if self._lock_fd is not None:
-            fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
-
-    def _unlock(self) -> None:
-        if self._lock_fd is not None:
-            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
-
-    # The job's savepoint is opened by the transaction itself, at the job's first direct write: most
-    # requests (events of known profiles) write nothing before the commit's one executemany.
-    def savepoint(self) -> None:
-        assert self.tx is not None
-        self.tx.start_job()
-
-    def release(self) -> None:
-        assert self.tx is not None
-        self.tx.release_job()
-
-    def rollback_savepoint(self) -> None:
-        assert self.tx is not None
-        self.tx.discard_job()
-
-    def commit(self) -> None:
-        assert self.conn is not None and self.tx is not None
-        tx, self.tx = self.tx, None
-        tx.finish()  # the commit's pending rows and definitions, once for every job of the group
-        self.conn.execute("COMMIT")
-        self._unlock()
-        tx.committed()
-
-    def rollback(self) -> None:
-        self.tx = None
-        try:
-            if self.conn is not None and self.conn.in_transaction:
-                self.conn.execute("ROLLBACK")
-        finally:
-            self._unlock()
-
-    def close(self) -> None:
-        if self.conn is not None:
-            self.conn.close()
-            self.conn = None
-        if self._lock_fd is not None:
-            os.close(self._lock_fd)
-            self._lock_fd = None
-
-
-def _writer_lock_path(db: Path) -> Path:
-    return db.with_name(db.name + ".writer-lock")
-
-
-_EVENT_COLS = (
-    "e.seq, e.workspace_id, e.uuid, e.client_id, e.action, e.label, e.time_ms, e.params, e.endpoint,"
-    " e.kind, p.custom_id, p.email"
-)
-_EVENT_FROM = (
-    " FROM events e JOIN profiles p ON p.workspace_id = e.workspace_id AND p.client_id = e.client_id"
-)
-_QUARANTINE_COLS = (
-    "seq, workspace_id, id, received_ms, request_id, method, endpoint, item_index, reason, status,"
-    " errors, credential, item, body, body_truncated"
-)
-_KEY_COLS = "id, workspace_id, kind, name, permissions, created_ms, revoked_ms"
-_PROFILE_BY_ID = (
-    "SELECT workspace_id, client_id, primary_uuid, custom_id, email FROM profiles"
-    " WHERE workspace_id = ? AND client_id = ?"
-)
-
-
-def _stored_event(r: tuple[Any, ...]) -> StoredEvent:
-    row = EventRow(
-        workspace_id=r[1],
-        uuid=uuid_text(r[2]),
-        client_id=r[3],
-        action=r[4],
-        label=text_read(r[5]),
-        time_ms=r[6],
-        params=decode_json(r[7]),
-        endpoint=r[8],
-        kind=r[9],
-        seq=r[0],
-    )
-    return StoredEvent(row, r[10], r[11])
 
 
 def _in_list(column: str, values: Sequence[Any], sql_type: str) -> tuple[str, list[Any]]:
     return f"{column} IN ({','.join('?' * len(values))})", list(values)
 
 
-def _event_page(query: EventQuery) -> tuple[str, list[Any]]:
-    return event_page(query, "?", _in_list)
+def _text_list_param(values: list[str]) -> str:
+    return msgspec.json.encode(values).decode()
 
 
-def _quarantine(r: tuple[Any, ...]) -> QuarantineRecord:
-    return QuarantineRecord(
-        id=r[2],
-        workspace_id=r[1],
-        received_ms=r[3],
-        request_id=r[4],
-        method=r[5],
-        endpoint=r[6],
-        item_index=r[7],
-        reason=r[8],
-        status=r[9],
-        errors=[
-            ErrorEntry(e["code"], e["field"], e["message"], e["rejectedValue"]) for e in decode_json(r[10])
-        ],
-        credential=_decode(r[11]),
-        item=decode_json(r[12]) if r[12] is not None else None,
-        has_item=r[12] is not None,
-        body=r[13],
-        body_truncated=bool(r[14]),
-    )
+# SQLite stores event uuids as 16 bytes, profile uuids as their lower-case text, JSON and string lists as
+# JSON text, and free text and param names as TEXT, or as BLOBs where they hold lone surrogates (`text_value`).
+_DIALECT = Dialect(
+    mark="?",
+    one_of=_in_list,
+    action_prefix="substr(action, 1, ?)",
+    as_text=as_is,
+    bytewise="",  # BINARY, SQLite's default collation, is bytewise
+    event_uuid=lambda text: uuidlib.UUID(text).bytes,
+    event_uuid_text=uuid_text,
+    profile_uuid=str.lower,
+    json=decode_json,
+    free_text=text_read,
+    param_name=text_read,
+    text_list=_decode,
+    text_list_param=_text_list_param,
+)
 
 
-def _api_key(r: tuple[Any, ...] | None) -> ApiKey | None:
-    if r is None:
-        return None
-    return ApiKey(
-        id=r[0],
-        workspace_id=r[1],
-        kind=r[2],
-        name=r[3],
-        permissions=tuple(_decode(r[4])),
-        created_ms=r[5],
-        revoked_ms=r[6],
-    )
-
-
-class SQLiteStore:
-    """`tracktion.domain.ports.Store` on one SQLite file."""
+class SQLiteStore(SQLStore[SQLiteTx]):
+    """`tracktion.domain.ports.Store` on one SQLite file; the reads and admin writes are `SQLStore`'s."""
 
     def __init__(
         self,
@@ -281,16 +73,17 @@ class SQLiteStore:
         quarantine_max_rows: int = 0,
         writer_process: bool = False,
     ) -> None:
+        super().__init__(_DIALECT)
         self.path = Path(path)
         self.quarantine_max_rows = quarantine_max_rows  # per workspace; 0 = unlimited
-        self._writer = GroupCommitWriter(_SQLiteBackend(self.path), queue_size=queue_size)
+        self._writer = GroupCommitWriter(SQLiteBackend(self.path), queue_size=queue_size)
         # HTTP writes in a process of their own (see sqlite_writer_process); other writes stay on the thread.
         self._process = (
             WriterProcess(self.path, queue_size=queue_size, quarantine_max_rows=quarantine_max_rows)
             if writer_process
             else None
         )
-        self._checkpointer = Checkpointer(lambda: _connect(self.path))
+        self._checkpointer = Checkpointer(lambda: connect(self.path))
         self._read_pool = ThreadPoolExecutor(max_workers=read_threads, thread_name_prefix="tracktion-read")
         self._local = threading.local()
         self._read_conns: list[sqlite3.Connection] = []
@@ -338,32 +131,22 @@ class SQLiteStore:
             return False
         return self._writer.healthy
 
-    # -- plumbing --------------------------------------------------------------------------------
+    # -- what SQLStore builds on -----------------------------------------------------------------
     def _conn(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None:
-            conn = _connect(self.path)
+            conn = connect(self.path)
             conn.execute("PRAGMA query_only = 1")
             self._local.conn = conn
             with self._lock:
                 self._read_conns.append(conn)
         return conn
 
-    async def _read(self, sql: str, params: tuple[Any, ...] | list[Any] = ()) -> list[tuple[Any, ...]]:
+    async def _read(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         def run() -> list[tuple[Any, ...]]:
             return self._conn().execute(sql, params).fetchall()
 
         return await asyncio.get_running_loop().run_in_executor(self._read_pool, run)
-
-    # -- writes ----------------------------------------------------------------------------------
-    async def write(self, request: WriteRequest) -> WriteResult:
-        if self._process is not None:
-            return await self._process.submit(request, max(1, len(request.items)), request.lane)
-        return await self._writer.submit(
-            lambda tx: apply_request(tx, request, self.quarantine_max_rows),
-            weight=max(1, len(request.items)),
-            lane=request.lane,
-        )
 
     async def _unit(self, work: Callable[[SQLiteTx], T]) -> T:
         """A writer job other than a request's: it may write directly through the connection and fail half
@@ -375,37 +158,44 @@ class SQLiteStore:
 
         return await self._writer.submit(run)
 
+    def _execute(self, tx: SQLiteTx, sql: str, params: Sequence[Any] | None = None) -> sqlite3.Cursor:
+        return tx.conn.execute(sql, () if params is None else params)
+
+    def _insert_id(self, tx: SQLiteTx, sql: str, params: Sequence[Any]) -> int:
+        rowid = self._execute(tx, sql, params).lastrowid
+        assert rowid is not None
+        return rowid
+
+    def _lock_first_workspace(self, tx: SQLiteTx) -> None:
+        """Nothing to take: the write transaction is BEGIN IMMEDIATE under the writer lock, which already
+        serialises every process on this file."""
+
+    async def _definition_params(self, workspace_id: int, actions: list[str]) -> list[tuple[Any, ...]]:
+        # All of the workspace's params, those of actions not asked for skipped in Python.
+        return await self._read(
+            "SELECT action, name, types, first_seen_ms, last_seen_ms FROM definition_params WHERE workspace_id = ?"
+            " ORDER BY action, CAST(name AS BLOB)",  # names with lone surrogates are BLOBs (`text_value`)
+            (workspace_id,),
+        )
+
+    # -- writes ----------------------------------------------------------------------------------
+    async def write(self, request: WriteRequest) -> WriteResult:
+        if self._process is not None:
+            return await self._process.submit(request, max(1, len(request.items)), request.lane)
+        return await self._writer.submit(
+            lambda tx: apply_request(tx, request, self.quarantine_max_rows),
+            weight=max(1, len(request.items)),
+            lane=request.lane,
+        )
+
     async def transact(self, work: Callable[[WriteTx], T]) -> T:
         """Run domain code (written against `WriteTx`) as its own unit of work in the writer."""
         return await self._unit(work)
 
-    async def profile_details(self, workspace_id: int, client_id: int) -> ProfileDetails | None:
-        rows = await self._read(
-            "SELECT p.client_id, p.primary_uuid, p.custom_id, p.email, p.created_ms, p.updated_ms, d.data"
-            " FROM profiles p LEFT JOIN profile_data d"
-            " ON d.workspace_id = p.workspace_id AND d.client_id = p.client_id"
-            " WHERE p.workspace_id = ? AND p.client_id = ?",
-            (workspace_id, client_id),
-        )
-        if not rows:
-            return None
-        uuids = await self._read(
-            "SELECT uuid FROM profile_uuids WHERE workspace_id = ? AND client_id = ? ORDER BY added_ms, uuid",
-            (workspace_id, client_id),
-        )
-        return ProfileDetails.from_rows(rows[0], uuids, decode_json)
-
-    # -- reads -----------------------------------------------------------------------------------
-    async def events(self, query: EventQuery) -> list[StoredEvent]:
-        if query.client_ids == ():
-            return []
-        page, params = _event_page(query)
-        rows = await self._read(f"SELECT {_EVENT_COLS}{_EVENT_FROM}{page}", params)
-        return [_stored_event(r) for r in rows]
-
+    # -- the one read of SQLite's own ------------------------------------------------------------
     async def profile_events(self, query: EventQuery) -> tuple[Profile, list[TimelineEvent]] | None:
         assert query.client_ids is not None and len(query.client_ids) == 1
-        page, params = _event_page(query)
+        page, params = event_page(query, _DIALECT)
         # No join: every event has the profile's customId and email, read once by the first statement. Plan
         # (EXPLAIN QUERY PLAN): SEARCH e USING INDEX events_by_client (workspace_id=? AND client_id=? AND
         # time_ms<?), no temp B-tree: the index is walked newest first and the scan stops at the limit.
@@ -415,7 +205,7 @@ class SQLiteStore:
         def run() -> tuple[Profile, list[TimelineEvent]] | None:
             # Both statements in one trip to the read pool; each row is converted here, off the event loop.
             conn = self._conn()
-            found = conn.execute(_PROFILE_BY_ID, key).fetchone()
+            found = conn.execute(self._profile_by_id, key).fetchone()
             if found is None:
                 return None
             rows = conn.execute(sql, params).fetchall()
@@ -423,201 +213,8 @@ class SQLiteStore:
 
         return await asyncio.get_running_loop().run_in_executor(self._read_pool, run)
 
-    async def event(self, workspace_id: int, uuid: str) -> StoredEvent | None:
-        rows = await self._read(
-            f"SELECT {_EVENT_COLS}{_EVENT_FROM} WHERE e.workspace_id = ? AND e.uuid = ?",
-            (workspace_id, uuidlib.UUID(uuid).bytes),
-        )
-        return _stored_event(rows[0]) if rows else None
-
-    async def profile(self, workspace_id: int, client_id: int) -> Profile | None:
-        rows = await self._read(_PROFILE_BY_ID, (workspace_id, client_id))
-        return Profile(*rows[0]) if rows else None
-
-    async def find_client_ids(
-        self,
-        workspace_id: int,
-        *,
-        client_id: int | None = None,
-        uuid: str | None = None,
-        custom_id: str | None = None,
-        email: str | None = None,
-    ) -> tuple[int, ...]:
-        """Owners of every given identifier (all must match the same profile); no creation."""
-        where, params = profile_filters(
-            workspace_id,
-            "?",
-            client_id=client_id,
-            custom_id=custom_id,
-            email=email,
-            uuid=uuid.lower() if uuid is not None else None,
-        )
-        rows = await self._read(f"SELECT client_id FROM profiles WHERE {where}", params)
-        return tuple(r[0] for r in rows)
-
-    async def definitions(
-        self, workspace_id: int, kind: str | None = None, prefix: str | None = None, action: str | None = None
-    ) -> list[dict[str, Any]]:
-        where, params = definition_filters(
-            workspace_id, "?", "substr(action, 1, ?)", kind=kind, prefix=prefix, action=action
-        )
-        defs = await self._read(
-            "SELECT action, kind, first_seen_ms, last_seen_ms, event_count FROM definitions"
-            f" WHERE {where} ORDER BY action",
-            params,
-        )
-        if not defs:
-            return []
-        params_rows = await self._read(
-            "SELECT action, name, types, first_seen_ms, last_seen_ms FROM definition_params WHERE workspace_id = ?"
-            " ORDER BY action, CAST(name AS BLOB)",  # names with lone surrogates are BLOBs (`text_value`)
-            (workspace_id,),
-        )
-        return definitions_json(defs, params_rows, text_read, _decode)
-
-    async def quarantine(self, query: QuarantineQuery) -> list[tuple[int, QuarantineRecord]]:
-        where, params = quarantine_filters(query, "?")
-        rows = await self._read(
-            f"SELECT {_QUARANTINE_COLS} FROM quarantine WHERE {where}"
-            " ORDER BY received_ms DESC, seq DESC LIMIT ?",
-            [*params, query.limit],
-        )
-        return [(r[0], _quarantine(r)) for r in rows]
-
-    async def events_since(self, workspace_id: int, after_seq: int, limit: int) -> list[StoredEvent]:
-        """Writes after `after_seq`, oldest first (the live stream, §13.5)."""
-        rows = await self._read(
-            f"SELECT {_EVENT_COLS}{_EVENT_FROM} WHERE e.seq > ? AND e.workspace_id = ? ORDER BY e.seq LIMIT ?",
-            (after_seq, workspace_id, limit),
-        )
-        return [_stored_event(r) for r in rows]
-
-    async def quarantine_since(
-        self, workspace_id: int, after_seq: int, limit: int
-    ) -> list[tuple[int, QuarantineRecord]]:
-        rows = await self._read(
-            f"SELECT {_QUARANTINE_COLS} FROM quarantine WHERE seq > ? AND workspace_id = ? ORDER BY seq LIMIT ?",
-            (after_seq, workspace_id, limit),
-        )
-        return [(r[0], _quarantine(r)) for r in rows]
-
-    async def latest_seqs(self) -> tuple[int, int]:
-        """The newest event and quarantine sequence numbers (0 when empty): where a live stream starts."""
-        rows = await self._read(
-            "SELECT (SELECT COALESCE(MAX(seq), 0) FROM events), (SELECT COALESCE(MAX(seq), 0) FROM quarantine)"
-        )
-        return rows[0][0], rows[0][1]
-
-    async def quarantine_record(self, workspace_id: int, record_id: str) -> QuarantineRecord | None:
-        rows = await self._read(
-            f"SELECT {_QUARANTINE_COLS} FROM quarantine WHERE workspace_id = ? AND id = ?",
-            (workspace_id, record_id),
-        )
-        return _quarantine(rows[0]) if rows else None
-
-    async def delete_quarantine(self, workspace_id: int, record_id: str) -> bool:
-        def work(tx: SQLiteTx) -> bool:
-            cur = tx.c.execute(
-                "DELETE FROM quarantine WHERE workspace_id = ? AND id = ?", (workspace_id, record_id)
-            )
-            return cur.rowcount > 0
-
-        return await self._unit(work)
-
-    # -- workspaces and keys ---------------------------------------------------------------------
-    async def create_workspace(self, name: str, now_ms: int) -> Workspace:
-        return await self._unit(lambda tx: _insert_workspace(tx, name, now_ms))
-
-    async def create_first_workspace(
-        self, name: str, now_ms: int, make_key: Callable[[int], tuple[ApiKey, str]]
-    ) -> tuple[Workspace, ApiKey] | None:
-        """The first workspace and its key, atomically. The write transaction is BEGIN IMMEDIATE, which
-        serialises every process on this file, so the check and the inserts cannot interleave."""
-
-        def work(tx: SQLiteTx) -> tuple[Workspace, ApiKey] | None:
-            if tx.c.execute("SELECT 1 FROM workspaces LIMIT 1").fetchone() is not None:
-                return None
-            workspace = _insert_workspace(tx, name, now_ms)
-            key, secret_hash = make_key(workspace.id)
-            _insert_api_key(tx, key, secret_hash)
-            return workspace, key
-
-        return await self._unit(work)
-
-    async def workspaces(self) -> list[Workspace]:
-        return [
-            Workspace(*r)
-            for r in await self._read("SELECT id, guid, name, created_ms FROM workspaces ORDER BY id")
-        ]
-
-    async def workspace(self, ident: str | int) -> Workspace | None:
-        # ASCII digits only (`"¹".isdigit()` is true, `int("¹")` fails); ids beyond int64 exist nowhere.
-        if isinstance(ident, int) or (isinstance(ident, str) and ident.isascii() and ident.isdigit()):
-            if not 0 < int(ident) <= _MAX_INT64:
-                return None
-            rows = await self._read(
-                "SELECT id, guid, name, created_ms FROM workspaces WHERE id = ?", (int(ident),)
-            )
-        else:
-            rows = await self._read(
-                "SELECT id, guid, name, created_ms FROM workspaces WHERE guid = ?", (ident,)
-            )
-        return Workspace(*rows[0]) if rows else None
-
-    async def create_api_key(self, key: ApiKey, secret_hash: str) -> None:
-        await self._unit(lambda tx: _insert_api_key(tx, key, secret_hash))
-
-    async def api_keys(self, workspace_id: int) -> list[ApiKey]:
-        rows = await self._read(
-            f"SELECT {_KEY_COLS} FROM api_keys WHERE workspace_id = ? ORDER BY created_ms, id",
-            (workspace_id,),
-        )
-        return [k for k in map(_api_key, rows) if k is not None]
-
-    async def api_key(self, key_id: str) -> ApiKey | None:
-        rows = await self._read(f"SELECT {_KEY_COLS} FROM api_keys WHERE id = ?", (key_id,))
-        return _api_key(rows[0]) if rows else None
-
-    async def api_key_by_hash(self, secret_hash: str) -> ApiKey | None:
-        rows = await self._read(f"SELECT {_KEY_COLS} FROM api_keys WHERE secret_hash = ?", (secret_hash,))
-        return _api_key(rows[0]) if rows else None
-
-    async def revoke_api_key(self, key_id: str, now_ms: int) -> bool:
-        def work(tx: SQLiteTx) -> bool:
-            cur = tx.c.execute(
-                "UPDATE api_keys SET revoked_ms = ? WHERE id = ? AND revoked_ms IS NULL", (now_ms, key_id)
-            )
-            return cur.rowcount > 0
-
-        return await self._unit(work)
-
 
 def _probe_commit(tx: SQLiteTx) -> None:
     """A commit that writes a page (a WAL frame and its fsync) and changes no value: readiness's test."""
-    tx.c.execute("UPDATE tracktion_migrations SET applied_ms = applied_ms + 1")
-    tx.c.execute("UPDATE tracktion_migrations SET applied_ms = applied_ms - 1")
-
-
-def _insert_workspace(tx: SQLiteTx, name: str, now_ms: int) -> Workspace:
-    guid = str(uuidlib.uuid4())
-    cur = tx.c.execute(
-        "INSERT INTO workspaces (guid, name, created_ms) VALUES (?, ?, ?)", (guid, name, now_ms)
-    )
-    assert cur.lastrowid is not None
-    return Workspace(cur.lastrowid, guid, name, now_ms)
-
-
-def _insert_api_key(tx: SQLiteTx, key: ApiKey, secret_hash: str) -> None:
-    tx.c.execute(
-        "INSERT INTO api_keys VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        (
-            key.workspace_id,
-            key.id,
-            secret_hash,
-            key.kind,
-            key.name,
-            _encode(list(key.permissions)).decode(),
-            key.created_ms,
-            key.revoked_ms,
-        ),
-    )
+    tx.conn.execute("UPDATE tracktion_migrations SET applied_ms = applied_ms + 1")
+    tx.conn.execute("UPDATE tracktion_migrations SET applied_ms = applied_ms - 1")

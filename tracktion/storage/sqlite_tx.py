@@ -119,7 +119,7 @@ class SQLiteTx:
     served from the `IdentityCache`."""
 
     def __init__(self, conn: sqlite3.Connection, cache: IdentityCache | None = None) -> None:
-        self.c = conn
+        self.conn = conn
         # Event rows not yet inserted, written at commit (`insert_events`); None: replaced by a later row.
         self._pending: list[tuple[Any, ...] | None] = []
         self._pending_salted: dict[bytes, int] = {}  # salted rows among them: uuid → index
@@ -143,13 +143,13 @@ class SQLiteTx:
             # Earlier jobs' rows go in before the savepoint: undoing this job must not undo them.
             self._write_pending(self._job_start)
             self._job_start = 0
-        self.c.execute(f"SAVEPOINT {JOB_SAVEPOINT}")
+        self.conn.execute(f"SAVEPOINT {JOB_SAVEPOINT}")
         self._savepoint_open = True
 
     def rollback_job_writes(self) -> None:
         """Undo what the running job wrote; the job goes on (e.g. to write its quarantine records)."""
         if self._savepoint_open:
-            self.c.execute(f"ROLLBACK TO {JOB_SAVEPOINT}")
+            self.conn.execute(f"ROLLBACK TO {JOB_SAVEPOINT}")
         del self._pending[self._job_start :]
         if self._pending_salted:
             self._pending_salted = {k: i for k, i in self._pending_salted.items() if i < self._job_start}
@@ -157,7 +157,7 @@ class SQLiteTx:
 
     def release_job(self) -> None:
         if self._savepoint_open:
-            self.c.execute(f"RELEASE {JOB_SAVEPOINT}")
+            self.conn.execute(f"RELEASE {JOB_SAVEPOINT}")
             self._savepoint_open = False
         self._job_start = len(self._pending)
         self.definitions.release_job()
@@ -168,7 +168,7 @@ class SQLiteTx:
     def discard_job(self) -> None:
         self.rollback_job_writes()
         if self._savepoint_open:
-            self.c.execute(f"RELEASE {JOB_SAVEPOINT}")
+            self.conn.execute(f"RELEASE {JOB_SAVEPOINT}")
             self._savepoint_open = False
         self.definitions.discard_job()
 
@@ -186,7 +186,7 @@ class SQLiteTx:
         found = self.cache.committed.get(key) or self._staged.get(key) or self._job_staged.get(key)
         if found is not None:
             return found
-        found = _profile(self.c.execute(sql, params).fetchone())
+        found = _profile(self.conn.execute(sql, params).fetchone())
         if found is not None:  # misses are not remembered: the profile may be created any moment
             self._job_staged[key] = found
         return found
@@ -231,7 +231,7 @@ class SQLiteTx:
 
     def uuid_taken(self, workspace_id: int, uuid: str) -> bool:
         return (
-            self.c.execute(
+            self.conn.execute(
                 "SELECT 1 FROM profile_uuids WHERE workspace_id = ? AND uuid = ?", (workspace_id, uuid)
             ).fetchone()
             is not None
@@ -241,9 +241,9 @@ class SQLiteTx:
         self, workspace_id: int, *, uuid: str, custom_id: str | None, email: str | None, now_ms: int
     ) -> Profile:
         self.savepoint()
-        (last,) = self.c.execute("SELECT MAX(client_id) FROM profiles").fetchone()
+        (last,) = self.conn.execute("SELECT MAX(client_id) FROM profiles").fetchone()
         client_id = FIRST_CLIENT_ID if last is None else last + 1
-        self.c.execute(
+        self.conn.execute(
             "INSERT INTO profiles VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 workspace_id,
@@ -256,14 +256,14 @@ class SQLiteTx:
                 now_ms,
             ),
         )
-        self.c.execute(
+        self.conn.execute(
             "INSERT INTO profile_uuids VALUES (?, ?, ?, ?)", (workspace_id, uuid, client_id, now_ms)
         )
         return Profile(workspace_id, client_id, uuid, custom_id, email)
 
     def attach_uuid(self, profile: Profile, uuid: str, now_ms: int) -> None:
         self.savepoint()
-        self.c.execute(
+        self.conn.execute(
             "INSERT INTO profile_uuids VALUES (?, ?, ?, ?)",
             (profile.workspace_id, uuid, profile.client_id, now_ms),
         )
@@ -272,7 +272,7 @@ class SQLiteTx:
     def set_custom_id(self, profile: Profile, custom_id: str, now_ms: int) -> Profile:
         self.savepoint()
         self._profile_changed()
-        self.c.execute(
+        self.conn.execute(
             "UPDATE profiles SET custom_id = ?, updated_ms = ? WHERE workspace_id = ? AND client_id = ?",
             (custom_id, now_ms, profile.workspace_id, profile.client_id),
         )
@@ -283,7 +283,7 @@ class SQLiteTx:
     def set_email(self, profile: Profile, email: str, now_ms: int) -> Profile:
         self.savepoint()
         self._profile_changed()
-        self.c.execute(
+        self.conn.execute(
             "UPDATE profiles SET email = ?, email_lower = ?, updated_ms = ? WHERE workspace_id = ? AND client_id = ?",
             (email, email.lower(), now_ms, profile.workspace_id, profile.client_id),
         )
@@ -292,7 +292,7 @@ class SQLiteTx:
         )
 
     def profile_data(self, profile: Profile) -> dict[str, Any]:
-        row = self.c.execute(
+        row = self.conn.execute(
             "SELECT data FROM profile_data WHERE workspace_id = ? AND client_id = ?",
             (profile.workspace_id, profile.client_id),
         ).fetchone()
@@ -300,7 +300,7 @@ class SQLiteTx:
 
     def set_profile_data(self, profile: Profile, data: dict[str, Any], now_ms: int) -> None:
         self.savepoint()
-        self.c.execute(
+        self.conn.execute(
             "INSERT INTO profile_data VALUES (?, ?, ?) ON CONFLICT (workspace_id, client_id)"
             " DO UPDATE SET data = excluded.data",
             (profile.workspace_id, profile.client_id, encode_json(data)),
@@ -309,7 +309,7 @@ class SQLiteTx:
 
     def _touch(self, profile: Profile, now_ms: int) -> None:
         self.savepoint()
-        self.c.execute(
+        self.conn.execute(
             "UPDATE profiles SET updated_ms = ? WHERE workspace_id = ? AND client_id = ?",
             (now_ms, profile.workspace_id, profile.client_id),
         )
@@ -340,7 +340,7 @@ class SQLiteTx:
             self._pending.append(values)
             return False
         if at is None:
-            found = self.c.execute(
+            found = self.conn.execute(
                 "SELECT seq FROM events WHERE workspace_id = ? AND uuid = ?", (values[0], key)
             ).fetchone()
             if found is None:
@@ -350,11 +350,11 @@ class SQLiteTx:
         # Overwriting a stored row (or one of an earlier job of this commit, which this job must be able to
         # undo): rows go in in order first, so the overwritten row's new seq follows everything sent before.
         self.flush()
-        (seq,) = self.c.execute(
+        (seq,) = self.conn.execute(
             "SELECT seq FROM events WHERE workspace_id = ? AND uuid = ?", (values[0], key)
         ).fetchone()
         # Overwrite in place (§3.7): label and params replaced, a new seq; uuid, action, client, time stay.
-        self.c.execute(
+        self.conn.execute(
             "UPDATE events SET seq = (SELECT MAX(seq) FROM events) + 1, label = ?, params = ?,"
             " endpoint = ? WHERE seq = ?",
             (values[4], values[6], row.endpoint, seq),
@@ -364,7 +364,7 @@ class SQLiteTx:
     def _write_pending(self, upto: int | None = None) -> None:
         rows = self._pending if upto is None else self._pending[:upto]
         if rows:
-            insert_events(self.c, [r for r in rows if r is not None])
+            insert_events(self.conn, [r for r in rows if r is not None])
         if upto is None:
             self._pending.clear()
             self._pending_salted.clear()
@@ -401,7 +401,7 @@ class SQLiteTx:
                         )
                     )
         if defs:
-            self.c.executemany(
+            self.conn.executemany(
                 "INSERT INTO definitions VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (workspace_id, action) DO UPDATE SET"
                 " last_seen_ms = MAX(last_seen_ms, excluded.last_seen_ms),"
                 " event_count = event_count + excluded.event_count",
@@ -410,7 +410,7 @@ class SQLiteTx:
         if params:
             # The union of the stored and the new types is computed in SQL: another process may have added
             # types since this one last looked, so no cached copy may overwrite them.
-            self.c.executemany(
+            self.conn.executemany(
                 "INSERT INTO definition_params VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (workspace_id, action, name)"
                 " DO UPDATE SET types = (SELECT json_group_array(value) FROM (SELECT value FROM"
                 " json_each(definition_params.types) UNION SELECT value FROM json_each(excluded.types)"
@@ -421,19 +421,19 @@ class SQLiteTx:
     def evict_quarantine(self, workspace_id: int, keep: int) -> int:
         """Delete the workspace's oldest quarantine records beyond the newest `keep`; how many went."""
         self.savepoint()
-        row = self.c.execute(
+        row = self.conn.execute(
             "SELECT seq FROM quarantine WHERE workspace_id = ? ORDER BY seq DESC LIMIT 1 OFFSET ?",
             (workspace_id, keep),
         ).fetchone()
         if row is None:
             return 0
-        return self.c.execute(
+        return self.conn.execute(
             "DELETE FROM quarantine WHERE workspace_id = ? AND seq <= ?", (workspace_id, row[0])
         ).rowcount
 
     def add_quarantine(self, records: list[QuarantineRecord]) -> None:
         self.savepoint()
-        self.c.executemany(
+        self.conn.executemany(
             "INSERT INTO quarantine (workspace_id, id, received_ms, request_id, method, endpoint, item_index,"
             " reason, status, errors, credential, item, body, body_truncated)"
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",

@@ -5,7 +5,7 @@ around every SQLite call (BEGIN, the INSERT, COMMIT's fsync) and must win it bac
 each time; measured on 2 cores, a 16-request commit spent ~1.5 ms of its ~2.7 ms waiting for the GIL and
 the server never used more than one core. Here the writer has its own interpreter: request handling and
 writing run in parallel, and nothing else changes — same group commit (`writer.run_group`), same
-transaction code (`apply_request` on a `_SQLiteBackend`), answers only after COMMIT.
+transaction code (`apply_request` on a `SQLiteBackend`), answers only after COMMIT.
 
 Wire: a Unix socket pair, frames of a 4-byte length and a message encoded by `writer_wire` (both ends are
 this package, same version; the socket is private to the two processes).
@@ -29,7 +29,6 @@ import socket
 import subprocess
 import sys
 import time
-from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -37,6 +36,10 @@ from typing import Any
 from tracktion.domain.models import WriteRequest, WriteResult
 from tracktion.errors import InternalError, Overloaded, StorageUnavailable
 from tracktion.storage import writer_wire
+from tracktion.storage.lanes import BULK, LIVE, Lanes, lane_of
+from tracktion.storage.sqlite_backend import SQLiteBackend
+from tracktion.storage.sqlite_tx import apply_request
+from tracktion.storage.writer import run_group
 
 log = logging.getLogger("tracktion.storage")
 _HEADER = 4
@@ -82,7 +85,7 @@ class WriterProcess:
         self._proc: subprocess.Popen[bytes] | None = None
         self._transport: asyncio.Transport | None = None
         self._pending: dict[int, tuple[asyncio.Future[WriteResult], str]] = {}
-        self._in_flight = {"live": 0, "bulk": 0}
+        self._in_flight = {LIVE: 0, BULK: 0}
         self._next_id = 0
         self._outbox: list[bytes] = []
         self._stopping = False
@@ -153,6 +156,7 @@ class WriterProcess:
         if not self.alive:
             self._schedule_respawn()
             raise StorageUnavailable()
+        lane = lane_of(lane)
         if self._in_flight[lane] >= self.queue_size:
             raise Overloaded()  # honest overload: nothing was sent, nothing will be stored
         assert self._transport is not None
@@ -209,7 +213,7 @@ class WriterProcess:
         # Frames not yet written must never reach a new writer process: their callers were answered 503.
         self._outbox = []
         pending, self._pending = self._pending, {}
-        self._in_flight = {"live": 0, "bulk": 0}
+        self._in_flight = {LIVE: 0, BULK: 0}
         for future, _ in pending.values():
             if not future.done():
                 future.set_exception(StorageUnavailable())
@@ -268,14 +272,14 @@ def _read_one(sock: socket.socket, timeout: float) -> Any:
 
 
 # -- the child ----------------------------------------------------------------------------------------
-class _Requests:
-    """Frames from the parent, queued by lane."""
+class _Requests(Lanes[tuple[int, int, WriteRequest]]):
+    """Frames from the parent, (request id, weight, request) queued by lane: `Lanes.take` picks each
+    commit's requests as the writer thread's lanes do."""
 
     def __init__(self, sock: socket.socket) -> None:
+        super().__init__(_request_weight, max_weight=_MAX_COMMIT_WEIGHT)
         self.sock = sock
         self.buf = bytearray()
-        self.live: deque[tuple[int, int, WriteRequest]] = deque()
-        self.bulk: deque[tuple[int, int, WriteRequest]] = deque()
         self.eof = False
 
     def read(self, block: bool) -> None:
@@ -292,30 +296,16 @@ class _Requests:
             self.buf += data
             self.sock.setblocking(False)
         for rid, lane, weight, request in _frames(self.buf):
-            (self.bulk if lane == "bulk" else self.live).append((rid, weight, request))
+            self.put(lane, (rid, weight, request))
 
-    def take(self) -> list[tuple[int, int, WriteRequest]]:
-        """As `GroupCommitWriter._drain`: every pending live request up to the weight bound, else one bulk
-        request alone, so a live request never shares a commit with an import's backlog."""
-        if not self.live:
-            return [self.bulk.popleft()] if self.bulk else []
-        group = []
-        weight = 0
-        while self.live and weight < _MAX_COMMIT_WEIGHT:
-            item = self.live.popleft()
-            group.append(item)
-            weight += item[1]
-        return group
+
+def _request_weight(item: tuple[int, int, WriteRequest]) -> int:
+    return item[1]
 
 
 def _child(fd: int, path: Path, quarantine_max_rows: int) -> int:
-    # Imported here: `tracktion.storage.sqlite` imports this module for `WriterProcess`.
-    from tracktion.storage.sqlite import _SQLiteBackend
-    from tracktion.storage.sqlite_tx import apply_request
-    from tracktion.storage.writer import run_group
-
     sock = socket.socket(fileno=fd)
-    backend = _SQLiteBackend(path)
+    backend = SQLiteBackend(path)
     try:
         backend.open()
     except Exception as exc:
@@ -326,7 +316,7 @@ def _child(fd: int, path: Path, quarantine_max_rows: int) -> int:
     requests = _Requests(sock)
     try:
         while True:
-            requests.read(block=not requests.live and not requests.bulk)
+            requests.read(block=not requests.pending())
             group = requests.take()
             if not group:
                 if requests.eof:

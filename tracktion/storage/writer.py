@@ -7,9 +7,8 @@ no timer: the next commit starts as soon as the previous one ends (leader/follow
 the fsync instead of a window.
 
 Two lanes: live requests, and bulk jobs (`tracktion import`, header `X-Tracktion-Lane: bulk`) in a queue of
-their own. Pending live jobs always commit first, in a commit of their own; a bulk job is taken only when no
-live job is waiting, and alone (at most `max_bulk_per_commit`), so a live request never queues behind an
-import's backlog nor shares a commit with it: at worst it waits for the one bulk job being written.
+their own; `lanes.Lanes` decides which jobs each commit takes (every pending live job, else a bulk job
+alone), the same policy as the SQLite writer process's.
 
 A backend may report an error as a transient conflict with another writer (`Backend.retryable`, e.g. a
 PostgreSQL deadlock between two nodes): the group is rolled back and its jobs run again one per
@@ -21,15 +20,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import queue
 import random
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from tracktion.errors import InternalError, Overloaded, StorageUnavailable, TracktionError
+from tracktion.storage.lanes import Lanes
 
 log = logging.getLogger("tracktion.storage")
 T = TypeVar("T")
@@ -41,7 +40,10 @@ class Job(Generic[T]):
     future: asyncio.Future[T]
     loop: asyncio.AbstractEventLoop
     weight: int = 1  # roughly the number of rows, to bound one commit's size
-    lane: str = "live"  # or "bulk": the lower-priority queue
+
+
+def _job_weight(job: Job[Any]) -> int:
+    return job.weight
 
 
 class Backend:
@@ -69,8 +71,35 @@ class Backend:
         return False
 
 
-_STOP = object()
-_WAKE = object()  # put in the live queue when a bulk job arrives, to wake a writer blocked on it
+class JobScoped(Protocol):
+    """A transaction object that scopes writer jobs itself (`LazySavepoints`)."""
+
+    def start_job(self) -> None: ...
+    def release_job(self) -> None: ...
+    def discard_job(self) -> None: ...
+
+
+class LazySavepoints(Backend):
+    """For a backend whose transaction object (`tx`, set by `begin`) opens each job's savepoint itself, at the
+    job's first statement that needs one: most jobs (events of known profiles) need none, and a savepoint
+    costs a statement. The writer's savepoint calls then only tell the transaction where jobs begin and end.
+    """
+
+    tx: JobScoped | None = None
+
+    def savepoint(self) -> None:
+        assert self.tx is not None
+        self.tx.start_job()
+
+    def release(self) -> None:
+        assert self.tx is not None
+        self.tx.release_job()
+
+    def rollback_savepoint(self) -> None:
+        assert self.tx is not None
+        self.tx.discard_job()
+
+
 _GROUP_ATTEMPTS = 5  # runs of a one-job commit when the backend reports a transient conflict
 
 
@@ -86,11 +115,16 @@ class GroupCommitWriter:
         name: str = "tracktion-writer",
     ) -> None:
         self._backend = backend
-        self._queue: queue.Queue[Any] = queue.Queue(maxsize=queue_size)
-        self._bulk: queue.Queue[Job[Any]] = queue.Queue(maxsize=queue_size)
-        self._max_bulk = max_bulk_per_commit
-        self._max_weight = max_commit_weight
-        self._max_jobs = max_commit_jobs or queue_size + 1
+        self._queue_size = queue_size  # per lane; 0 = unbounded
+        self._lanes: Lanes[Job[Any]] = Lanes(
+            _job_weight,
+            max_weight=max_commit_weight,
+            max_jobs=max_commit_jobs,
+            max_bulk=max_bulk_per_commit,
+        )
+        # Guards the lanes and `_stopping`; the writer thread waits on it for work.
+        self._work = threading.Condition(threading.Lock())
+        self._stopping = False
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._opened = threading.Event()
         self._open_error: BaseException | None = None
@@ -108,13 +142,16 @@ class GroupCommitWriter:
             raise self._open_error
 
     def stop(self) -> None:
+        """Commit every job accepted so far (live ones first, as always), then close the backend."""
         if self._thread.is_alive():
-            self._queue.put(_STOP)
+            with self._work:
+                self._stopping = True
+                self._work.notify()
             self._thread.join()
 
     @property
     def depth(self) -> int:
-        return self._queue.qsize()
+        return len(self._lanes.live)
 
     @property
     def alive(self) -> bool:
@@ -125,16 +162,15 @@ class GroupCommitWriter:
         future: asyncio.Future[T] = loop.create_future()
         if not self._thread.is_alive():
             raise StorageUnavailable()
-        try:
-            if lane == "bulk":
-                self._bulk.put_nowait(Job(work, future, loop, weight, "bulk"))
-                with contextlib.suppress(queue.Full):  # a full live queue keeps the writer busy anyway
-                    self._queue.put_nowait(_WAKE)
-            else:
-                self._queue.put_nowait(Job(work, future, loop, weight))
-        except queue.Full:
-            # Honest overload: refuse before anything is written rather than accept and drop.
-            raise Overloaded() from None
+        with self._work:
+            if self._stopping:
+                raise StorageUnavailable()  # the writer is closing: nothing new would be written
+            waiting = self._lanes.queue(lane)
+            if 0 < self._queue_size <= len(waiting):
+                # Honest overload: refuse before anything is written rather than accept and drop.
+                raise Overloaded()
+            waiting.append(Job(work, future, loop, weight))
+            self._work.notify()
         # No shield needed: the job is queued and commits whatever happens to this coroutine; a cancelled
         # future only means nobody is waiting for the answer (`_settle` skips it).
         return await future
@@ -149,57 +185,15 @@ class GroupCommitWriter:
         self._opened.set()
         try:
             while True:
-                first = self._next()
-                if first is _STOP:
+                with self._work:
+                    while not self._lanes.pending() and not self._stopping:
+                        self._work.wait()
+                    jobs = self._lanes.take()
+                if not jobs:  # stopping, and every accepted job is committed
                     break
-                jobs, stop = self._drain(first)
-                if jobs:
-                    self._commit(jobs)
-                if stop:
-                    break
-            while not self._bulk.empty():  # bulk jobs accepted before the stop still commit
-                self._commit([self._bulk.get_nowait()])
+                self._commit(jobs)
         finally:
             self._backend.close()
-
-    def _next(self) -> Any:
-        """The next live job, else the next bulk job, else wait for either (a bulk job's `_WAKE`)."""
-        try:
-            return self._queue.get_nowait()
-        except queue.Empty:
-            pass
-        try:
-            return self._bulk.get_nowait()
-        except queue.Empty:
-            return self._queue.get()
-
-    def _drain(self, first: Any) -> tuple[list[Job[Any]], bool]:
-        """Every pending live job (up to the commit bounds); if there is none, up to `max_bulk_per_commit`
-        bulk jobs instead (`first` is a bulk job only when no live job was pending)."""
-        if isinstance(first, Job) and first.lane == "bulk":
-            jobs = [first]
-            while len(jobs) < self._max_bulk and self._queue.empty():
-                try:
-                    jobs.append(self._bulk.get_nowait())
-                except queue.Empty:
-                    break
-            return jobs, False
-        jobs = []
-        weight = 0
-        item = first
-        while True:
-            if item is _STOP:
-                return jobs, True
-            if item is not _WAKE:
-                jobs.append(item)
-                weight += item.weight
-            if weight >= self._max_weight or len(jobs) >= self._max_jobs:
-                break
-            try:
-                item = self._queue.get_nowait()
-            except queue.Empty:
-                break
-        return jobs, False
 
     def _commit(self, jobs: list[Job[Any]]) -> None:
         started = time.perf_counter()
