@@ -227,7 +227,7 @@ def _serve(args: argparse.Namespace) -> int:
             os.environ["TRACKTION_DATABASE_URL"] = settings.database_url
         uvicorn.run("tracktion.cli:app_from_environment", factory=True, workers=settings.workers, **common)
     else:
-        uvicorn.run(create_app(settings), **common)
+        uvicorn.run(create_app(settings, watch_signals=True), **common)
     return 0
 
 
@@ -236,7 +236,7 @@ def app_from_environment() -> Any:
     # parent's (same settings, same stderr).
     settings = Settings.load()
     configure_logging(settings.log_level, settings.log_format)
-    return create_app(settings)
+    return create_app(settings, watch_signals=True)
 
 
 def _banner(settings: Settings, first: Bootstrapped | None, workspaces: list[Workspace]) -> None:
