@@ -9,8 +9,8 @@ import signal
 import threading
 from typing import Any
 
-from tracktion.auth.jwt import SigningKey, TokenService
-from tracktion.bootstrap import bootstrap
+from tracktion.auth.jwt import KEY_FILE, SigningKey, TokenService
+from tracktion.bootstrap import SigningKeyRefused, bootstrap, check_signing_key
 from tracktion.domain.ports import Store
 from tracktion.http.asgi import HttpApp
 from tracktion.http.authn import Authenticator
@@ -62,8 +62,10 @@ class TracktionApp:
         if self.watch_signals:
             self._end_streams_on_signals()
         self._wire_metrics()
-        await self.ctx.store.start()
-        await bootstrap(self.ctx.store, self.ctx.settings.bootstrap_api_key)
+        ctx = self.ctx
+        await ctx.store.start()
+        await check_signing_key(ctx.store, ctx.signing_key, ctx.settings.data_dir / KEY_FILE)
+        await bootstrap(ctx.store, ctx.settings.bootstrap_api_key)
         self.started = True
 
     def _wire_metrics(self) -> None:
@@ -126,6 +128,10 @@ class TracktionApp:
             if message["type"] == "lifespan.startup":
                 try:
                     await self.startup()
+                except SigningKeyRefused as exc:  # a message for the operator, not a bug: no traceback
+                    log.error("%s", exc)
+                    await send({"type": "lifespan.startup.failed", "message": str(exc)})
+                    return
                 except Exception as exc:
                     log.exception("startup failed")
                     await send({"type": "lifespan.startup.failed", "message": str(exc)})

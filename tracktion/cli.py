@@ -16,8 +16,9 @@ from typing import Any, TypeVar
 
 from tracktion import __version__
 from tracktion.app import create_app, open_store
+from tracktion.auth.jwt import KEY_FILE, SigningKey
 from tracktion.auth.permissions import sorted_permissions, unknown_permissions
-from tracktion.bootstrap import Bootstrapped, bootstrap, create_key
+from tracktion.bootstrap import Bootstrapped, SigningKeyRefused, bootstrap, check_signing_key, create_key
 from tracktion.clock import now_ms
 from tracktion.domain.models import ApiKey, Workspace
 from tracktion.domain.ports import Store
@@ -38,7 +39,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         result: int = args.run(args)
-    except (CliError, ToolError) as exc:
+    except (CliError, ToolError, SigningKeyRefused) as exc:
         print(f"tracktion: {exc}", file=sys.stderr)
         return 1
     return result
@@ -191,6 +192,10 @@ def _serve(args: argparse.Namespace) -> int:
     configure_logging(settings.log_level, settings.log_format)
 
     async def prepare(store: Store) -> tuple[Bootstrapped | None, list[Workspace]]:
+        # Before the server starts, so that a refused key is one line here rather than a failed startup
+        # in each worker; loaded once the store is open, so that an unreachable database leaves no key.
+        key = SigningKey.load_or_create(settings.data_dir)
+        await check_signing_key(store, key, settings.data_dir / KEY_FILE)
         first = await bootstrap(store, settings.bootstrap_api_key)
         return first, await store.workspaces()
 
