@@ -3,11 +3,14 @@ environment at import time."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import signal
+import threading
 from typing import Any
 
-from tracktion.auth.jwt import SigningKey, TokenService
-from tracktion.bootstrap import bootstrap
+from tracktion.auth.jwt import KEY_FILE, SigningKey, TokenService
+from tracktion.bootstrap import SigningKeyRefused, bootstrap, check_signing_key
 from tracktion.domain.ports import Store
 from tracktion.http.asgi import HttpApp
 from tracktion.http.authn import Authenticator
@@ -42,19 +45,27 @@ def open_store(settings: Settings) -> Store:
 
 
 class TracktionApp:
-    """The ASGI application: HTTP requests go to `HttpApp`; lifespan opens and closes the store."""
+    """The ASGI application: HTTP requests go to `HttpApp`; lifespan opens and closes the store.
 
-    def __init__(self, ctx: Context) -> None:
+    `watch_signals` (what `tracktion serve` sets): SIGINT and SIGTERM also end the open live streams."""
+
+    def __init__(self, ctx: Context, *, watch_signals: bool = False) -> None:
         self.ctx = ctx
         self.http = HttpApp(ctx, build_router(admin=bool(ctx.settings.admin_token)))
         self.started = False
+        self.watch_signals = watch_signals
+        self._chained: dict[int, Any] = {}
 
     async def startup(self) -> None:
         if self.started:
             return
+        if self.watch_signals:
+            self._end_streams_on_signals()
         self._wire_metrics()
-        await self.ctx.store.start()
-        await bootstrap(self.ctx.store, self.ctx.settings.bootstrap_api_key)
+        ctx = self.ctx
+        await ctx.store.start()
+        await check_signing_key(ctx.store, ctx.signing_key, ctx.settings.data_dir / KEY_FILE)
+        await bootstrap(ctx.store, ctx.settings.bootstrap_api_key)
         self.started = True
 
     def _wire_metrics(self) -> None:
@@ -77,7 +88,30 @@ class TracktionApp:
             "tracktion_stream_clients", "Open /-/api/stream connections", lambda: ctx.stream_clients
         )
 
+    def _end_streams_on_signals(self) -> None:
+        """uvicorn tells the app it stops (lifespan shutdown) only after every response has ended, and a
+        live stream never ends by itself: each Ctrl-C with a debugger tab or `tail` open waited out the
+        graceful timeout, then cancelled the streams with a traceback. So the app hears the stop signal
+        too, chained in front of the server's own handler, and ends its streams at once."""
+        if threading.current_thread() is not threading.main_thread():
+            return  # signal handlers belong to the main thread; no server installs one elsewhere
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            previous = signal.getsignal(sig)
+            if not callable(previous):
+                continue  # default or ignored: no server is waiting for this signal, nothing to chain
+
+            def handler(signum: int, frame: Any, previous: Any = previous) -> None:
+                loop.call_soon_threadsafe(self.ctx.changes.close)
+                previous(signum, frame)
+
+            self._chained[sig] = previous
+            signal.signal(sig, handler)
+
     async def shutdown(self) -> None:
+        for sig, previous in self._chained.items():
+            signal.signal(sig, previous)
+        self._chained.clear()
         if self.started:
             await self.ctx.store.close()
             self.started = False
@@ -94,6 +128,10 @@ class TracktionApp:
             if message["type"] == "lifespan.startup":
                 try:
                     await self.startup()
+                except SigningKeyRefused as exc:  # a message for the operator, not a bug: no traceback
+                    log.error("%s", exc)
+                    await send({"type": "lifespan.startup.failed", "message": str(exc)})
+                    return
                 except Exception as exc:
                     log.exception("startup failed")
                     await send({"type": "lifespan.startup.failed", "message": str(exc)})
@@ -105,7 +143,9 @@ class TracktionApp:
                 return
 
 
-def create_app(settings: Settings, store: Store | None = None) -> TracktionApp:
+def create_app(
+    settings: Settings, store: Store | None = None, *, watch_signals: bool = False
+) -> TracktionApp:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     store = store or open_store(settings)
     key = SigningKey.load_or_create(settings.data_dir)
@@ -113,4 +153,4 @@ def create_app(settings: Settings, store: Store | None = None) -> TracktionApp:
     ctx = Context(
         settings=settings, store=store, signing_key=key, tokens=tokens, authn=Authenticator(store, tokens)
     )
-    return TracktionApp(ctx)
+    return TracktionApp(ctx, watch_signals=watch_signals)

@@ -16,11 +16,13 @@ from typing import Any, TypeVar
 
 from tracktion import __version__
 from tracktion.app import create_app, open_store
+from tracktion.auth.jwt import KEY_FILE, SigningKey
 from tracktion.auth.permissions import sorted_permissions, unknown_permissions
-from tracktion.bootstrap import Bootstrapped, bootstrap, create_key
+from tracktion.bootstrap import Bootstrapped, SigningKeyRefused, bootstrap, check_signing_key, create_key
 from tracktion.clock import now_ms
 from tracktion.domain.models import ApiKey, Workspace
 from tracktion.domain.ports import Store
+from tracktion.errors import StorageUnavailable
 from tracktion.observability.logs import configure as configure_logging
 from tracktion.schemas.render import key_json, workspace_json
 from tracktion.settings import Settings, help_for, store_description
@@ -37,7 +39,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         result: int = args.run(args)
-    except (CliError, ToolError) as exc:
+    except (CliError, ToolError, SigningKeyRefused) as exc:
         print(f"tracktion: {exc}", file=sys.stderr)
         return 1
     return result
@@ -54,7 +56,7 @@ def _parser() -> argparse.ArgumentParser:
         epilog="Settings also come from TRACKTION_* environment variables (a flag wins over the environment).",
     )
     p.add_argument("--version", action="version", version=f"tracktion {__version__}")
-    sub = p.add_subparsers(title="commands", metavar="COMMAND")
+    sub = p.add_subparsers(title="commands", metavar="COMMAND", help="run `tracktion COMMAND --help`")
 
     serve = sub.add_parser("serve", help="run the HTTP server", description="Run the HTTP server.")
     serve.add_argument("--host", help=help_for("host"))
@@ -65,26 +67,50 @@ def _parser() -> argparse.ArgumentParser:
         "--log-level", choices=["debug", "info", "warning", "error"], help=help_for("log_level")
     )
     serve.add_argument("--access-log", action="store_true", default=None, help=help_for("access_log"))
+    serve.add_argument("--log-format", choices=["auto", "json", "text"], help=help_for("log_format"))
     serve.set_defaults(run=_serve)
 
-    migrate = sub.add_parser("migrate", help="apply pending schema migrations and exit")
+    migrate = sub.add_parser(
+        "migrate",
+        help="apply pending schema migrations and exit",
+        description=_wrap(
+            "Apply the store's pending schema migrations and exit (every `tracktion serve` does the same "
+            "at start; run it once before a rolling upgrade). The store must exist: with SQLite, a data "
+            "dir that has none is refused unless --create is given; with PostgreSQL, the database must "
+            "exist and its tables are created."
+        ),
+    )
     _store_flags(migrate)
+    migrate.add_argument(
+        "--create",
+        action="store_true",
+        help="SQLite: create a new, empty store when the data dir has none",
+    )
     migrate.set_defaults(run=_migrate)
 
-    ws = sub.add_parser("workspaces", help="create and list workspaces").add_subparsers(metavar="ACTION")
+    ws = sub.add_parser("workspaces", help="create and list workspaces").add_subparsers(
+        metavar="ACTION", help="what to do"
+    )
     create = ws.add_parser("create", help="create a workspace")
-    create.add_argument("--name", required=True)
+    create.add_argument("--name", required=True, help="the workspace's name (need not be unique)")
     _store_flags(create, json_flag=True)
     create.set_defaults(run=_workspaces_create)
     listing = ws.add_parser("list", help="list workspaces")
     _store_flags(listing, json_flag=True)
     listing.set_defaults(run=_workspaces_list)
 
-    keys = sub.add_parser("keys", help="create, list and revoke API keys").add_subparsers(metavar="ACTION")
+    keys = sub.add_parser("keys", help="create, list and revoke API keys").add_subparsers(
+        metavar="ACTION", help="what to do"
+    )
     kc = keys.add_parser("create", help="create an API key (its secret is printed once)")
     kc.add_argument("--workspace", required=True, help="workspace id or guid")
-    kc.add_argument("--kind", choices=["workspace", "profile"], default="workspace")
-    kc.add_argument("--name")
+    kc.add_argument(
+        "--kind",
+        choices=["workspace", "profile"],
+        default="workspace",
+        help="workspace: logs in for tokens (default); profile: anonymous profile logins of apps",
+    )
+    kc.add_argument("--name", help="a label to recognise the key by in `keys list`")
     kc.add_argument(
         "--permission",
         action="append",
@@ -99,7 +125,7 @@ def _parser() -> argparse.ArgumentParser:
     _store_flags(kl, json_flag=True)
     kl.set_defaults(run=_keys_list)
     kr = keys.add_parser("revoke", help="revoke an API key and every token it issued")
-    kr.add_argument("key_id")
+    kr.add_argument("key_id", metavar="KEY_ID", help="the key's id, as `keys list` shows it")
     _store_flags(kr, json_flag=True)
     kr.set_defaults(run=_keys_revoke)
     _tool_parsers(sub)
@@ -114,24 +140,48 @@ def _store_flags(p: argparse.ArgumentParser, json_flag: bool = False) -> None:
 
 
 def _settings(args: argparse.Namespace) -> Settings:
-    names = ("host", "port", "data_dir", "database_url", "workers", "log_level", "access_log")
+    names = ("host", "port", "data_dir", "database_url", "workers", "log_level", "access_log", "log_format")
     return Settings.load({n: getattr(args, n, None) for n in names})
 
 
-def _with_store(settings: Settings, work: Callable[[Store], Awaitable[T]]) -> T:
+def _require_store(settings: Settings, hint: str = "") -> None:
+    """Commands that read or administer a store never create one: run in the wrong directory, they would
+    otherwise leave an empty `./tracktion-data` behind and report an empty store as if it were yours."""
+    if not settings.database_url and not (settings.data_dir / "tracktion.db").exists():
+        raise CliError(
+            f"no store in {settings.data_dir.resolve()} (pass --data-dir or set TRACKTION_DATA_DIR to the "
+            f"data dir of `tracktion serve`, or --database-url{hint})"
+        )
+
+
+def _with_store(settings: Settings, work: Callable[[Store], Awaitable[T]], *, create: bool = False) -> T:
+    """Run `work` on the store; without `create`, a store that does not exist yet is an error."""
+    if not create:
+        _require_store(settings)
     # A command's few writes do not need SQLite's writer process (and its start-up).
     settings = dataclasses.replace(settings, sqlite_writer="thread")
+    where = store_description(settings)
 
     async def run() -> T:
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        if create:
+            settings.data_dir.mkdir(parents=True, exist_ok=True)
         store = open_store(settings)
-        await store.start()
+        try:
+            await store.start()
+        except Exception as exc:  # unreachable database, unreadable file: say which, in one line
+            raise CliError(f"cannot open the store ({where}): {_one_line(exc)}") from exc
         try:
             return await work(store)
+        except StorageUnavailable as exc:
+            raise CliError(f"the store stopped answering ({where}): {_one_line(exc)}") from exc
         finally:
             await store.close()
 
     return asyncio.run(run())
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
 
 
 # -- serve ---------------------------------------------------------------------------------------------
@@ -139,9 +189,17 @@ def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     settings = _settings(args)
-    configure_logging(settings.log_level)
-    first = _with_store(settings, lambda store: bootstrap(store, settings.bootstrap_api_key))
-    workspaces = _with_store(settings, lambda store: store.workspaces())
+    configure_logging(settings.log_level, settings.log_format)
+
+    async def prepare(store: Store) -> tuple[Bootstrapped | None, list[Workspace]]:
+        # Before the server starts, so that a refused key is one line here rather than a failed startup
+        # in each worker; loaded once the store is open, so that an unreachable database leaves no key.
+        key = SigningKey.load_or_create(settings.data_dir)
+        await check_signing_key(store, key, settings.data_dir / KEY_FILE)
+        first = await bootstrap(store, settings.bootstrap_api_key)
+        return first, await store.workspaces()
+
+    first, workspaces = _with_store(settings, prepare, create=True)
     _banner(settings, first, workspaces)
     common: dict[str, Any] = dict(
         host=settings.host,
@@ -166,18 +224,24 @@ def _serve(args: argparse.Namespace) -> int:
                 "TRACKTION_HOST": settings.host,
                 "TRACKTION_PORT": str(settings.port),
                 "TRACKTION_DATA_DIR": str(settings.data_dir),
+                "TRACKTION_LOG_LEVEL": settings.log_level,
+                "TRACKTION_LOG_FORMAT": settings.log_format,
             }
         )
         if settings.database_url:
             os.environ["TRACKTION_DATABASE_URL"] = settings.database_url
         uvicorn.run("tracktion.cli:app_from_environment", factory=True, workers=settings.workers, **common)
     else:
-        uvicorn.run(create_app(settings), **common)
+        uvicorn.run(create_app(settings, watch_signals=True), **common)
     return 0
 
 
 def app_from_environment() -> Any:
-    return create_app(Settings.load())
+    # Each `--workers` process builds its app here and logs through its own handlers, set up like the
+    # parent's (same settings, same stderr).
+    settings = Settings.load()
+    configure_logging(settings.log_level, settings.log_format)
+    return create_app(settings, watch_signals=True)
 
 
 def _banner(settings: Settings, first: Bootstrapped | None, workspaces: list[Workspace]) -> None:
@@ -215,7 +279,9 @@ def _migrate(args: argparse.Namespace) -> int:
     async def noop(store: Store) -> None:  # starting the store applies pending migrations
         return None
 
-    _with_store(settings, noop)
+    if not args.create:
+        _require_store(settings, hint="; --create makes a new store there")
+    _with_store(settings, noop, create=True)
     print(f"migrations applied: {store_description(settings)}")
     return 0
 
@@ -306,7 +372,7 @@ def _tool_parsers(sub: Any) -> None:
             "the error explained (status, each error's field, message and code)."
         ),
         epilog="examples:\n"
-        "  tracktion send custom dog.bark --client-id 5092159999 --param mood=happy --param volume=7\n"
+        "  tracktion send custom dog.bark --custom-id rex-owner --param mood=happy --param volume=7\n"
         "  tracktion send hit-timer --email ana@example.org\n"
         "  tracktion send transaction --file order.json\n"
         "  tracktion send batch --partial --file items.json",
@@ -379,7 +445,7 @@ def _tool_parsers(sub: Any) -> None:
         "  tracktion import clicks.csv --default-time 2024-01-01T00:00:00Z --max-rate 2000",
     )
     _client_flags(imp)
-    imp.add_argument("file", type=Path, metavar="FILE")
+    imp.add_argument("file", type=Path, metavar="FILE", help="NDJSON or CSV input (see the description)")
     imp.add_argument(
         "--transactions", action="store_true", help="lines are transactions (/v4/transactions/batch)"
     )
@@ -445,7 +511,11 @@ def _wrap(text: str) -> str:
 
 
 def _client_flags(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--url", help="tracktion base URL (env TRACKTION_URL, default http://127.0.0.1:8080)")
+    p.add_argument(
+        "--url",
+        help="tracktion base URL (env TRACKTION_URL; default http://TRACKTION_HOST:TRACKTION_PORT, "
+        "i.e. http://127.0.0.1:8080)",
+    )
     p.add_argument("--api-key", help="workspace API key (env TRACKTION_API_KEY)")
     p.add_argument("--json", action="store_true", help="print JSON for scripts")
 
@@ -521,8 +591,7 @@ def _export(args: argparse.Namespace) -> int:
     from tracktion.tools.export import ExportOptions, build_query, export, open_writer, parse_bound
 
     settings = _settings(args)
-    if not settings.database_url and not (settings.data_dir / "tracktion.db").exists():
-        raise CliError(f"no store in {settings.data_dir.resolve()} (pass --data-dir or --database-url)")
+    _require_store(settings)
     options = ExportOptions(
         **{n: getattr(args, n) for n in ("workspace", "client_id", "custom_id", "email", "uuid", "format")},
         actions=tuple(args.action),

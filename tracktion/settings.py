@@ -31,6 +31,12 @@ def _sqlite_writer(text: str) -> str:
     return text
 
 
+def _log_format(text: str) -> str:
+    if text not in ("auto", "json", "text"):
+        raise ValueError(f"expected 'auto', 'json' or 'text', got {text!r}")
+    return text
+
+
 @dataclass(frozen=True)
 class Settings:
     host: str = field(default="127.0.0.1", metadata={"env": "TRACKTION_HOST", "help": "address to listen on"})
@@ -117,6 +123,14 @@ class Settings:
     workers: int = field(default=1, metadata={"env": "TRACKTION_WORKERS", "help": "server processes"})
     log_level: str = field(
         default="info", metadata={"env": "TRACKTION_LOG_LEVEL", "help": "debug, info, warning"}
+    )
+    log_format: str = field(
+        default="auto",
+        metadata={
+            "env": "TRACKTION_LOG_FORMAT",
+            "help": "json (one object per line), text (readable), or auto: text on a terminal, else json",
+            "parse": _log_format,
+        },
     )
     access_log: bool = field(
         default=False, metadata={"env": "TRACKTION_ACCESS_LOG", "help": "log one line per request"}

@@ -24,7 +24,7 @@ from tracktion.storage.postgres_schema import GLOBAL_TABLES, GLOBAL_UNIQUE_KEYS
 pytestmark = pytest.mark.postgres
 
 # Tables without workspace_id as the first primary-key column (and why: see postgres_schema.GLOBAL_TABLES).
-EXPECTED_GLOBAL_TABLES = {"workspaces", "tracktion_migrations"}
+EXPECTED_GLOBAL_TABLES = {"workspaces", "tracktion_migrations", "tracktion_signing_key"}
 # Unique keys without workspace_id, all on reference tables.
 EXPECTED_GLOBAL_UNIQUE_KEYS = {
     ("workspaces", ("guid",)),
@@ -32,7 +32,7 @@ EXPECTED_GLOBAL_UNIQUE_KEYS = {
     ("api_keys", ("secret_hash",)),
 }
 # Tables replicated to every node on Citus (create_reference_table); they may have global keys.
-REFERENCE_TABLES = {"workspaces", "api_keys", "tracktion_migrations"}
+REFERENCE_TABLES = {"workspaces", "api_keys", "tracktion_migrations", "tracktion_signing_key"}
 
 
 @pytest.fixture

@@ -64,11 +64,17 @@ def fresh_server(tmp_path: Path) -> Iterator[Server]:
 
 
 def run(
-    args: list[str], env: dict[str, str], *, input: str | None = None, timeout: float = 120
+    args: list[str],
+    env: dict[str, str],
+    *,
+    input: str | None = None,
+    timeout: float = 120,
+    cwd: Path | None = None,
 ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [str(TRACKTION), *args],
         env=env,
+        cwd=cwd,
         input=input,
         capture_output=True,
         text=True,

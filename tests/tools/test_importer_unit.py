@@ -23,6 +23,9 @@ class FakeClient:
         self.calls: list[dict[str, Any]] = []
         self.script = script
 
+    def login(self) -> str:  # the importer logs in once before its first batch
+        return "token"
+
     def request(
         self,
         method: str,

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import Api
+from tracktion import __version__
 from tracktion.http.ui import ASSETS
 
 UI_DIR = Path(__file__).resolve().parents[2] / "tracktion" / "ui"
@@ -92,7 +93,6 @@ async def test_assets_have_their_content_type(api: Api, name: str, content_type:
 @pytest.mark.parametrize(
     "path",
     [
-        "/-/ui",  # a trailing slash is a different path (§1.1)
         "/-/ui/nope.js",
         "/-/ui/APP.JS",
         "/-/ui/app.js/",
@@ -117,6 +117,27 @@ async def test_anything_else_is_404(api: Api, path: str) -> None:
     assert status == 404, (path, body)
     assert headers["content-type"] == "application/json"
     assert b'"code":3001' in body
+
+
+async def test_without_the_slash_is_redirected_to_the_index(api: Api) -> None:
+    """A trailing slash is a different path (§1.1), so `/-/ui` is not the page; it points there."""
+    status, headers, body = await raw_get(api, "/-/ui")
+    assert (status, headers["location"], body) == (308, "/-/ui/", b"")
+
+
+async def test_root_names_the_debugger_the_api_reference_and_the_health_checks(api: Api) -> None:
+    r = await api.client.get("/")  # no credentials
+    assert r.status_code == 200 and r.headers["content-type"] == "application/json"
+    assert r.json() == {
+        "name": "tracktion",
+        "version": __version__,
+        "ui": "/-/ui/",
+        "apiReference": "/-/openapi.json",
+        "health": "/-/health",
+        "ready": "/-/ready",
+    }
+    for path in ("/-/ui/", "/-/openapi.json", "/-/health", "/-/ready"):
+        assert (await api.client.get(path)).status_code == 200, path
 
 
 async def test_only_get(api: Api) -> None:

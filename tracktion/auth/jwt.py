@@ -87,6 +87,7 @@ class SigningKey:
     """The server's one RSA key pair. `kid` is its RFC 7638 thumbprint, so it changes only with the key."""
 
     def __init__(self, private_key: rsa.RSAPrivateKey) -> None:
+        self.created = False  # made by this process just now (load_or_create found no file)
         if private_key.key_size < RSA_BITS:
             raise ValueError(f"RSA key of {private_key.key_size} bits; at least {RSA_BITS} required")
         self.private_key = private_key
@@ -146,7 +147,7 @@ class SigningKey:
             _fsync_dir(path.parent)
         finally:
             tmp.unlink(missing_ok=True)
-        log.info("created JWT signing key %s (kid %s)", path, key.kid)
+        key.created = True  # logged once the node may use it (`tracktion.bootstrap.check_signing_key`)
         return key
 
     def public_jwk(self) -> dict[str, str]:

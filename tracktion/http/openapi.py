@@ -681,6 +681,25 @@ def _handler_specs() -> dict[Callable[..., Any], JsonSchema]:
         profiles.client_by_id: {"responses": {"200": _json(_ref("Profile"))}, "errors": [404]},
         profiles.client_by_custom_id: {"responses": {"200": _json(_ref("Profile"))}, "errors": [404]},
         profiles.client_by_email: {"responses": {"200": _json(_ref("Profile"))}, "errors": [404]},
+        ui.root: {
+            "responses": {
+                "200": _json(
+                    {
+                        "type": "object",
+                        "required": sorted(ui.ROOT),
+                        "properties": {k: {"type": "string"} for k in ui.ROOT},
+                    }
+                )
+            }
+        },
+        ui.redirect: {
+            "responses": {
+                "308": {
+                    "description": "The debugger is at `/-/ui/`",
+                    "headers": {"Location": {"required": True, "schema": {"const": ui.INDEX_PATH}}},
+                }
+            }
+        },
         ui.index: {"responses": {"200": {"description": "The debugger", "content": {"text/html": {}}}}},
         ui.asset: {
             "responses": {

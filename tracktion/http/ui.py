@@ -1,4 +1,5 @@
-"""`/-/ui/` (contract §13.6): the live event debugger's static files, served without authentication.
+"""`/-/ui/` (contract §13.6): the live event debugger's static files, served without authentication; and
+the two doors a person tries first, `/` (where everything is) and `/-/ui` (redirected to `/-/ui/`).
 
 Only the files named in `ASSETS` are served, read once from the package (`tracktion/ui/`). Any other name,
 a nested path or a `..` is a plain 404: the router gives `{asset}` one path segment and the name is then
@@ -12,13 +13,15 @@ from functools import cache
 from importlib.resources import files
 from typing import Any
 
+from tracktion import __version__
 from tracktion.domain.models import Credential
 from tracktion.errors import NotFound
 from tracktion.http.context import Context
-from tracktion.http.request import Request, Response
+from tracktion.http.request import Request, Response, json_response
 from tracktion.http.routing import Endpoint, Router
 
 INDEX = "index.html"
+INDEX_PATH = "/-/ui/"
 ASSETS: dict[str, str] = {
     INDEX: "text/html; charset=utf-8",
     "app.js": "text/javascript; charset=utf-8",
@@ -75,6 +78,29 @@ async def asset(ctx: Context, request: Request, credential: Credential | None, b
     return _response(request.path_params["asset"])
 
 
+# What `GET /` names: paths on this server (relative to whatever scheme and host the client used).
+ROOT = {
+    "name": "tracktion",
+    "version": __version__,
+    "ui": INDEX_PATH,
+    "apiReference": "/-/openapi.json",
+    "health": "/-/health",
+    "ready": "/-/ready",
+}
+
+
+async def root(ctx: Context, request: Request, credential: Credential | None, body: Any) -> Response:
+    """`GET /`: where the debugger, the API reference and the health checks are."""
+    return json_response(ROOT)
+
+
+async def redirect(ctx: Context, request: Request, credential: Credential | None, body: Any) -> Response:
+    """`GET /-/ui`: moved to `/-/ui/`, where the page's relative asset paths resolve."""
+    return Response(308, b"", [(b"location", INDEX_PATH.encode())])
+
+
 def register_ui(router: Router) -> None:
-    router.add("GET", "/-/ui/", Endpoint(index, auth="none"))
+    router.add("GET", "/", Endpoint(root, auth="none"))
+    router.add("GET", "/-/ui", Endpoint(redirect, auth="none"))
+    router.add("GET", INDEX_PATH, Endpoint(index, auth="none"))
     router.add("GET", "/-/ui/{asset}", Endpoint(asset, auth="none"))

@@ -63,10 +63,10 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(out, separators=(",", ":"), default=str)
 
 
-def configure(level: str, json_lines: bool | None = None) -> None:
-    """JSON lines unless stderr is a terminal (then a readable format); `json_lines` forces either."""
-    if json_lines is None:
-        json_lines = not sys.stderr.isatty()
+def configure(level: str, log_format: str = "auto") -> None:
+    """`json` lines (for collectors), `text` (for people), or `auto`: text when stderr is a terminal, JSON
+    otherwise (a service manager, a container runtime, a pipe)."""
+    json_lines = log_format == "json" or (log_format == "auto" and not sys.stderr.isatty())
     handler = logging.StreamHandler()
     handler.setFormatter(
         JsonFormatter()

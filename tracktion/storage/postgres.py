@@ -290,6 +290,23 @@ class PostgresStore(SQLStore[PostgresTx]):
         """Where a live stream starts: the horizons (rows above them are delivered later, none skipped)."""
         return await self._horizon()
 
+    # -- the nodes' token signing key (`tracktion.bootstrap.check_signing_key`) ---------------------
+    async def signing_key_id(self, kid: str | None) -> str | None:
+        """The kid of the key this database's nodes sign tokens with; when none is recorded yet and `kid`
+        is given, records `kid` first (nodes racing on an empty database: the first one wins)."""
+        if kid is not None:
+
+            def record(tx: PostgresTx) -> None:
+                tx.execute(
+                    "INSERT INTO tracktion_signing_key (id, kid, recorded_ms) VALUES (1, %s, %s)"
+                    " ON CONFLICT (id) DO NOTHING",
+                    (kid, int(time.time() * 1000)),
+                )
+
+            await self._unit(record)
+        rows = await self._read("SELECT kid FROM tracktion_signing_key")
+        return str(rows[0][0]) if rows else None
+
 
 # Any constant works; it only has to be the same in every node (and differ from the migration lock).
 _BOOTSTRAP_LOCK = 0x747261636B01

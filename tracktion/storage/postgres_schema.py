@@ -167,12 +167,25 @@ MIGRATIONS: list[tuple[str, list[str]]] = [
         "0003_quarantine_by_seq",
         ["CREATE INDEX quarantine_by_seq ON quarantine (workspace_id, seq)"],
     ),
+    (
+        # The kid (RFC 7638 thumbprint: public) of the key the nodes sign tokens with, recorded by the first
+        # node; a node with another key, or none, refuses to start (`tracktion.bootstrap.check_signing_key`).
+        # One row. The private key itself stays in the nodes' data dirs, never in the database.
+        "0004_signing_key",
+        [
+            """CREATE TABLE tracktion_signing_key (
+                id smallint PRIMARY KEY CHECK (id = 1),
+                kid text NOT NULL,
+                recorded_ms bigint NOT NULL)""",
+        ],
+    ),
 ]
 
 # Tables that are not keyed by workspace_id, and why (enforced by tests/storage/test_schema_citus.py).
 GLOBAL_TABLES: dict[str, str] = {
     "workspaces": "the tenant table itself (its `id` is the workspace id); a Citus reference table",
     "tracktion_migrations": "the schema ledger, one row per migration, global by nature",
+    "tracktion_signing_key": "one row naming the nodes' token signing key, global by nature",
 }
 
 # Unique keys without workspace_id, and why. All live on reference tables.

@@ -14,6 +14,8 @@ import base64
 import http.client
 import json
 import os
+import socket
+import ssl
 import time
 import urllib.parse
 import uuid
@@ -24,7 +26,6 @@ from typing import Any
 from tracktion import __version__
 from tracktion.tools import ToolError
 
-DEFAULT_URL = "http://127.0.0.1:8080"
 URL_ENV = "TRACKTION_URL"
 API_KEY_ENV = "TRACKTION_API_KEY"
 LOGIN_PATH = "/uauth/v2/auth/login/profile"
@@ -71,9 +72,25 @@ _HINTS: dict[int, str] = {
 }
 
 
+def default_url(env: Mapping[str, str] | None = None) -> str:
+    """Where `tracktion serve` listens with the same environment: `TRACKTION_HOST` and `TRACKTION_PORT`
+    (defaults 127.0.0.1 and 8080), so a shell that moved the server moves its clients too. A wildcard
+    listen address (0.0.0.0, ::) is reached on the loopback address of its family."""
+    env = os.environ if env is None else env
+    host = env.get("TRACKTION_HOST") or "127.0.0.1"
+    port = env.get("TRACKTION_PORT") or "8080"
+    if not (port.isascii() and port.isdigit()):
+        raise ToolError(f"TRACKTION_PORT={port!r} is not a port number (or pass --url / set {URL_ENV})")
+    host = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(host, host)
+    if ":" in host and not host.startswith("["):
+        host = f"[{host}]"  # an IPv6 address in a URL
+    return f"http://{host}:{int(port)}"
+
+
 def resolve_connection(url: str | None, api_key: str | None) -> tuple[str, str]:
-    """`--url`/`--api-key`, else `TRACKTION_URL`/`TRACKTION_API_KEY`; the URL defaults to the server's."""
-    url = url or os.environ.get(URL_ENV) or DEFAULT_URL
+    """`--url`/`--api-key`, else `TRACKTION_URL`/`TRACKTION_API_KEY`; the URL defaults to the server's
+    (`default_url`)."""
+    url = url or os.environ.get(URL_ENV) or default_url()
     api_key = api_key or os.environ.get(API_KEY_ENV)
     if not api_key:
         raise ToolError(f"an API key is needed: pass --api-key or set {API_KEY_ENV}")
@@ -93,6 +110,32 @@ class Response:
 
     def json(self) -> Any:
         return json.loads(self.body) if self.body else None
+
+
+class NetworkError(ToolError, OSError):
+    """No answer from the server (refused, unknown host, timeout, TLS, connection dropped): one line that
+    names the URL. Also an `OSError`, so the callers that retry network failures (`tail` once connected,
+    `import`) keep treating it as one."""
+
+    @classmethod
+    def of(cls, url: str, exc: BaseException) -> NetworkError:
+        if isinstance(exc, NetworkError):
+            return exc
+        if isinstance(exc, ConnectionRefusedError):
+            why = "connection refused (is `tracktion serve` running there? see --url / TRACKTION_URL)"
+        elif isinstance(exc, socket.gaierror):
+            why = f"unknown host ({exc.strerror or exc})"
+        elif isinstance(exc, TimeoutError):
+            why = "timed out"
+        elif isinstance(exc, http.client.RemoteDisconnected):
+            why = "the server closed the connection without answering"
+        elif isinstance(exc, ssl.SSLError):
+            why = f"TLS: {exc.reason or exc}"
+        elif isinstance(exc, OSError) and exc.strerror:
+            why = exc.strerror[0].lower() + exc.strerror[1:]
+        else:
+            why = str(exc) or type(exc).__name__
+        return cls(f"cannot reach {url}: {why}")
 
 
 class ApiError(ToolError):
@@ -323,12 +366,15 @@ class Client:
                 self._conn.request(method, target, body=data, headers=h)
                 resp = self._conn.getresponse()
                 body = resp.read()
-            except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
+            except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError) as exc:
                 self.close()
                 # A kept-alive connection the server had already closed: the request never arrived.
                 if reused and attempt == 1:
                     continue
-                raise
+                raise NetworkError.of(self.url, exc) from exc
+            except (OSError, http.client.HTTPException) as exc:
+                self.close()
+                raise NetworkError.of(self.url, exc) from exc
             except BaseException:
                 self.close()
                 raise
@@ -350,7 +396,7 @@ class Client:
         on_open: Callable[[], None] | None = None,
     ) -> Iterator[SSEEvent]:
         """Yield the events of one SSE connection until the server closes it. A non-200 answer raises
-        `ApiError` (after one fresh login on 401); network failures propagate as `OSError`. `on_open` is
+        `ApiError` (after one fresh login on 401); network failures raise `NetworkError`. `on_open` is
         called once the server has answered 200 (before any event)."""
         parser = parser or SSEParser(last_id=last_event_id)
         target = self._url(path, query)
@@ -387,5 +433,7 @@ class Client:
                     event = parser.feed(raw_line.decode("utf-8", "replace"))
                     if event is not None:
                         yield event
+            except (OSError, http.client.HTTPException) as exc:
+                raise NetworkError.of(self.url, exc) from exc
             finally:
                 conn.close()

@@ -598,6 +598,9 @@ class Importer:
                 "totals": self.totals.as_json(),
                 "complete": False,
             }
+            # Log in before the first batch: a wrong URL, a server that is not running or a bad key
+            # ends the import at once, instead of after the retries meant for a server that was there.
+            self.client.login()
             with _open_report(self.report_path, report_bytes) as report, _sigterm_as_interrupt():
                 try:
                     self._pump(records, report, hasher, progress)

@@ -3,7 +3,8 @@
 One table row per event (time, action, clientId, label, a few params) or `--json` lines. When the
 connection drops (server restart, network), it reconnects with `Last-Event-ID` set to the last event id
 seen, so the server replays what was committed meanwhile (oldest first, at most 1000) and nothing is lost
-or shown twice. Ctrl-C exits cleanly.
+or shown twice. A first connection that fails ends it with the error (a wrong URL or a server that is not
+running is not waited for). Ctrl-C exits cleanly.
 """
 
 from __future__ import annotations
@@ -171,6 +172,10 @@ def follow(
                     raise  # bad filter, credentials or permission: retrying will not help
                 reason = f"{exc.response.status} {exc.response.reason}"
             except (OSError, http.client.HTTPException) as exc:
+                if not state["connections"]:
+                    # Never connected: a wrong URL or a server that is not running. Waiting would only
+                    # hide that; reconnecting is for streams that were up and dropped.
+                    raise
                 reason = str(exc) or type(exc).__name__
             state["failures"] += 1
             base = (parser.retry_ms or 1000) / 1000
