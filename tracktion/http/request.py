@@ -1,8 +1,8 @@
 """Minimal ASGI request/response primitives.
 
-tracktion speaks raw ASGI instead of going through a framework: on this hot path a route stack was
-measured to cost more than validation and storage together (shared/notes/performance.md), and the
-contract needs exact control over headers, body limits and error rendering anyway.
+tracktion speaks raw ASGI instead of going through a framework: on this hot path a framework's route stack
+was measured to cost more than validation and storage together, and the contract needs exact control over
+headers, body limits and error rendering anyway (docs/api.md §1.2, §1.3, §1.6).
 """
 
 from __future__ import annotations
