@@ -20,7 +20,7 @@ from tracktion.errors import (
 )
 from tracktion.http.admin import check_admin
 from tracktion.http.context import Context
-from tracktion.http.headers import API_VERSIONED_PREFIXES, caller_ip, check_api_version, check_content_type
+from tracktion.http.headers import API_VERSIONED_PREFIXES, check_api_version, check_content_type
 from tracktion.http.request import Request, Response, json_response, send
 from tracktion.http.routing import Endpoint, Router
 from tracktion.observability.logs import access_log
@@ -46,7 +46,7 @@ class HttpApp:
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send_fn: Any) -> None:
         started = time.perf_counter()
-        request = Request(scope, receive, self.ctx.clock_ms())
+        request = Request(scope, receive, self.ctx.clock_ms(), self.ctx.settings.trusted_proxies)
         try:
             response = await self.dispatch(request)
         except TracktionError as exc:
@@ -149,19 +149,11 @@ class HttpApp:
                 method=request.method,
                 endpoint=request.path,
                 received_ms=request.received_ms,
-                ip=self.ip(request),
+                ip=request.ip,
                 request_error=exc,
                 body_excerpt=excerpt,
                 body_truncated=len(body) > QUARANTINE_BODY_MAX or request.body_over_limit,
             )
-        )
-
-    def ip(self, request: Request) -> str:
-        client = request.scope.get("client")
-        return caller_ip(
-            client[0] if client else None,
-            request.headers.get("x-forwarded-for"),
-            self.ctx.settings.trusted_proxies,
         )
 
 

@@ -9,7 +9,6 @@ from tracktion.catalog import CatalogRow
 from tracktion.domain.models import ClientRef, Credential, EventIn, WriteItem, WriteRequest
 from tracktion.errors import TracktionError, ValidationFailed
 from tracktion.http.context import Context
-from tracktion.http.headers import caller_ip
 from tracktion.http.request import ACCEPTED, Request, Response
 from tracktion.schemas.ai_compat import validate_ai_compat
 from tracktion.schemas.envelope import validate_event
@@ -50,7 +49,6 @@ def _fill_from_token(event: EventIn, credential: Credential) -> EventIn:
 def write_request(
     ctx: Context, request: Request, credential: Credential, items: list[WriteItem], atomic: bool = True
 ) -> WriteRequest:
-    client = request.scope.get("client")
     return WriteRequest(
         workspace_id=credential.workspace_id,
         credential=credential,
@@ -58,11 +56,7 @@ def write_request(
         method=request.method,
         endpoint=request.path,
         received_ms=request.received_ms,
-        ip=caller_ip(
-            client[0] if client else None,
-            request.headers.get("x-forwarded-for"),
-            ctx.settings.trusted_proxies,
-        ),
+        ip=request.ip,
         items=items,
         atomic=atomic,
         lane="bulk" if request.headers.get("x-tracktion-lane", "").lower() == "bulk" else "live",
