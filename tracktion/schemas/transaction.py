@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tracktion.domain.fanout import CURRENCY, MONEY_FIELDS, PRODUCT_MONEY_FIELDS, reference_currency
+from tracktion.domain.fanout import CURRENCY, MONEY_FIELDS, PRODUCT_MONEY_FIELDS
 from tracktion.domain.models import TransactionIn
 from tracktion.errors import ErrorEntry, ValidationFailed, rejected
 from tracktion.schemas.client import validate_client
@@ -64,7 +64,22 @@ def validate_transaction(obj: Any, receive_ms: int, *, item: bool = False) -> Tr
     if errors:
         raise ValidationFailed(errors=errors)
     assert type(order_id) is str
-    return TransactionIn(client, order_id, time_ms, original, salt, obj)
+    return TransactionIn(client, order_id, time_ms, original, salt, obj, reference)
+
+
+def reference_currency(body: dict[str, Any]) -> str | None:
+    """The first *valid* currency in §6.2's order: value, revenue, discountAmount, then each product's prices.
+    Tolerates an unvalidated body: validation uses it to find the currency every other one must equal."""
+    candidates = [body.get(name) for name in MONEY_FIELDS]
+    products = body.get("products")
+    if type(products) is list:
+        candidates += [p.get(n) for p in products if type(p) is dict for n in PRODUCT_MONEY_FIELDS]
+    for money in candidates:
+        if type(money) is dict:
+            currency = money.get("currency")
+            if type(currency) is str and CURRENCY.fullmatch(currency):
+                return currency
+    return None
 
 
 # Field paths are built only when an error is reported: the valid path of a 5-product transaction would
