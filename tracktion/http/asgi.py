@@ -23,6 +23,7 @@ from tracktion.http.context import Context
 from tracktion.http.headers import API_VERSIONED_PREFIXES, check_api_version, check_content_type
 from tracktion.http.request import Request, Response, json_response, send
 from tracktion.http.routing import Endpoint, Router
+from tracktion.http.writes import RecordedRefusal
 from tracktion.observability.logs import access_log
 from tracktion.schemas.body import decode_json, gunzip_limited
 
@@ -97,9 +98,14 @@ class HttpApp:
                     response = await self._handle(request, endpoint, credential)
             else:
                 response = await self._handle(request, endpoint, credential)
+        except RecordedRefusal as refusal:
+            # The store refused the write and quarantined it itself: answer its error, record nothing more.
+            if credential is not None:
+                self.ctx.changes.notify(credential.workspace_id)
+            raise refusal.error from None
         except TracktionError as exc:
-            # Failures the store already recorded carry `recorded`; the rest of a write's refusals (headers,
-            # body, batch envelope) become one request-level quarantine record here. Storage failures can't be.
+            # The rest of a write's refusals (headers, body, batch envelope) become one request-level
+            # quarantine record here. Storage failures can't be.
             if endpoint.write and credential is not None and exc.status < 500:
                 await self.quarantine_request(request, credential, exc)
                 self.ctx.changes.notify(credential.workspace_id)
@@ -136,8 +142,6 @@ class HttpApp:
 
     async def quarantine_request(self, request: Request, credential: Credential, exc: TracktionError) -> None:
         """A write refused before its items were looked at: one record with the body as received."""
-        if getattr(exc, "recorded", False):
-            return
         await _read_quietly(request)  # bounded; a refused request still leaves its body in the quarantine
         body = request.body
         excerpt = body[:QUARANTINE_BODY_MAX].decode("utf-8", errors="replace")

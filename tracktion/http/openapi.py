@@ -34,7 +34,7 @@ from tracktion.domain.fanout import CURRENCY, MONEY_FIELDS, PRODUCT_MONEY_FIELDS
 from tracktion.domain.models import Credential
 from tracktion.domain.timefmt import TIME_RE
 from tracktion.errors import REJECTED_VALUE_MAX
-from tracktion.http import admin, batch, events, profiles, public, reads, stream, tokens, ui
+from tracktion.http import admin, batch, events, profiles, public, reads, stream, tokens, transactions, ui
 from tracktion.http.context import Context
 from tracktion.http.headers import API_VERSION_RE, API_VERSIONED_PREFIXES
 from tracktion.http.request import REQUEST_ID_RE, Request, Response
@@ -606,8 +606,8 @@ def _handler_specs() -> dict[Callable[..., Any], JsonSchema]:
             "query": [PARTIAL],
             "responses": batch_answers,
         },
-        batch.transaction: {"body": transaction_schema(), "responses": accepted},
-        batch.transactions_batch: {
+        transactions.transaction: {"body": transaction_schema(), "responses": accepted},
+        transactions.transactions_batch: {
             "body": _batch_of(transaction_schema()),
             "query": [PARTIAL],
             "responses": batch_answers,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from tracktion.domain.identity import profile_for_uuid
-from tracktion.domain.models import Credential, WriteItem
+from tracktion.domain.models import Credential
 from tracktion.domain.ports import ProfileDetails
 from tracktion.domain.profiles import view as profile_data_view
 from tracktion.domain.timefmt import format_ms
@@ -135,13 +135,4 @@ async def clients_batch(ctx: Context, request: Request, credential: Credential |
     """`POST /v4/clients/batch` (§9.6): each element upserts one profile; limits and modes of §5.2–§5.4."""
     assert credential is not None
 
-    def validate(obj: Any, index: int, prefix: str) -> WriteItem:
-        try:
-            update = validate_profile(obj)
-        except ValidationFailed as exc:
-            return WriteItem(
-                index, obj, prefix, error=ValidationFailed(errors=[e.with_prefix(prefix) for e in exc.errors])
-            )
-        return WriteItem(index, obj, prefix, profile=update)
-
-    return await run_batch(ctx, request, credential, body, validate)
+    return await run_batch(ctx, request, credential, body, validate_profile)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import partial
 
 from tracktion.catalog import load_catalog
-from tracktion.http import batch, openapi, profiles, public, reads, stream, tokens, ui
+from tracktion.http import batch, openapi, profiles, public, reads, stream, tokens, transactions, ui
 from tracktion.http.events import ai_compat_event, single_event
 from tracktion.http.routing import Endpoint, Handler, Router
 
@@ -54,11 +54,11 @@ def build_router(admin: bool = False) -> Router:
     )
 
     # Transactions (§6): workspace credentials only.
-    r.add("POST", "/v4/transactions", _write(batch.transaction, "API_TRANSACTION_CREATE", WORKSPACE))
+    r.add("POST", "/v4/transactions", _write(transactions.transaction, "API_TRANSACTION_CREATE", WORKSPACE))
     r.add(
         "POST",
         "/v4/transactions/batch",
-        _write(batch.transactions_batch, "API_BATCH_TRANSACTION_CREATE", WORKSPACE),
+        _write(transactions.transactions_batch, "API_BATCH_TRANSACTION_CREATE", WORKSPACE),
     )
 
     # Reads (§8, §13.2–13.4).
