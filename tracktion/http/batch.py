@@ -92,17 +92,13 @@ async def run_batch(
     return json_response(result_json(result), 207) if partial else ACCEPTED
 
 
-async def events_batch(ctx: Context, request: Request, credential: Credential | None, body: Any) -> Response:
+async def events_batch(ctx: Context, request: Request, credential: Credential, body: Any) -> Response:
     """`POST /v4/events/batch`: items typed by `type` (custom, any dedicated batch type, push aliases)."""
-    assert credential is not None
     return await run_batch(ctx, request, credential, body, envelope_validator(request, credential))
 
 
-async def ai_compat_batch(
-    ctx: Context, request: Request, credential: Credential | None, body: Any
-) -> Response:
+async def ai_compat_batch(ctx: Context, request: Request, credential: Credential, body: Any) -> Response:
     """`POST /v4/events/ai-compat/batch`: `{"eventType", "items"}`, one event type per request (§5.5)."""
-    assert credential is not None
     if type(body) is not dict:
         raise InvalidBatch(
             errors=[ErrorEntry(1001, "", "Request body must be a JSON object", rejected(body))]

@@ -72,20 +72,18 @@ def _fill_from_token(event: EventIn, credential: Credential) -> EventIn:
 
 
 async def single_event(
-    ctx: Context, request: Request, credential: Credential | None, body: Any, *, row: CatalogRow
+    ctx: Context, request: Request, credential: Credential, body: Any, *, row: CatalogRow
 ) -> Response:
     """`POST /v4/events/custom` and every dedicated endpoint (registered once per catalog row)."""
-    assert credential is not None
     item = edge_item(envelope_validator(request, credential, row), body)
     await commit(ctx, write_request(request, credential, [item]))
     return ACCEPTED
 
 
 async def ai_compat_event(
-    ctx: Context, request: Request, credential: Credential | None, body: Any, *, row: CatalogRow
+    ctx: Context, request: Request, credential: Credential, body: Any, *, row: CatalogRow
 ) -> Response:
     """`POST /v4/events/ai-compat/<type>`: a flat AI-engine body (§4.3)."""
-    assert credential is not None
     item = edge_item(ai_compat_validator(request, credential, row), body)
     await commit(ctx, write_request(request, credential, [item]))
     return ACCEPTED

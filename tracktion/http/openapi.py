@@ -31,14 +31,13 @@ from tracktion import __version__
 from tracktion.auth.permissions import sorted_permissions
 from tracktion.catalog import CatalogRow, custom_row, load_catalog, rows_by_batch_type
 from tracktion.domain.fanout import CURRENCY, MONEY_FIELDS, PRODUCT_MONEY_FIELDS
-from tracktion.domain.models import Credential
 from tracktion.domain.timefmt import TIME_RE
 from tracktion.errors import REJECTED_VALUE_MAX
 from tracktion.http import admin, batch, events, profiles, public, reads, stream, tokens, transactions, ui
 from tracktion.http.context import Context
 from tracktion.http.headers import API_VERSION_RE, API_VERSIONED_PREFIXES
 from tracktion.http.request import REQUEST_ID_RE, Request, Response
-from tracktion.http.routing import Endpoint, Router
+from tracktion.http.routing import Authenticated, Endpoint, Router
 from tracktion.schemas import ai_compat
 from tracktion.schemas.body import BODY_LIMIT, MAX_DEPTH
 from tracktion.schemas.client import CLIENT_ID_MAX, EMAIL_RE, UUID_RE
@@ -785,7 +784,7 @@ def operation(method: str, template: str, endpoint: Endpoint) -> JsonSchema:
         op["security"] = []
     elif endpoint.auth == "admin":
         op["security"] = [{"adminToken": []}]
-    else:
+    elif isinstance(endpoint, Authenticated):
         schemes: list[dict[str, list[str]]] = [{"bearerAuth": []}]
         if "workspace" in endpoint.kinds:
             schemes.append({"basicAuth": []})
@@ -909,8 +908,6 @@ def _document_bytes(router: Router) -> bytes:
     return msgspec.json.encode(build(router))
 
 
-async def document(
-    ctx: Context, request: Request, credential: Credential | None, body: Any, *, router: Router
-) -> Response:
+async def document(ctx: Context, request: Request, body: Any, *, router: Router) -> Response:
     """`GET /-/openapi.json`: this server's OpenAPI 3.1 description (public)."""
     return Response(200, _document_bytes(router), [(b"content-type", b"application/json")])

@@ -25,9 +25,7 @@ from tracktion.schemas.client import identifier_error, uuid_error
 from tracktion.schemas.profile import validate_profile
 
 
-async def anonymous_login(
-    ctx: Context, request: Request, credential: Credential | None, body: Any
-) -> Response:
+async def anonymous_login(ctx: Context, request: Request, body: Any) -> Response:
     """`POST /sauth/v3/auth/login/client/anonymous`: profile API key + uuid → a profile token."""
     api_key = api_key_field(body)
     errors: list[ErrorEntry] = []
@@ -50,11 +48,8 @@ async def anonymous_login(
     return json_response({"token": token})
 
 
-async def client_refresh(
-    ctx: Context, request: Request, credential: Credential | None, body: Any
-) -> Response:
+async def client_refresh(ctx: Context, request: Request, credential: Credential, body: Any) -> Response:
     """`POST /sauth/v3/auth/refresh/client`: a valid profile token + an active profile key of its workspace."""
-    assert credential is not None
     scheme, _, token = (request.headers.get("authorization") or "").partition(" ")
     if credential.kind != "profile" or scheme.lower() != "bearer":
         raise TokenKindNotAllowed("Only a profile token can be refreshed here")
@@ -107,32 +102,23 @@ async def _profile_response(ctx: Context, workspace_id: int, client_ids: tuple[i
     return json_response(profile_json(details))
 
 
-async def client_by_id(ctx: Context, request: Request, credential: Credential | None, body: Any) -> Response:
-    assert credential is not None
+async def client_by_id(ctx: Context, request: Request, credential: Credential, body: Any) -> Response:
     client_id = query.positive_int(request.path_params["clientId"], "clientId")
     return await _profile_response(ctx, credential.workspace_id, (client_id,))
 
 
-async def client_by_custom_id(
-    ctx: Context, request: Request, credential: Credential | None, body: Any
-) -> Response:
-    assert credential is not None
+async def client_by_custom_id(ctx: Context, request: Request, credential: Credential, body: Any) -> Response:
     custom_id = request.path_params["customId"]  # ASGI paths arrive percent-decoded
     ids = await ctx.store.find_client_ids(credential.workspace_id, custom_id=custom_id)
     return await _profile_response(ctx, credential.workspace_id, ids)
 
 
-async def client_by_email(
-    ctx: Context, request: Request, credential: Credential | None, body: Any
-) -> Response:
-    assert credential is not None
+async def client_by_email(ctx: Context, request: Request, credential: Credential, body: Any) -> Response:
     email = request.path_params["email"]
     ids = await ctx.store.find_client_ids(credential.workspace_id, email=email)
     return await _profile_response(ctx, credential.workspace_id, ids)
 
 
-async def clients_batch(ctx: Context, request: Request, credential: Credential | None, body: Any) -> Response:
+async def clients_batch(ctx: Context, request: Request, credential: Credential, body: Any) -> Response:
     """`POST /v4/clients/batch` (§9.6): each element upserts one profile; limits and modes of §5.2–§5.4."""
-    assert credential is not None
-
     return await run_batch(ctx, request, credential, body, validate_profile)

@@ -7,7 +7,14 @@ from functools import partial
 from tracktion.catalog import load_catalog
 from tracktion.http import batch, openapi, profiles, public, reads, stream, tokens, transactions, ui
 from tracktion.http.events import ai_compat_event, single_event
-from tracktion.http.routing import Endpoint, Handler, Router
+from tracktion.http.routing import (
+    Admin,
+    Authenticated,
+    AuthenticatedHandler,
+    Public,
+    Router,
+    UnauthenticatedHandler,
+)
 
 EVENTS_READ = "API_EVENTS_READ"
 CLIENT_READ = "API_CLIENT_READ"
@@ -16,31 +23,33 @@ PROFILE = frozenset({"profile"})
 WORKSPACE = frozenset({"workspace"})
 
 
-def _write(handler: Handler, permission: str, kinds: frozenset[str] = BOTH) -> Endpoint:
-    return Endpoint(handler, permission=permission, kinds=kinds, body=True, write=True)
+def _write(handler: AuthenticatedHandler, permission: str, kinds: frozenset[str] = BOTH) -> Authenticated:
+    return Authenticated(handler, permission=permission, kinds=kinds, body=True, write=True)
 
 
-def _read(handler: Handler, permission: str | None = EVENTS_READ) -> Endpoint:
-    return Endpoint(handler, permission=permission)
+def _read(handler: AuthenticatedHandler, permission: str | None = EVENTS_READ) -> Authenticated:
+    return Authenticated(handler, permission=permission)
 
 
 def build_router(admin: bool = False) -> Router:
     r = Router()
     # Public (§13.1) and token endpoints (§2.2): no credential.
-    r.add("GET", "/-/health", Endpoint(public.health, auth="none"))
-    r.add("GET", "/-/ready", Endpoint(public.ready, auth="none"))
-    r.add("GET", "/-/metrics", Endpoint(public.metrics, auth="none"))
-    r.add("GET", "/-/jwks.json", Endpoint(tokens.jwks, auth="none"))
-    r.add("GET", "/-/openapi.json", Endpoint(partial(openapi.document, router=r), auth="none"))
-    login = Endpoint(tokens.workspace_login, auth="none", body=True)
+    r.add("GET", "/-/health", Public(public.health))
+    r.add("GET", "/-/ready", Public(public.ready))
+    r.add("GET", "/-/metrics", Public(public.metrics))
+    r.add("GET", "/-/jwks.json", Public(tokens.jwks))
+    r.add("GET", "/-/openapi.json", Public(partial(openapi.document, router=r)))
+    login = Public(tokens.workspace_login, body=True)
     r.add("POST", "/uauth/v2/auth/login/profile", login)
-    deprecated_login = Endpoint(partial(tokens.workspace_login, deprecated=True), auth="none", body=True)
+    deprecated_login = Public(partial(tokens.workspace_login, deprecated=True), body=True)
     r.add("POST", "/v4/auth/login/profile", deprecated_login)
-    r.add("GET", "/v4/auth/refresh/profile", Endpoint(tokens.workspace_refresh, kinds=BOTH))
-    anonymous = Endpoint(profiles.anonymous_login, auth="none", body=True)
+    r.add("GET", "/v4/auth/refresh/profile", Authenticated(tokens.workspace_refresh, kinds=BOTH))
+    anonymous = Public(profiles.anonymous_login, body=True)
     r.add("POST", "/sauth/v3/auth/login/client/anonymous", anonymous)
     r.add("POST", "/sauth/v2/auth/login/client/anonymous", anonymous)  # the older documented path
-    r.add("POST", "/sauth/v3/auth/refresh/client", Endpoint(profiles.client_refresh, kinds=BOTH, body=True))
+    r.add(
+        "POST", "/sauth/v3/auth/refresh/client", Authenticated(profiles.client_refresh, kinds=BOTH, body=True)
+    )
 
     # Event writes: one generic handler per catalog row (§4.1), ai-compat rows with their flat schema (§4.3).
     for row in load_catalog():
@@ -63,7 +72,7 @@ def build_router(admin: bool = False) -> Router:
 
     # Reads (§8, §13.2–13.4).
     r.add("GET", "/v4/events/by-client/{clientId}", _read(reads.events_by_client))
-    r.add("GET", "/v4/events", Endpoint(reads.own_events, kinds=PROFILE))
+    r.add("GET", "/v4/events", Authenticated(reads.own_events, kinds=PROFILE))
     r.add("GET", "/-/api/events", _read(reads.search_events))
     r.add("GET", "/-/api/stream", _read(stream.stream))
     r.add("GET", "/-/api/events/{uuid}", _read(reads.get_event))
@@ -88,8 +97,8 @@ def _admin_routes(r: Router) -> None:
     """§13.7: only registered when `TRACKTION_ADMIN_TOKEN` is set, so otherwise every path is a plain 404."""
     from tracktion.http import admin
 
-    def endpoint(handler: Handler, body: bool = False) -> Endpoint:
-        return Endpoint(handler, auth="admin", body=body)
+    def endpoint(handler: UnauthenticatedHandler, body: bool = False) -> Admin:
+        return Admin(handler, body=body)
 
     r.add("POST", "/-/admin/workspaces", endpoint(admin.create_workspace, body=True))
     r.add("GET", "/-/admin/workspaces", endpoint(admin.list_workspaces))

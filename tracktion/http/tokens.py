@@ -24,9 +24,7 @@ def api_key_field(body: Any) -> str:
     return api_key
 
 
-async def workspace_login(
-    ctx: Context, request: Request, credential: Credential | None, body: Any, *, deprecated: bool = False
-) -> Response:
+async def workspace_login(ctx: Context, request: Request, body: Any, *, deprecated: bool = False) -> Response:
     """`POST /uauth/v2/auth/login/profile` (and its deprecated alias): workspace API key → JWT."""
     api_key = api_key_field(body)
     key = await ctx.authn.key_by_secret(api_key)
@@ -38,11 +36,8 @@ async def workspace_login(
     return json_response({"token": token}, headers=headers)
 
 
-async def workspace_refresh(
-    ctx: Context, request: Request, credential: Credential | None, body: Any
-) -> Response:
+async def workspace_refresh(ctx: Context, request: Request, credential: Credential, body: Any) -> Response:
     """`GET /v4/auth/refresh/profile`: a valid (unexpired) workspace token → a new one, same claims."""
-    assert credential is not None
     scheme, _, token = (request.headers.get("authorization") or "").partition(" ")
     if credential.kind != "workspace" or scheme.lower() != "bearer":
         raise TokenKindNotAllowed("Only a workspace token can be refreshed here")
@@ -50,5 +45,5 @@ async def workspace_refresh(
     return json_response({"token": ctx.tokens.refresh(claims)})
 
 
-async def jwks(ctx: Context, request: Request, credential: Credential | None, body: Any) -> Response:
+async def jwks(ctx: Context, request: Request, body: Any) -> Response:
     return json_response(ctx.signing_key.jwks(), headers=[(b"cache-control", b"max-age=300")])

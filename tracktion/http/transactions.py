@@ -21,15 +21,11 @@ def transaction_validator(request: Request, *, item: bool = False) -> Validate:
     return validate
 
 
-async def transaction(ctx: Context, request: Request, credential: Credential | None, body: Any) -> Response:
+async def transaction(ctx: Context, request: Request, credential: Credential, body: Any) -> Response:
     """`POST /v4/transactions`: one charge plus its `product.buy` events, committed together."""
-    assert credential is not None
     await commit(ctx, write_request(request, credential, [edge_item(transaction_validator(request), body)]))
     return ACCEPTED
 
 
-async def transactions_batch(
-    ctx: Context, request: Request, credential: Credential | None, body: Any
-) -> Response:
-    assert credential is not None
+async def transactions_batch(ctx: Context, request: Request, credential: Credential, body: Any) -> Response:
     return await run_batch(ctx, request, credential, body, transaction_validator(request, item=True))

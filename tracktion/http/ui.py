@@ -12,11 +12,10 @@ from functools import cache
 from importlib.resources import files
 from typing import Any
 
-from tracktion.domain.models import Credential
 from tracktion.errors import NotFound
 from tracktion.http.context import Context
 from tracktion.http.request import Request, Response
-from tracktion.http.routing import Endpoint, Router
+from tracktion.http.routing import Public, Router
 
 INDEX = "index.html"
 ASSETS: dict[str, str] = {
@@ -67,14 +66,14 @@ def _response(name: str) -> Response:
     return Response(200, asset_bytes(name), [(b"content-type", content_type.encode()), *SECURITY_HEADERS])
 
 
-async def index(ctx: Context, request: Request, credential: Credential | None, body: Any) -> Response:
+async def index(ctx: Context, request: Request, body: Any) -> Response:
     return _response(INDEX)
 
 
-async def asset(ctx: Context, request: Request, credential: Credential | None, body: Any) -> Response:
+async def asset(ctx: Context, request: Request, body: Any) -> Response:
     return _response(request.path_params["asset"])
 
 
 def register_ui(router: Router) -> None:
-    router.add("GET", "/-/ui/", Endpoint(index, auth="none"))
-    router.add("GET", "/-/ui/{asset}", Endpoint(asset, auth="none"))
+    router.add("GET", "/-/ui/", Public(index))
+    router.add("GET", "/-/ui/{asset}", Public(asset))
