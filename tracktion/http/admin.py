@@ -12,6 +12,7 @@ from tracktion.errors import ErrorEntry, NotFound, Unauthorized, ValidationFaile
 from tracktion.http import query
 from tracktion.http.context import Context
 from tracktion.http.request import Request, Response, json_response
+from tracktion.schemas.openapi_shapes import NON_EMPTY, JsonSchema
 from tracktion.schemas.render import key_json, workspace_json
 
 
@@ -28,6 +29,19 @@ def _object(body: Any) -> dict[str, Any]:
             errors=[ErrorEntry(1001, "", "Request body must be a JSON object", rejected(body))]
         )
     return body
+
+
+# The OpenAPI description of the bodies `create_workspace` and `create_api_key` check.
+WORKSPACE_BODY: JsonSchema = {"type": "object", "required": ["name"], "properties": {"name": NON_EMPTY}}
+API_KEY_BODY: JsonSchema = {
+    "type": "object",
+    "required": ["kind"],
+    "properties": {
+        "kind": {"enum": ["workspace", "profile"]},
+        "name": {"type": "string"},
+        "permissions": {"type": "array", "items": {"enum": sorted_permissions()}},
+    },
+}
 
 
 async def create_workspace(ctx: Context, request: Request, body: Any) -> Response:

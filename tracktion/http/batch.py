@@ -13,8 +13,7 @@ from tracktion.http.events import ai_compat_validator, envelope_validator
 from tracktion.http.request import ACCEPTED, Request, Response, json_response
 from tracktion.http.writes import Validate, commit, edge_item, write_request
 from tracktion.schemas.ai_compat import row_for_event_type
-
-MAX_ITEMS = 1000
+from tracktion.schemas.batch import batch_items
 
 
 def partial_mode(request: Request) -> bool:
@@ -24,25 +23,6 @@ def partial_mode(request: Request) -> bool:
     if raw in ("true", "1"):
         return True
     raise BadParameter("partial must be true, false, 1 or 0", field="partial", rejected_value=raw)
-
-
-def batch_items(
-    body: Any, *, field: str = "", array_message: str = "Request body must be a JSON array"
-) -> list[Any]:
-    """§5.1/§5.2: an array of 1–1000 items; anything else is an `invalid batch` (400)."""
-    if body is None and field:  # §1.3: a null or absent `items` is a missing required value (1002)
-        raise InvalidBatch(errors=[ErrorEntry(1002, field, f"{field.capitalize()} are required")])
-    if type(body) is not list:
-        raise InvalidBatch(
-            errors=[ErrorEntry(1001 if not field else 1004, field, array_message, rejected(body))]
-        )
-    if not body:
-        raise InvalidBatch(errors=[ErrorEntry(1013, field, "Batch must not be empty")])
-    if len(body) > MAX_ITEMS:
-        raise InvalidBatch(
-            errors=[ErrorEntry(1012, field, "Batch cannot contain more than 1000 items", str(len(body)))]
-        )
-    return body
 
 
 def result_json(result: WriteResult) -> dict[str, Any]:

@@ -9,42 +9,25 @@ from tracktion.domain.models import Credential
 from tracktion.domain.ports import ProfileDetails
 from tracktion.domain.profiles import view as profile_data_view
 from tracktion.domain.timefmt import format_ms
-from tracktion.errors import (
-    ErrorEntry,
-    NotFound,
-    TokenKindNotAllowed,
-    Unauthorized,
-    ValidationFailed,
-)
+from tracktion.errors import NotFound, TokenKindNotAllowed, Unauthorized
 from tracktion.http import query
 from tracktion.http.batch import run_batch
 from tracktion.http.context import Context
 from tracktion.http.request import Request, Response, json_response
-from tracktion.http.tokens import api_key_field
-from tracktion.schemas.client import identifier_error, uuid_error
+from tracktion.schemas.login import api_key_field, validate_anonymous_login
 from tracktion.schemas.profile import validate_profile
 
 
 async def anonymous_login(ctx: Context, request: Request, body: Any) -> Response:
     """`POST /sauth/v3/auth/login/client/anonymous`: profile API key + uuid → a profile token."""
-    api_key = api_key_field(body)
-    errors: list[ErrorEntry] = []
-    uuid = body.get("uuid")
-    uuid_problem = ErrorEntry(1002, "uuid", "UUID is required") if uuid is None else uuid_error(uuid, "uuid")
-    if uuid_problem is not None:
-        errors.append(uuid_problem)
-    device_id = body.get("deviceId")
-    if device_id is not None and (problem := identifier_error(device_id, "deviceId", "deviceId")) is not None:
-        errors.append(problem)
-    if errors:
-        raise ValidationFailed(errors=errors)
-    key = await ctx.authn.key_by_secret(api_key)
+    login = validate_anonymous_login(body)
+    key = await ctx.authn.key_by_secret(login.api_key)
     if key is None or key.revoked_ms is not None or key.kind != "profile":
         raise Unauthorized("Invalid API key", field="apiKey")
-    uuid = uuid.lower()
+    uuid = login.uuid.lower()
     received = request.received_ms
     profile = await ctx.store.transact(lambda tx: profile_for_uuid(tx, key.workspace_id, uuid, received))
-    token = ctx.tokens.issue_profile_token(key.workspace_id, key.id, profile.client_id, uuid, device_id)
+    token = ctx.tokens.issue_profile_token(key.workspace_id, key.id, profile.client_id, uuid, login.device_id)
     return json_response({"token": token})
 
 

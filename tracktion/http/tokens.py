@@ -5,23 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from tracktion.domain.models import Credential
-from tracktion.errors import ErrorEntry, TokenKindNotAllowed, Unauthorized, ValidationFailed, rejected
+from tracktion.errors import TokenKindNotAllowed, Unauthorized
 from tracktion.http.context import Context
 from tracktion.http.request import Request, Response, json_response
-
-
-def api_key_field(body: Any) -> str:
-    """The `apiKey` of a login body: 400 when missing or not a string (never echoed when it is one)."""
-    if not isinstance(body, dict):
-        raise ValidationFailed(errors=[ErrorEntry(1001, "", "Request body must be a JSON object")])
-    api_key = body.get("apiKey")
-    if api_key is None:
-        raise ValidationFailed(errors=[ErrorEntry(1002, "apiKey", "Api key is required")])
-    if not isinstance(api_key, str):
-        raise ValidationFailed(
-            errors=[ErrorEntry(1004, "apiKey", "Api key must be a string", rejected(api_key))]
-        )
-    return api_key
+from tracktion.schemas.login import api_key_field
 
 
 async def workspace_login(ctx: Context, request: Request, body: Any, *, deprecated: bool = False) -> Response:
