@@ -10,6 +10,7 @@ from tracktion.domain.models import Credential, WriteResult
 from tracktion.errors import BadParameter, ErrorEntry, InvalidBatch, rejected
 from tracktion.http.context import Context
 from tracktion.http.events import ai_compat_validator, envelope_validator
+from tracktion.http.query import query_param
 from tracktion.http.request import ACCEPTED, Request, Response, json_response
 from tracktion.http.writes import Validate, commit, edge_item, write_request
 from tracktion.schemas.ai_compat import row_for_event_type
@@ -23,6 +24,11 @@ def partial_mode(request: Request) -> bool:
     if raw in ("true", "1"):
         return True
     raise BadParameter("partial must be true, false, 1 or 0", field="partial", rejected_value=raw)
+
+
+PARTIAL = query_param(
+    "partial", {"enum": ["true", "false", "1", "0"]}, "partial mode (§5.4): 207 with a result per item"
+)
 
 
 def result_json(result: WriteResult) -> dict[str, Any]:

@@ -1,5 +1,5 @@
 """Write handlers for the event endpoints. One generic handler serves the custom endpoint and every
-dedicated catalog row: the row (bound to the handler when its route is registered) says which action,
+dedicated catalog row: the row (bound to its handler when the route is registered) says which action,
 required and typed params apply."""
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from tracktion.domain.models import ClientRef, Credential, EventIn
 from tracktion.errors import ErrorEntry, ValidationFailed, rejected
 from tracktion.http.context import Context
 from tracktion.http.request import ACCEPTED, Request, Response
+from tracktion.http.routing import AuthenticatedHandler
 from tracktion.http.writes import Validate, commit, edge_item, write_request
 from tracktion.schemas.ai_compat import validate_ai_compat
 from tracktion.schemas.envelope import validate_event
@@ -71,19 +72,23 @@ def _fill_from_token(event: EventIn, credential: Credential) -> EventIn:
     return event
 
 
-async def single_event(
-    ctx: Context, request: Request, credential: Credential, body: Any, *, row: CatalogRow
-) -> Response:
-    """`POST /v4/events/custom` and every dedicated endpoint (registered once per catalog row)."""
-    item = edge_item(envelope_validator(request, credential, row), body)
-    await commit(ctx, write_request(request, credential, [item]))
-    return ACCEPTED
+def single_event(row: CatalogRow) -> AuthenticatedHandler:
+    """The handler of `row`'s endpoint: `POST /v4/events/custom` and every dedicated one (§4.1)."""
+
+    async def handle(ctx: Context, request: Request, credential: Credential, body: Any) -> Response:
+        item = edge_item(envelope_validator(request, credential, row), body)
+        await commit(ctx, write_request(request, credential, [item]))
+        return ACCEPTED
+
+    return handle
 
 
-async def ai_compat_event(
-    ctx: Context, request: Request, credential: Credential, body: Any, *, row: CatalogRow
-) -> Response:
-    """`POST /v4/events/ai-compat/<type>`: a flat AI-engine body (§4.3)."""
-    item = edge_item(ai_compat_validator(request, credential, row), body)
-    await commit(ctx, write_request(request, credential, [item]))
-    return ACCEPTED
+def ai_compat_event(row: CatalogRow) -> AuthenticatedHandler:
+    """The handler of `row`'s `POST /v4/events/ai-compat/<type>`: a flat AI-engine body (§4.3)."""
+
+    async def handle(ctx: Context, request: Request, credential: Credential, body: Any) -> Response:
+        item = edge_item(ai_compat_validator(request, credential, row), body)
+        await commit(ctx, write_request(request, credential, [item]))
+        return ACCEPTED
+
+    return handle

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from tracktion.errors import MethodNotAllowed, NotFound
+from tracktion.schemas.openapi_shapes import JsonSchema
 
 if TYPE_CHECKING:
     from tracktion.domain.models import Credential
@@ -20,12 +21,30 @@ AuthenticatedHandler = Callable[["Context", "Request", "Credential", Any], Await
 UnauthenticatedHandler = Callable[["Context", "Request", Any], Awaitable["Response"]]
 
 
+@dataclass(frozen=True, slots=True, eq=False)
+class Doc:
+    """What the OpenAPI description (`tracktion.http.openapi`) says of a route beyond its entry (credentials,
+    permission, body, writes) and its handler's docstring. Given where the route is registered and read only
+    when the document is first built; body schemas are built next to their validators (`tracktion.schemas`)."""
+
+    responses: dict[str, JsonSchema] | None = None  # success answers by status; None: not described
+    body: JsonSchema | None = None  # the request body; None on a route with a body: any JSON value
+    query: tuple[JsonSchema, ...] = ()  # query parameters (their presence also means a possible 400)
+    headers: tuple[JsonSchema, ...] = ()  # request headers the handler reads
+    path: dict[str, JsonSchema] | None = None  # path parameters; by default any non-empty segment
+    errors: tuple[int, ...] = ()  # error statuses the entry does not already imply
+    summary: str | None = None  # by default the first line of the handler's docstring
+    description: str | None = None
+    deprecated: bool = False
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class _Entry:
     """What every route entry says; the handler comes with the kind of entry."""
 
     body: bool = False  # POST with a JSON body: §1.2 media rules, §1.3 body rules
     body_kind: str = "json"  # what the handler gets: "json" decoded value, or "raw" bytes
+    doc: Doc = Doc()
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,7 +15,7 @@ from typing import Any
 from tracktion.errors import NotFound
 from tracktion.http.context import Context
 from tracktion.http.request import Request, Response
-from tracktion.http.routing import Public, Router
+from tracktion.http.routing import Doc, Public, Router
 
 INDEX = "index.html"
 ASSETS: dict[str, str] = {
@@ -75,5 +75,13 @@ async def asset(ctx: Context, request: Request, body: Any) -> Response:
 
 
 def register_ui(router: Router) -> None:
-    router.add("GET", "/-/ui/", Public(index))
-    router.add("GET", "/-/ui/{asset}", Public(asset))
+    page = {"200": {"description": "The debugger", "content": {"text/html": {}}}}
+    router.add("GET", "/-/ui/", Public(index, doc=Doc(page)))
+    files = {
+        "200": {
+            "description": "A static file of the debugger",
+            "content": {content_type.split(";")[0]: {} for content_type in ASSETS.values()},
+        }
+    }
+    names = {"asset": {"type": "string", "enum": sorted(ASSETS)}}
+    router.add("GET", "/-/ui/{asset}", Public(asset, doc=Doc(files, path=names, errors=(404,))))
