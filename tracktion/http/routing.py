@@ -40,7 +40,9 @@ class Doc:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class _Entry:
-    """What every route entry says; the handler comes with the kind of entry."""
+    """What every route entry says; the handler comes with the kind of entry. Each kind names itself in
+    `auth` ("credential", "none", "admin") for readers of the table; the pipeline tells them apart by type,
+    so that mypy knows which handler signature it calls."""
 
     body: bool = False  # POST with a JSON body: §1.2 media rules, §1.3 body rules
     body_kind: str = "json"  # what the handler gets: "json" decoded value, or "raw" bytes
