@@ -1,8 +1,8 @@
 """The error tree and the one builder of Synerise's error body (contract §1.6, §1.7).
 
 Every failure the API reports is a `TracktionError` carrying its HTTP status, its entries (code, field,
-message, rejected value) and the quarantine reason it maps to (§11). Only `render_error_body` turns one into
-bytes, so the wire shape lives in a single place.
+message, rejected value) and the quarantine reason it maps to (§11). Only `error_body` turns one into
+the wire shape, so that shape lives in a single place.
 """
 
 from __future__ import annotations

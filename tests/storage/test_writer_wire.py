@@ -194,7 +194,7 @@ def test_the_wire_knows_every_field_of_the_models_it_flattens() -> None:
         Credential: "kind workspace_id key_id permissions client_id uuid device_id",
         WriteItem: "index raw prefix event transaction error profile",
         EventIn: "client action label time_ms original_time salt params kind uuid_field",
-        TransactionIn: "client order_id time_ms original_time salt body",
+        TransactionIn: "client order_id time_ms original_time salt body currency",
         ClientRef: "id custom_id email uuid",
         WriteResult: "outcomes error stats",
         ItemOutcome: "index status uuid quarantine_reason error client_id",

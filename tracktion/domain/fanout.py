@@ -51,21 +51,6 @@ def product_uuid(charge_uuid: str, index: int) -> str:
     return uuid5_text(uuid_bytes(charge_uuid), str(index))
 
 
-def reference_currency(body: dict[str, Any]) -> str | None:
-    """The first *valid* currency in §6.2's order: value, revenue, discountAmount, then each product's prices.
-    Tolerates an unvalidated body: validation uses it to find the currency every other one must equal."""
-    candidates = [body.get(name) for name in MONEY_FIELDS]
-    products = body.get("products")
-    if type(products) is list:
-        candidates += [p.get(n) for p in products if type(p) is dict for n in PRODUCT_MONEY_FIELDS]
-    for money in candidates:
-        if type(money) is dict:
-            currency = money.get("currency")
-            if type(currency) is str and CURRENCY.fullmatch(currency):
-                return currency
-    return None
-
-
 def expand(transaction: TransactionIn, charge_uuid: str) -> list[DerivedEvent]:
     body = transaction.body
     products: list[dict[str, Any]] | None = body.get("products")
@@ -77,9 +62,8 @@ def expand(transaction: TransactionIn, charge_uuid: str) -> list[DerivedEvent]:
         charge["$totalAmount"] = body["value"]["amount"]
     if body.get("revenue") is not None:
         charge["$revenue"] = body["revenue"]["amount"]
-    currency = reference_currency(body)
-    if currency is not None:
-        charge["$currency"] = currency
+    if transaction.currency is not None:
+        charge["$currency"] = transaction.currency
     if body.get("paymentInfo") is not None:
         charge["$paymentType"] = body["paymentInfo"]
     if products is not None:

@@ -87,6 +87,9 @@ class TransactionIn:
     original_time: str | None
     salt: str | None
     body: dict[str, Any]  # the validated request; the fan-out reads its fields
+    # The reference currency (§6.2: the first valid one), found once by the validator, which checks every
+    # other currency against it; the fan-out writes it as the charge's `$currency`.
+    currency: str | None = None
 
 
 @pickled_as_fields

@@ -7,11 +7,12 @@ from typing import Any
 from tracktion.auth.api_keys import secrets_equal
 from tracktion.auth.permissions import sorted_permissions, unknown_permissions
 from tracktion.bootstrap import create_key
-from tracktion.domain.models import Credential, Workspace
+from tracktion.domain.models import Workspace
 from tracktion.errors import ErrorEntry, NotFound, Unauthorized, ValidationFailed, rejected
 from tracktion.http import query
 from tracktion.http.context import Context
 from tracktion.http.request import Request, Response, json_response
+from tracktion.schemas.openapi_shapes import NON_EMPTY, JsonSchema
 from tracktion.schemas.render import key_json, workspace_json
 
 
@@ -30,9 +31,20 @@ def _object(body: Any) -> dict[str, Any]:
     return body
 
 
-async def create_workspace(
-    ctx: Context, request: Request, credential: Credential | None, body: Any
-) -> Response:
+# The OpenAPI description of the bodies `create_workspace` and `create_api_key` check.
+WORKSPACE_BODY: JsonSchema = {"type": "object", "required": ["name"], "properties": {"name": NON_EMPTY}}
+API_KEY_BODY: JsonSchema = {
+    "type": "object",
+    "required": ["kind"],
+    "properties": {
+        "kind": {"enum": ["workspace", "profile"]},
+        "name": {"type": "string"},
+        "permissions": {"type": "array", "items": {"enum": sorted_permissions()}},
+    },
+}
+
+
+async def create_workspace(ctx: Context, request: Request, body: Any) -> Response:
     name = _object(body).get("name")
     if not isinstance(name, str) or not name.strip():
         code = 1002 if name is None else 1004 if not isinstance(name, str) else 1003
@@ -41,9 +53,7 @@ async def create_workspace(
     return json_response(workspace_json(workspace), 201)
 
 
-async def list_workspaces(
-    ctx: Context, request: Request, credential: Credential | None, body: Any
-) -> Response:
+async def list_workspaces(ctx: Context, request: Request, body: Any) -> Response:
     return json_response([workspace_json(w) for w in await ctx.store.workspaces()])
 
 
@@ -55,9 +65,7 @@ async def _workspace(ctx: Context, request: Request) -> Workspace:
     return workspace
 
 
-async def create_api_key(
-    ctx: Context, request: Request, credential: Credential | None, body: Any
-) -> Response:
+async def create_api_key(ctx: Context, request: Request, body: Any) -> Response:
     fields = _object(body)
     workspace = await _workspace(ctx, request)
     kind = fields.get("kind")
@@ -96,14 +104,12 @@ async def create_api_key(
     return json_response(key_json(key, secret), 201)
 
 
-async def list_api_keys(ctx: Context, request: Request, credential: Credential | None, body: Any) -> Response:
+async def list_api_keys(ctx: Context, request: Request, body: Any) -> Response:
     workspace = await _workspace(ctx, request)
     return json_response([key_json(k) for k in await ctx.store.api_keys(workspace.id)])
 
 
-async def revoke_api_key(
-    ctx: Context, request: Request, credential: Credential | None, body: Any
-) -> Response:
+async def revoke_api_key(ctx: Context, request: Request, body: Any) -> Response:
     key_id = request.path_params["keyId"]
     if await ctx.store.api_key(key_id) is None:
         raise NotFound("API key not found", field="keyId", rejected_value=key_id)
@@ -112,5 +118,5 @@ async def revoke_api_key(
     return Response(204)
 
 
-async def permissions(ctx: Context, request: Request, credential: Credential | None, body: Any) -> Response:
+async def permissions(ctx: Context, request: Request, body: Any) -> Response:
     return json_response(sorted_permissions())

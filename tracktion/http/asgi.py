@@ -20,9 +20,10 @@ from tracktion.errors import (
 )
 from tracktion.http.admin import check_admin
 from tracktion.http.context import Context
-from tracktion.http.headers import API_VERSIONED_PREFIXES, caller_ip, check_api_version, check_content_type
+from tracktion.http.headers import API_VERSIONED_PREFIXES, check_api_version, check_content_type
 from tracktion.http.request import Request, Response, json_response, send
-from tracktion.http.routing import Endpoint, Router
+from tracktion.http.routing import Admin, Authenticated, Endpoint, Public, Router
+from tracktion.http.writes import RecordedRefusal
 from tracktion.observability.logs import access_log
 from tracktion.schemas.body import decode_json, gunzip_limited
 
@@ -46,7 +47,7 @@ class HttpApp:
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send_fn: Any) -> None:
         started = time.perf_counter()
-        request = Request(scope, receive, self.ctx.clock_ms())
+        request = Request(scope, receive, self.ctx.clock_ms(), self.ctx.settings.trusted_proxies)
         try:
             response = await self.dispatch(request)
         except TracktionError as exc:
@@ -81,47 +82,58 @@ class HttpApp:
         route, endpoint, params = self.router.match(request.method, request.path)  # (1) 404 / 405
         request.path_params = params
         request.route = route.template
-        credential: Credential | None = None
-        if endpoint.auth == "credential":
-            credential = await self.ctx.authn.authenticate(request.headers.get("authorization"))  # (2) 401
-            request.workspace_id = credential.workspace_id
-        elif endpoint.auth == "admin":
-            check_admin(self.ctx, request)
+        if not isinstance(endpoint, Authenticated):
+            if isinstance(endpoint, Admin):
+                check_admin(self.ctx, request)  # (2) 401
+            return await self._unauthenticated(request, endpoint)
+        credential = await self.ctx.authn.authenticate(request.headers.get("authorization"))  # (2) 401
+        request.workspace_id = credential.workspace_id
         try:
             if endpoint.body and _large(request):
                 # Read first, at the client's pace, holding no slot: a client sending slowly (or never
-                # finishing; no credential needed on the login paths) would otherwise keep a slot and stall
-                # every other large body. Raw bytes are ≤ 1 MiB + 1; the slots bound the decoded objects.
+                # finishing) would otherwise keep a slot and stall every other large body. Raw bytes are
+                # ≤ 1 MiB + 1; the slots bound the decoded objects.
                 await _read_quietly(request)
                 async with self._large_bodies:
                     response = await self._handle(request, endpoint, credential)
             else:
                 response = await self._handle(request, endpoint, credential)
+        except RecordedRefusal as refusal:
+            # The store refused the write and quarantined it itself: answer its error, record nothing more.
+            self.ctx.changes.notify(credential.workspace_id)
+            raise refusal.error from None
         except TracktionError as exc:
-            # Failures the store already recorded carry `recorded`; the rest of a write's refusals (headers,
-            # body, batch envelope) become one request-level quarantine record here. Storage failures can't be.
-            if endpoint.write and credential is not None and exc.status < 500:
+            # The rest of a write's refusals (headers, body, batch envelope) become one request-level
+            # quarantine record here. Storage failures can't be.
+            if endpoint.write and exc.status < 500:
                 await self.quarantine_request(request, credential, exc)
                 self.ctx.changes.notify(credential.workspace_id)
             raise
-        if endpoint.write and credential is not None:
+        if endpoint.write:
             self.ctx.changes.notify(credential.workspace_id)  # wake this workspace's live streams
         return response
 
-    async def _handle(self, request: Request, endpoint: Endpoint, credential: Credential | None) -> Response:
-        payload = await self._checks(request, endpoint, credential)  # (3)–(7)
+    async def _handle(self, request: Request, endpoint: Authenticated, credential: Credential) -> Response:
+        if credential.kind not in endpoint.kinds:  # (3)
+            raise TokenKindNotAllowed()
+        if (  # (4)
+            endpoint.permission is not None
+            and credential.kind == "workspace"
+            and endpoint.permission not in credential.permissions
+        ):
+            raise PermissionDenied(f"Permission {endpoint.permission} missing")
+        payload = await self._payload(request, endpoint)  # (5)–(7)
         return await endpoint.handler(self.ctx, request, credential, payload)  # (8)–(10)
 
-    async def _checks(self, request: Request, endpoint: Endpoint, credential: Credential | None) -> Any:
-        if credential is not None:
-            if credential.kind not in endpoint.kinds:
-                raise TokenKindNotAllowed()
-            if (
-                endpoint.permission is not None
-                and credential.kind == "workspace"
-                and endpoint.permission not in credential.permissions
-            ):
-                raise PermissionDenied(f"Permission {endpoint.permission} missing")
+    async def _unauthenticated(self, request: Request, endpoint: Public | Admin) -> Response:
+        """Public paths, logins and the admin API: the same steps, without a credential."""
+        if endpoint.body and _large(request):
+            await _read_quietly(request)  # no slot while reading, as in `dispatch` (and no credential needed)
+            async with self._large_bodies:
+                return await endpoint.handler(self.ctx, request, await self._payload(request, endpoint))
+        return await endpoint.handler(self.ctx, request, await self._payload(request, endpoint))
+
+    async def _payload(self, request: Request, endpoint: Endpoint) -> Any:
         if request.path.startswith(API_VERSIONED_PREFIXES):
             check_api_version(request.headers.get("api-version"))
         if not endpoint.body:
@@ -136,8 +148,6 @@ class HttpApp:
 
     async def quarantine_request(self, request: Request, credential: Credential, exc: TracktionError) -> None:
         """A write refused before its items were looked at: one record with the body as received."""
-        if getattr(exc, "recorded", False):
-            return
         await _read_quietly(request)  # bounded; a refused request still leaves its body in the quarantine
         body = request.body
         excerpt = body[:QUARANTINE_BODY_MAX].decode("utf-8", errors="replace")
@@ -149,19 +159,11 @@ class HttpApp:
                 method=request.method,
                 endpoint=request.path,
                 received_ms=request.received_ms,
-                ip=self.ip(request),
+                ip=request.ip,
                 request_error=exc,
                 body_excerpt=excerpt,
                 body_truncated=len(body) > QUARANTINE_BODY_MAX or request.body_over_limit,
             )
-        )
-
-    def ip(self, request: Request) -> str:
-        client = request.scope.get("client")
-        return caller_ip(
-            client[0] if client else None,
-            request.headers.get("x-forwarded-for"),
-            self.ctx.settings.trusted_proxies,
         )
 
 

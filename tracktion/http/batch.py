@@ -1,21 +1,20 @@
-"""Batch endpoints (contract §5): `/v4/events/batch`, `/v4/transactions/batch` and the shared envelope rules,
-limits, atomic mode and `?partial=true` (207 with a result per item)."""
+"""Batch endpoints (contract §5): `/v4/events/batch`, `/v4/events/ai-compat/batch` and the rules every batch
+shares (`/v4/transactions/batch` and `/v4/clients/batch` too): envelope, limits, atomic mode and
+`?partial=true` (207 with a result per item)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
-from tracktion.catalog import CatalogRow, custom_row, rows_by_batch_type
-from tracktion.domain.models import Credential, WriteItem, WriteResult
-from tracktion.errors import BadParameter, ErrorEntry, InvalidBatch, ValidationFailed, rejected
+from tracktion.domain.models import Credential, WriteResult
+from tracktion.errors import BadParameter, ErrorEntry, InvalidBatch, rejected
 from tracktion.http.context import Context
-from tracktion.http.events import ai_compat_item, commit, validate_item, write_request
+from tracktion.http.events import ai_compat_validator, envelope_validator
+from tracktion.http.query import query_param
 from tracktion.http.request import ACCEPTED, Request, Response, json_response
+from tracktion.http.writes import Validate, commit, edge_item, write_request
 from tracktion.schemas.ai_compat import row_for_event_type
-from tracktion.schemas.transaction import validate_transaction
-
-MAX_ITEMS = 1000
+from tracktion.schemas.batch import batch_items
 
 
 def partial_mode(request: Request) -> bool:
@@ -27,23 +26,9 @@ def partial_mode(request: Request) -> bool:
     raise BadParameter("partial must be true, false, 1 or 0", field="partial", rejected_value=raw)
 
 
-def batch_items(
-    body: Any, *, field: str = "", array_message: str = "Request body must be a JSON array"
-) -> list[Any]:
-    """§5.1/§5.2: an array of 1–1000 items; anything else is an `invalid batch` (400)."""
-    if body is None and field:  # §1.3: a null or absent `items` is a missing required value (1002)
-        raise InvalidBatch(errors=[ErrorEntry(1002, field, f"{field.capitalize()} are required")])
-    if type(body) is not list:
-        raise InvalidBatch(
-            errors=[ErrorEntry(1001 if not field else 1004, field, array_message, rejected(body))]
-        )
-    if not body:
-        raise InvalidBatch(errors=[ErrorEntry(1013, field, "Batch must not be empty")])
-    if len(body) > MAX_ITEMS:
-        raise InvalidBatch(
-            errors=[ErrorEntry(1012, field, "Batch cannot contain more than 1000 items", str(len(body)))]
-        )
-    return body
+PARTIAL = query_param(
+    "partial", {"enum": ["true", "false", "1", "0"]}, "partial mode (§5.4): 207 with a result per item"
+)
 
 
 def result_json(result: WriteResult) -> dict[str, Any]:
@@ -79,7 +64,7 @@ async def run_batch(
     request: Request,
     credential: Credential,
     body: Any,
-    validate: Callable[[Any, int, str], WriteItem],
+    validate: Validate,
     *,
     items_field: str = "",
     array_message: str = "Request body must be a JSON array",
@@ -87,75 +72,19 @@ async def run_batch(
     partial = partial_mode(request)
     items = batch_items(body, field=items_field, array_message=array_message)
     prefix = f"{items_field}[{{}}]" if items_field else "[{}]"
-    write = [validate(obj, i, prefix.format(i)) for i, obj in enumerate(items)]
-    wr = write_request(ctx, request, credential, write, atomic=not partial)
-    if not partial:
-        await commit(ctx, wr)
-        return ACCEPTED
-    result = await ctx.write(wr)
-    if result.error is not None:  # only request-level failures reach here in partial mode
-        raise result.error
-    return json_response(result_json(result), 207)
+    write = [edge_item(validate, obj, i, prefix.format(i)) for i, obj in enumerate(items)]
+    # In partial mode the store refuses no request as a whole: every item has its own result (§5.4).
+    result = await commit(ctx, write_request(request, credential, write, atomic=not partial))
+    return json_response(result_json(result), 207) if partial else ACCEPTED
 
 
-def _event_row(obj: Any) -> CatalogRow | ErrorEntry:
-    kind = obj.get("type") if type(obj) is dict else None
-    if kind is None or kind == "custom":
-        return custom_row()
-    row = rows_by_batch_type().get(kind) if type(kind) is str else None
-    if row is None:
-        return ErrorEntry(1011, "type", f"Unknown event type ({rejected(kind)})", rejected(kind))
-    return row
-
-
-async def events_batch(ctx: Context, request: Request, credential: Credential | None, body: Any) -> Response:
+async def events_batch(ctx: Context, request: Request, credential: Credential, body: Any) -> Response:
     """`POST /v4/events/batch`: items typed by `type` (custom, any dedicated batch type, push aliases)."""
-    assert credential is not None
-
-    def validate(obj: Any, index: int, prefix: str) -> WriteItem:
-        row = _event_row(obj)
-        if isinstance(row, ErrorEntry):
-            return WriteItem(index, obj, prefix, error=ValidationFailed(errors=[row.with_prefix(prefix)]))
-        return validate_item(obj, row, request, credential, index=index, prefix=prefix)
-
-    return await run_batch(ctx, request, credential, body, validate)
+    return await run_batch(ctx, request, credential, body, envelope_validator(request, credential))
 
 
-def _transaction_item(obj: Any, request: Request, index: int | None, prefix: str) -> WriteItem:
-    try:
-        transaction = validate_transaction(obj, request.received_ms, item=index is not None)
-    except ValidationFailed as exc:
-        if prefix:
-            exc = ValidationFailed(errors=[e.with_prefix(prefix) for e in exc.errors])
-        return WriteItem(index, obj, prefix, error=exc)
-    return WriteItem(index, obj, prefix, transaction=transaction)
-
-
-async def transaction(ctx: Context, request: Request, credential: Credential | None, body: Any) -> Response:
-    """`POST /v4/transactions`: one charge plus its `product.buy` events, committed together."""
-    assert credential is not None
-    await commit(ctx, write_request(ctx, request, credential, [_transaction_item(body, request, None, "")]))
-    return ACCEPTED
-
-
-async def transactions_batch(
-    ctx: Context, request: Request, credential: Credential | None, body: Any
-) -> Response:
-    assert credential is not None
-    return await run_batch(
-        ctx,
-        request,
-        credential,
-        body,
-        lambda obj, index, prefix: _transaction_item(obj, request, index, prefix),
-    )
-
-
-async def ai_compat_batch(
-    ctx: Context, request: Request, credential: Credential | None, body: Any
-) -> Response:
+async def ai_compat_batch(ctx: Context, request: Request, credential: Credential, body: Any) -> Response:
     """`POST /v4/events/ai-compat/batch`: `{"eventType", "items"}`, one event type per request (§5.5)."""
-    assert credential is not None
     if type(body) is not dict:
         raise InvalidBatch(
             errors=[ErrorEntry(1001, "", "Request body must be a JSON object", rejected(body))]
@@ -170,11 +99,7 @@ async def ai_compat_batch(
         )
         raise InvalidBatch(errors=[ErrorEntry(code, "eventType", message, rejected(event_type))])
 
-    def validate(obj: Any, index: int, prefix: str) -> WriteItem:
-        return ai_compat_item(
-            obj, row, request, credential, index=index, prefix=prefix, event_type=event_type
-        )
-
+    validate = ai_compat_validator(request, credential, row, item=True, event_type=event_type)
     return await run_batch(
         ctx,
         request,

@@ -1,43 +1,68 @@
 """Write handlers for the event endpoints. One generic handler serves the custom endpoint and every
-dedicated catalog row: the row (route `extra`) says which action, required and typed params apply."""
+dedicated catalog row: the row (bound to its handler when the route is registered) says which action,
+required and typed params apply."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from tracktion.catalog import CatalogRow
-from tracktion.domain.models import ClientRef, Credential, EventIn, WriteItem, WriteRequest
-from tracktion.errors import TracktionError, ValidationFailed
+from tracktion.catalog import CatalogRow, custom_row, rows_by_batch_type
+from tracktion.domain.models import ClientRef, Credential, EventIn
+from tracktion.errors import ErrorEntry, ValidationFailed, rejected
 from tracktion.http.context import Context
-from tracktion.http.headers import caller_ip
 from tracktion.http.request import ACCEPTED, Request, Response
+from tracktion.http.routing import AuthenticatedHandler
+from tracktion.http.writes import Validate, commit, edge_item, write_request
 from tracktion.schemas.ai_compat import validate_ai_compat
 from tracktion.schemas.envelope import validate_event
 
 
-def validate_item(
-    obj: Any,
-    row: CatalogRow,
+def envelope_validator(request: Request, credential: Credential, row: CatalogRow | None = None) -> Validate:
+    """Envelopes (§3) sent to `row`'s endpoint by this caller; without a row, items of `/v4/events/batch`,
+    each of the row its `type` names (§5.1)."""
+    received, client_optional, item = request.received_ms, credential.kind == "profile", row is None
+
+    def validate(obj: Any) -> EventIn:
+        event = validate_event(
+            obj, row or batch_row(obj), received, client_optional=client_optional, item=item
+        )
+        return _fill_from_token(event, credential)
+
+    return validate
+
+
+def batch_row(obj: Any) -> CatalogRow:
+    """The row of an event batch item: its `type` (absent or `custom`: the custom row), else 1011."""
+    kind = obj.get("type") if type(obj) is dict else None
+    if kind is None or kind == "custom":
+        return custom_row()
+    row = rows_by_batch_type().get(kind) if type(kind) is str else None
+    if row is None:
+        raise ValidationFailed(
+            errors=[ErrorEntry(1011, "type", f"Unknown event type ({rejected(kind)})", rejected(kind))]
+        )
+    return row
+
+
+def ai_compat_validator(
     request: Request,
     credential: Credential,
+    row: CatalogRow,
     *,
-    index: int | None = None,
-    prefix: str = "",
-) -> WriteItem:
-    """Edge validation of one envelope into a `WriteItem` (valid event, or its errors)."""
-    try:
-        event = validate_event(
-            obj,
-            row,
-            request.received_ms,
-            client_optional=credential.kind == "profile",
-            item=index is not None,
+    item: bool = False,
+    event_type: str | None = None,
+) -> Validate:
+    """Flat AI-engine bodies (§4.3) sent to `row`'s endpoint, or items of an ai-compat batch (§5.5)."""
+    received, client_optional = request.received_ms, credential.kind == "profile"
+
+    def validate(obj: Any) -> EventIn:
+        event = validate_ai_compat(
+            obj, row, received, client_optional=client_optional, item=item, event_type=event_type
         )
-    except ValidationFailed as exc:
-        if prefix:
-            exc = ValidationFailed(errors=[e.with_prefix(prefix) for e in exc.errors])
-        return WriteItem(index, obj, prefix, error=exc)
-    return WriteItem(index, obj, prefix, event=_fill_from_token(event, credential))
+        event.uuid_field = "clientUUID"  # §2.6: a foreign uuid is refused at the field the body used
+        return _fill_from_token(event, credential)
+
+    return validate
 
 
 def _fill_from_token(event: EventIn, credential: Credential) -> EventIn:
@@ -47,83 +72,23 @@ def _fill_from_token(event: EventIn, credential: Credential) -> EventIn:
     return event
 
 
-def write_request(
-    ctx: Context, request: Request, credential: Credential, items: list[WriteItem], atomic: bool = True
-) -> WriteRequest:
-    client = request.scope.get("client")
-    return WriteRequest(
-        workspace_id=credential.workspace_id,
-        credential=credential,
-        request_id=request.request_id,
-        method=request.method,
-        endpoint=request.path,
-        received_ms=request.received_ms,
-        ip=caller_ip(
-            client[0] if client else None,
-            request.headers.get("x-forwarded-for"),
-            ctx.settings.trusted_proxies,
-        ),
-        items=items,
-        atomic=atomic,
-        lane="bulk" if request.headers.get("x-tracktion-lane", "").lower() == "bulk" else "live",
-    )
+def single_event(row: CatalogRow) -> AuthenticatedHandler:
+    """The handler of `row`'s endpoint: `POST /v4/events/custom` and every dedicated one (§4.1)."""
+
+    async def handle(ctx: Context, request: Request, credential: Credential, body: Any) -> Response:
+        item = edge_item(envelope_validator(request, credential, row), body)
+        await commit(ctx, write_request(request, credential, [item]))
+        return ACCEPTED
+
+    return handle
 
 
-async def commit(ctx: Context, write: WriteRequest) -> None:
-    """Hand the request to the store; it answers only once everything is durably committed."""
-    result = await ctx.write(write)
-    if result.error is not None:
-        _mark_recorded(result.error)
-        raise result.error
+def ai_compat_event(row: CatalogRow) -> AuthenticatedHandler:
+    """The handler of `row`'s `POST /v4/events/ai-compat/<type>`: a flat AI-engine body (§4.3)."""
 
+    async def handle(ctx: Context, request: Request, credential: Credential, body: Any) -> Response:
+        item = edge_item(ai_compat_validator(request, credential, row), body)
+        await commit(ctx, write_request(request, credential, [item]))
+        return ACCEPTED
 
-def _mark_recorded(exc: TracktionError) -> None:
-    # The store already wrote this failure's quarantine records; the pipeline must not add another.
-    exc.recorded = True  # type: ignore[attr-defined]
-
-
-async def single_event(
-    ctx: Context, request: Request, credential: Credential | None, body: Any, *, row: CatalogRow
-) -> Response:
-    """`POST /v4/events/custom` and every dedicated endpoint (registered once per catalog row)."""
-    assert credential is not None
-    item = validate_item(body, row, request, credential)
-    await commit(ctx, write_request(ctx, request, credential, [item]))
-    return ACCEPTED
-
-
-async def ai_compat_event(
-    ctx: Context, request: Request, credential: Credential | None, body: Any, *, row: CatalogRow
-) -> Response:
-    """`POST /v4/events/ai-compat/<type>`: a flat AI-engine body (§4.3)."""
-    assert credential is not None
-    item = ai_compat_item(body, row, request, credential)
-    await commit(ctx, write_request(ctx, request, credential, [item]))
-    return ACCEPTED
-
-
-def ai_compat_item(
-    obj: Any,
-    row: CatalogRow,
-    request: Request,
-    credential: Credential,
-    *,
-    index: int | None = None,
-    prefix: str = "",
-    event_type: str | None = None,
-) -> WriteItem:
-    try:
-        event = validate_ai_compat(
-            obj,
-            row,
-            request.received_ms,
-            client_optional=credential.kind == "profile",
-            item=index is not None,
-            event_type=event_type,
-        )
-    except ValidationFailed as exc:
-        if prefix:
-            exc = ValidationFailed(errors=[e.with_prefix(prefix) for e in exc.errors])
-        return WriteItem(index, obj, prefix, error=exc)
-    event.uuid_field = "clientUUID"  # §2.6: a foreign uuid is refused at the field the body used
-    return WriteItem(index, obj, prefix, event=_fill_from_token(event, credential))
+    return handle

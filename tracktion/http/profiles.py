@@ -5,56 +5,34 @@ from __future__ import annotations
 from typing import Any
 
 from tracktion.domain.identity import profile_for_uuid
-from tracktion.domain.models import Credential, WriteItem
+from tracktion.domain.models import Credential
 from tracktion.domain.ports import ProfileDetails
 from tracktion.domain.profiles import view as profile_data_view
 from tracktion.domain.timefmt import format_ms
-from tracktion.errors import (
-    ErrorEntry,
-    NotFound,
-    TokenKindNotAllowed,
-    Unauthorized,
-    ValidationFailed,
-)
+from tracktion.errors import NotFound, TokenKindNotAllowed, Unauthorized
 from tracktion.http import query
 from tracktion.http.batch import run_batch
 from tracktion.http.context import Context
 from tracktion.http.request import Request, Response, json_response
-from tracktion.http.tokens import api_key_field
-from tracktion.schemas.client import identifier_error, uuid_error
+from tracktion.schemas.login import api_key_field, validate_anonymous_login
 from tracktion.schemas.profile import validate_profile
 
 
-async def anonymous_login(
-    ctx: Context, request: Request, credential: Credential | None, body: Any
-) -> Response:
+async def anonymous_login(ctx: Context, request: Request, body: Any) -> Response:
     """`POST /sauth/v3/auth/login/client/anonymous`: profile API key + uuid → a profile token."""
-    api_key = api_key_field(body)
-    errors: list[ErrorEntry] = []
-    uuid = body.get("uuid")
-    uuid_problem = ErrorEntry(1002, "uuid", "UUID is required") if uuid is None else uuid_error(uuid, "uuid")
-    if uuid_problem is not None:
-        errors.append(uuid_problem)
-    device_id = body.get("deviceId")
-    if device_id is not None and (problem := identifier_error(device_id, "deviceId", "deviceId")) is not None:
-        errors.append(problem)
-    if errors:
-        raise ValidationFailed(errors=errors)
-    key = await ctx.authn.key_by_secret(api_key)
+    login = validate_anonymous_login(body)
+    key = await ctx.authn.key_by_secret(login.api_key)
     if key is None or key.revoked_ms is not None or key.kind != "profile":
         raise Unauthorized("Invalid API key", field="apiKey")
-    uuid = uuid.lower()
+    uuid = login.uuid.lower()
     received = request.received_ms
     profile = await ctx.store.transact(lambda tx: profile_for_uuid(tx, key.workspace_id, uuid, received))
-    token = ctx.tokens.issue_profile_token(key.workspace_id, key.id, profile.client_id, uuid, device_id)
+    token = ctx.tokens.issue_profile_token(key.workspace_id, key.id, profile.client_id, uuid, login.device_id)
     return json_response({"token": token})
 
 
-async def client_refresh(
-    ctx: Context, request: Request, credential: Credential | None, body: Any
-) -> Response:
+async def client_refresh(ctx: Context, request: Request, credential: Credential, body: Any) -> Response:
     """`POST /sauth/v3/auth/refresh/client`: a valid profile token + an active profile key of its workspace."""
-    assert credential is not None
     scheme, _, token = (request.headers.get("authorization") or "").partition(" ")
     if credential.kind != "profile" or scheme.lower() != "bearer":
         raise TokenKindNotAllowed("Only a profile token can be refreshed here")
@@ -107,41 +85,23 @@ async def _profile_response(ctx: Context, workspace_id: int, client_ids: tuple[i
     return json_response(profile_json(details))
 
 
-async def client_by_id(ctx: Context, request: Request, credential: Credential | None, body: Any) -> Response:
-    assert credential is not None
+async def client_by_id(ctx: Context, request: Request, credential: Credential, body: Any) -> Response:
     client_id = query.positive_int(request.path_params["clientId"], "clientId")
     return await _profile_response(ctx, credential.workspace_id, (client_id,))
 
 
-async def client_by_custom_id(
-    ctx: Context, request: Request, credential: Credential | None, body: Any
-) -> Response:
-    assert credential is not None
+async def client_by_custom_id(ctx: Context, request: Request, credential: Credential, body: Any) -> Response:
     custom_id = request.path_params["customId"]  # ASGI paths arrive percent-decoded
     ids = await ctx.store.find_client_ids(credential.workspace_id, custom_id=custom_id)
     return await _profile_response(ctx, credential.workspace_id, ids)
 
 
-async def client_by_email(
-    ctx: Context, request: Request, credential: Credential | None, body: Any
-) -> Response:
-    assert credential is not None
+async def client_by_email(ctx: Context, request: Request, credential: Credential, body: Any) -> Response:
     email = request.path_params["email"]
     ids = await ctx.store.find_client_ids(credential.workspace_id, email=email)
     return await _profile_response(ctx, credential.workspace_id, ids)
 
 
-async def clients_batch(ctx: Context, request: Request, credential: Credential | None, body: Any) -> Response:
+async def clients_batch(ctx: Context, request: Request, credential: Credential, body: Any) -> Response:
     """`POST /v4/clients/batch` (§9.6): each element upserts one profile; limits and modes of §5.2–§5.4."""
-    assert credential is not None
-
-    def validate(obj: Any, index: int, prefix: str) -> WriteItem:
-        try:
-            update = validate_profile(obj)
-        except ValidationFailed as exc:
-            return WriteItem(
-                index, obj, prefix, error=ValidationFailed(errors=[e.with_prefix(prefix) for e in exc.errors])
-            )
-        return WriteItem(index, obj, prefix, profile=update)
-
-    return await run_batch(ctx, request, credential, body, validate)
+    return await run_batch(ctx, request, credential, body, validate_profile)

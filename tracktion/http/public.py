@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from tracktion.auth.api_keys import secrets_equal
-from tracktion.domain.models import Credential
 from tracktion.errors import StorageUnavailable, Unauthorized
 from tracktion.http.context import Context
 from tracktion.http.request import Request, Response, json_response
@@ -13,17 +12,17 @@ from tracktion.http.request import Request, Response, json_response
 _OK = json_response({"status": "ok"})
 
 
-async def health(ctx: Context, request: Request, credential: Credential | None, body: Any) -> Response:
+async def health(ctx: Context, request: Request, body: Any) -> Response:
     return _OK
 
 
-async def ready(ctx: Context, request: Request, credential: Credential | None, body: Any) -> Response:
+async def ready(ctx: Context, request: Request, body: Any) -> Response:
     if not await ctx.store.ready():
         raise StorageUnavailable("Store is not accepting writes")
     return json_response({"status": "ready"})
 
 
-async def metrics(ctx: Context, request: Request, credential: Credential | None, body: Any) -> Response:
+async def metrics(ctx: Context, request: Request, body: Any) -> Response:
     """`GET /-/metrics`: Prometheus text 0.0.4; public unless `TRACKTION_METRICS_TOKEN` is set."""
     expected = ctx.settings.metrics_token
     if expected:

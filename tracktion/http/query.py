@@ -10,8 +10,11 @@ import msgspec
 from tracktion.domain.timefmt import TimeFormatError, TimeRangeError, parse_time_ms
 from tracktion.errors import BadParameter
 from tracktion.http.request import Request
+from tracktion.schemas.common import TIME
+from tracktion.schemas.openapi_shapes import JsonSchema
 
 MAX_INT64 = 2**63 - 1
+DEFAULT_LIMIT, MAX_LIMIT = 100, 1000
 
 
 def positive_int(value: str, name: str) -> int:
@@ -20,7 +23,7 @@ def positive_int(value: str, name: str) -> int:
     return int(value)
 
 
-def limit(request: Request, default: int = 100, maximum: int = 1000) -> int:
+def limit(request: Request, default: int = DEFAULT_LIMIT, maximum: int = MAX_LIMIT) -> int:
     raw = request.query_one("limit")
     if raw is None:
         return default
@@ -69,3 +72,27 @@ def decode_cursor(request: Request) -> tuple[int, int] | None:
     except (binascii.Error, msgspec.DecodeError, ValueError):
         pass
     raise BadParameter("cursor is not valid", field="cursor", rejected_value=raw)
+
+
+# -- the OpenAPI description of these parameters ----------------------------------------------------------
+def query_param(name: str, schema: JsonSchema, description: str = "", *, many: bool = False) -> JsonSchema:
+    """A query parameter; `many`: repeatable (`?action=a&action=b`, read with `Request.query_all`)."""
+    param: JsonSchema = {"name": name, "in": "query", "required": False, "schema": schema}
+    if many:
+        param.update(schema={"type": "array", "items": schema}, style="form", explode=True)
+    if description:
+        param["description"] = description
+    return param
+
+
+def time_query(name: str) -> JsonSchema:
+    """A `time_param`: the time grammar of §3.5, as the bodies' time fields."""
+    return query_param(name, TIME)
+
+
+POSITIVE_INT: JsonSchema = {"type": "integer", "minimum": 1, "maximum": MAX_INT64}  # `positive_int`
+LIMIT = query_param(
+    "limit", {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT}
+)
+CURSOR = query_param("cursor", {"type": "string"}, "opaque, from `nextCursor`")
+ACTIONS = query_param("action", {"type": "string"}, "any of these actions", many=True)

@@ -19,18 +19,15 @@ PROFILE_NOT_FOUND = "Profile not found"
 _JSON_HEADER = (b"content-type", b"application/json")  # as `json_response` sends it
 
 
-async def events_by_client(
-    ctx: Context, request: Request, credential: Credential | None, body: Any
-) -> Response:
+async def events_by_client(ctx: Context, request: Request, credential: Credential, body: Any) -> Response:
     """`GET /v4/events/by-client/{clientId}` (workspace credentials)."""
-    assert credential is not None
     client_id = query.positive_int(request.path_params["clientId"], "clientId")
     return await _profile_events(ctx, request, credential.workspace_id, client_id)
 
 
-async def own_events(ctx: Context, request: Request, credential: Credential | None, body: Any) -> Response:
+async def own_events(ctx: Context, request: Request, credential: Credential, body: Any) -> Response:
     """`GET /v4/events` (profile tokens): the same, for the token's own profile."""
-    assert credential is not None and credential.client_id is not None
+    assert credential.client_id is not None  # the route admits profile tokens only, which name a profile
     return await _profile_events(ctx, request, credential.workspace_id, credential.client_id)
 
 
@@ -54,9 +51,8 @@ async def _profile_events(ctx: Context, request: Request, workspace_id: int, cli
     return Response(200, body, [_JSON_HEADER])
 
 
-async def search_events(ctx: Context, request: Request, credential: Credential | None, body: Any) -> Response:
+async def search_events(ctx: Context, request: Request, credential: Credential, body: Any) -> Response:
     """`GET /-/api/events`: filters, newest first, keyset cursor paging."""
-    assert credential is not None
     ws = credential.workspace_id
     client_ids: tuple[int, ...] | None = None
     raw_id = request.query_one("clientId")
@@ -88,8 +84,7 @@ async def search_events(ctx: Context, request: Request, credential: Credential |
     return json_response({"items": [event_json(e, extended=True) for e in page], "nextCursor": cursor})
 
 
-async def get_event(ctx: Context, request: Request, credential: Credential | None, body: Any) -> Response:
-    assert credential is not None
+async def get_event(ctx: Context, request: Request, credential: Credential, body: Any) -> Response:
     raw = request.path_params["uuid"]
     try:
         event_id = str(uuidlib.UUID(raw))
@@ -101,20 +96,14 @@ async def get_event(ctx: Context, request: Request, credential: Credential | Non
     return json_response(event_json(stored, extended=True))
 
 
-async def list_definitions(
-    ctx: Context, request: Request, credential: Credential | None, body: Any
-) -> Response:
-    assert credential is not None
+async def list_definitions(ctx: Context, request: Request, credential: Credential, body: Any) -> Response:
     defs = await ctx.store.definitions(
         credential.workspace_id, kind=request.query_one("kind"), prefix=request.query_one("prefix")
     )
     return json_response(definitions_json(defs))
 
 
-async def get_definition(
-    ctx: Context, request: Request, credential: Credential | None, body: Any
-) -> Response:
-    assert credential is not None
+async def get_definition(ctx: Context, request: Request, credential: Credential, body: Any) -> Response:
     action = request.path_params["action"]
     defs = await ctx.store.definitions(credential.workspace_id, action=action)
     if not defs:
@@ -156,10 +145,7 @@ def _masked(item: Any) -> Any:
     return out
 
 
-async def list_quarantine(
-    ctx: Context, request: Request, credential: Credential | None, body: Any
-) -> Response:
-    assert credential is not None
+async def list_quarantine(ctx: Context, request: Request, credential: Credential, body: Any) -> Response:
     start, end = query.time_range(request, "from", "to")
     limit = query.limit(request)
     rows = await ctx.store.quarantine(
@@ -178,20 +164,14 @@ async def list_quarantine(
     return json_response({"items": [quarantine_json(r) for _, r in page], "nextCursor": cursor})
 
 
-async def get_quarantine(
-    ctx: Context, request: Request, credential: Credential | None, body: Any
-) -> Response:
-    assert credential is not None
+async def get_quarantine(ctx: Context, request: Request, credential: Credential, body: Any) -> Response:
     record = await ctx.store.quarantine_record(credential.workspace_id, request.path_params["id"])
     if record is None:
         raise NotFound("Quarantine record not found", field="id", rejected_value=request.path_params["id"])
     return json_response(quarantine_json(record))
 
 
-async def delete_quarantine(
-    ctx: Context, request: Request, credential: Credential | None, body: Any
-) -> Response:
-    assert credential is not None
+async def delete_quarantine(ctx: Context, request: Request, credential: Credential, body: Any) -> Response:
     if not await ctx.store.delete_quarantine(credential.workspace_id, request.path_params["id"]):
         raise NotFound("Quarantine record not found", field="id", rejected_value=request.path_params["id"])
     return Response(204)

@@ -1,8 +1,8 @@
 """Minimal ASGI request/response primitives.
 
-tracktion speaks raw ASGI instead of going through a framework: on this hot path a route stack was
-measured to cost more than validation and storage together (shared/notes/performance.md), and the
-contract needs exact control over headers, body limits and error rendering anyway.
+tracktion speaks raw ASGI instead of going through a framework: on this hot path a framework's route stack
+was measured to cost more than validation and storage together, and the contract needs exact control over
+headers, body limits and error rendering anyway (docs/api.md §1.2, §1.3, §1.6).
 """
 
 from __future__ import annotations
@@ -19,6 +19,8 @@ import msgspec
 
 from tracktion.domain.event_ids import random_event_uuid
 from tracktion.errors import PayloadTooLarge
+from tracktion.http.headers import caller_ip
+from tracktion.settings import IPNetwork
 
 MAX_BODY = 1_048_576
 REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
@@ -27,7 +29,9 @@ REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
 class Request:
     __slots__ = (
         "_body_read",
+        "_ip",
         "_query",
+        "_trusted_proxies",
         "body",
         "body_over_limit",
         "headers",
@@ -42,7 +46,13 @@ class Request:
         "workspace_id",
     )
 
-    def __init__(self, scope: dict[str, Any], receive: Any, received_ms: int) -> None:
+    def __init__(
+        self,
+        scope: dict[str, Any],
+        receive: Any,
+        received_ms: int,
+        trusted_proxies: tuple[IPNetwork, ...] = (),
+    ) -> None:
         self.scope = scope
         self.receive = receive
         self.method: str = scope["method"]
@@ -62,6 +72,20 @@ class Request:
         self.body = b""
         self.body_over_limit = False
         self._body_read = False
+        self._trusted_proxies = trusted_proxies
+        self._ip: str | None = None
+
+    @property
+    def ip(self) -> str:
+        """The caller's address (`caller_ip`), worked out on first use: a write and the quarantine record of
+        its refusal both name it, and each request pays for it at most once."""
+        ip = self._ip
+        if ip is None:
+            client = self.scope.get("client")
+            ip = self._ip = caller_ip(
+                client[0] if client else None, self.headers.get("x-forwarded-for"), self._trusted_proxies
+            )
+        return ip
 
     @property
     def query(self) -> list[tuple[str, str]]:

@@ -33,8 +33,7 @@ _HEADERS = [
 ]
 
 
-async def stream(ctx: Context, request: Request, credential: Credential | None, body: Any) -> Response:
-    assert credential is not None
+async def stream(ctx: Context, request: Request, credential: Credential, body: Any) -> Response:
     actions = set(request.query_all("action"))
     raw_client = request.query_one("clientId")
     client_id = query.positive_int(raw_client, "clientId") if raw_client is not None else None

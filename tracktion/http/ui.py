@@ -14,11 +14,11 @@ from importlib.resources import files
 from typing import Any
 
 from tracktion import __version__
-from tracktion.domain.models import Credential
 from tracktion.errors import NotFound
 from tracktion.http.context import Context
 from tracktion.http.request import Request, Response, json_response
-from tracktion.http.routing import Endpoint, Router
+from tracktion.http.routing import Doc, Public, Router
+from tracktion.schemas.responses import ok
 
 INDEX = "index.html"
 INDEX_PATH = "/-/ui/"
@@ -70,11 +70,11 @@ def _response(name: str) -> Response:
     return Response(200, asset_bytes(name), [(b"content-type", content_type.encode()), *SECURITY_HEADERS])
 
 
-async def index(ctx: Context, request: Request, credential: Credential | None, body: Any) -> Response:
+async def index(ctx: Context, request: Request, body: Any) -> Response:
     return _response(INDEX)
 
 
-async def asset(ctx: Context, request: Request, credential: Credential | None, body: Any) -> Response:
+async def asset(ctx: Context, request: Request, body: Any) -> Response:
     return _response(request.path_params["asset"])
 
 
@@ -89,18 +89,35 @@ ROOT = {
 }
 
 
-async def root(ctx: Context, request: Request, credential: Credential | None, body: Any) -> Response:
+async def root(ctx: Context, request: Request, body: Any) -> Response:
     """`GET /`: where the debugger, the API reference and the health checks are."""
     return json_response(ROOT)
 
 
-async def redirect(ctx: Context, request: Request, credential: Credential | None, body: Any) -> Response:
+async def redirect(ctx: Context, request: Request, body: Any) -> Response:
     """`GET /-/ui`: moved to `/-/ui/`, where the page's relative asset paths resolve."""
     return Response(308, b"", [(b"location", INDEX_PATH.encode())])
 
 
 def register_ui(router: Router) -> None:
-    router.add("GET", "/", Endpoint(root, auth="none"))
-    router.add("GET", "/-/ui", Endpoint(redirect, auth="none"))
-    router.add("GET", INDEX_PATH, Endpoint(index, auth="none"))
-    router.add("GET", "/-/ui/{asset}", Endpoint(asset, auth="none"))
+    names_doc = Doc(
+        ok({"type": "object", "required": sorted(ROOT), "properties": {k: {"type": "string"} for k in ROOT}})
+    )
+    router.add("GET", "/", Public(root, doc=names_doc))
+    moved = {
+        "308": {
+            "description": "The debugger is at `/-/ui/`",
+            "headers": {"Location": {"required": True, "schema": {"const": INDEX_PATH}}},
+        }
+    }
+    router.add("GET", "/-/ui", Public(redirect, doc=Doc(moved)))
+    page = {"200": {"description": "The debugger", "content": {"text/html": {}}}}
+    router.add("GET", INDEX_PATH, Public(index, doc=Doc(page)))
+    files = {
+        "200": {
+            "description": "A static file of the debugger",
+            "content": {content_type.split(";")[0]: {} for content_type in ASSETS.values()},
+        }
+    }
+    names = {"asset": {"type": "string", "enum": sorted(ASSETS)}}
+    router.add("GET", "/-/ui/{asset}", Public(asset, doc=Doc(files, path=names, errors=(404,))))

@@ -8,14 +8,17 @@ row; they are compiled with the same machinery as envelope params (shifted under
 from __future__ import annotations
 
 import dataclasses
+from functools import cache
 from typing import Any
 
 from tracktion.catalog import CatalogRow, kind_for_action, rows_by_path
 from tracktion.domain.models import ClientRef, EventIn
 from tracktion.errors import ErrorEntry, ValidationFailed, rejected
-from tracktion.schemas.client import uuid_error
-from tracktion.schemas.common import check_time
-from tracktion.schemas.params import ParamCheck, check_params, compile_checks, stored_params
+from tracktion.schemas.batch import batch_of
+from tracktion.schemas.client import UUID, uuid_error
+from tracktion.schemas.common import TIME, check_time
+from tracktion.schemas.openapi_shapes import NON_EMPTY, JsonSchema, nullable, without_nulls_on_required
+from tracktion.schemas.params import ParamCheck, check_params, compile_checks, stored_params, typed_tree
 
 # Keys with their own rules here; they are not params.
 _ENVELOPE_KEYS = frozenset({"clientUUID", "EventTimestamp", "label", "eventSalt"})
@@ -34,16 +37,22 @@ EVENT_TYPES = {
 _compiled: dict[tuple[str, bool], tuple[CatalogRow, tuple[ParamCheck, ...]]] = {}
 
 
-def _checks(row: CatalogRow, product_search: bool) -> tuple[ParamCheck, ...]:
-    cached = _compiled.get((row.path, product_search))
-    if cached is not None and cached[0] is row:
-        return cached[1]
+def _param_rules(row: CatalogRow, product_search: bool) -> tuple[list[str], list[tuple[str, str]]]:
+    """The row's required and typed top-level keys, less the envelope's own (checks and schema alike)."""
     required = [p for p in row.required_params if p not in _ENVELOPE_KEYS]
     typed = [(p, t) for p, t in row.typed_params if p not in _ENVELOPE_KEYS]
     typed += [(p, t) for p, t in _ALWAYS_TYPED if p not in dict(typed)]
     if product_search:  # deprecated Synerise type: `productId` takes the place of `item`
         required = ["productId" if p == "item" else p for p in required]
         typed = [("productId" if p == "item" else p, t) for p, t in typed]
+    return required, typed
+
+
+def _checks(row: CatalogRow, product_search: bool) -> tuple[ParamCheck, ...]:
+    cached = _compiled.get((row.path, product_search))
+    if cached is not None and cached[0] is row:
+        return cached[1]
+    required, typed = _param_rules(row, product_search)
     shifted = dataclasses.replace(
         row,
         required_params=tuple("params." + p for p in required),
@@ -112,3 +121,34 @@ def validate_ai_compat(
 def row_for_event_type(event_type: Any) -> CatalogRow | None:
     path = EVENT_TYPES.get(event_type) if type(event_type) is str else None
     return rows_by_path()[path] if path else None
+
+
+# -- the OpenAPI description of what `validate_ai_compat` accepts -------------------------------------------
+@cache
+def ai_compat_schema(row: CatalogRow, product_search: bool = False) -> JsonSchema:
+    """A flat ai-compat body (§4.3) from its row, with the keys `validate_ai_compat` treats itself."""
+    schema = without_nulls_on_required(typed_tree(*_param_rules(row, product_search)))
+    schema["properties"].update(
+        clientUUID=UUID,
+        EventTimestamp=nullable(TIME),
+        label=nullable(NON_EMPTY),
+    )
+    schema["required"] = ["clientUUID", *schema.get("required", [])]
+    schema["title"] = f"{row.default_label} ({row.action})"
+    return schema
+
+
+@cache
+def ai_compat_batch_schema() -> JsonSchema:
+    """`/v4/events/ai-compat/batch` (§5.5): one `eventType`, its items of that type's row."""
+    variants = []
+    for event_type, path in EVENT_TYPES.items():
+        items = ai_compat_schema(rows_by_path()[path], event_type == PRODUCT_SEARCH_CLICK)
+        variants.append(
+            {
+                "type": "object",
+                "required": ["eventType", "items"],
+                "properties": {"eventType": {"const": event_type}, "items": batch_of(items)},
+            }
+        )
+    return {"anyOf": variants}

@@ -11,6 +11,7 @@ from typing import Any
 
 from tracktion.domain.models import ClientRef
 from tracktion.errors import ErrorEntry, rejected
+from tracktion.schemas.openapi_shapes import NON_EMPTY, JsonSchema, anchored, nullable
 
 CLIENT_ID_MAX = 2**63 - 1
 
@@ -101,3 +102,24 @@ def validate_client(client: Any, errors: list[ErrorEntry], *, optional: bool = F
         else:
             uuid = uuid.lower()
     return ClientRef(client_id, custom_id, email, uuid)
+
+
+# -- the OpenAPI description of what `validate_client` accepts ---------------------------------------------
+UUID: JsonSchema = {"type": "string", "pattern": anchored(UUID_RE)}
+IDENTIFIER_NOTE = (
+    "non-empty; no code point above U+FFFF, surrogate, CR, LF, U+2028/9, U+00AD, U+FE00–FE0F, U+0000"
+)
+CLIENT: JsonSchema = {
+    "type": "object",
+    "description": "At least one identifier (§3.2). Profile tokens may omit `client` (§2.6).",
+    "properties": {
+        "id": nullable({"type": "integer", "minimum": 1, "maximum": CLIENT_ID_MAX}),
+        "customId": nullable({**NON_EMPTY, "description": IDENTIFIER_NOTE}),
+        "email": nullable({"type": "string", "pattern": anchored(EMAIL_RE), "description": IDENTIFIER_NOTE}),
+        "uuid": nullable(UUID),
+    },
+    "anyOf": [
+        {"required": [k], "properties": {k: {"not": {"type": "null"}}}}
+        for k in ("id", "customId", "email", "uuid")
+    ],
+}

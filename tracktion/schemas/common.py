@@ -4,8 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from tracktion.domain.timefmt import TimeFormatError, TimeRangeError, parse_time_ms, stored_time_ms
+from tracktion.domain.timefmt import TIME_RE, TimeFormatError, TimeRangeError, parse_time_ms, stored_time_ms
 from tracktion.errors import ErrorEntry, rejected
+from tracktion.schemas.openapi_shapes import JsonSchema, anchored
+
+# The OpenAPI schema of a time field as `check_time` reads it (also the time filters of the reads).
+TIME: JsonSchema = {
+    "type": "string",
+    "pattern": anchored(TIME_RE),
+    "description": "ISO 8601 (§3.5); a real calendar date, offset ≤ 18:00, not before 1970; later = receive time",
+}
 
 
 def check_time(sent: Any, field: str, receive_ms: int, errors: list[ErrorEntry]) -> tuple[int, str | None]:

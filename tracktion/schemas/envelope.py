@@ -9,14 +9,17 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
-from tracktion.catalog import CatalogRow, kind_for_action
+from tracktion.catalog import CatalogRow, custom_row, kind_for_action, rows_by_batch_type
 from tracktion.domain.models import EventIn
 from tracktion.errors import ErrorEntry, ValidationFailed, rejected
+from tracktion.schemas.batch import batch_of
 from tracktion.schemas.client import validate_client
-from tracktion.schemas.common import check_salt, check_time
-from tracktion.schemas.params import ParamCheck, check_params, compile_checks, stored_params
+from tracktion.schemas.common import TIME, check_salt, check_time
+from tracktion.schemas.openapi_shapes import NON_EMPTY, JsonSchema, anchored, nullable, ref
+from tracktion.schemas.params import ParamCheck, check_params, compile_checks, params_schema, stored_params
 
 ACTION_MAX = 32
 ACTION_RE = re.compile(r"[a-zA-Z0-9.\-_]+")  # fullmatch: `^…$` would let a trailing newline through
@@ -140,3 +143,55 @@ def _custom_action_error(action: Any) -> ErrorEntry:
     if len(action) > ACTION_MAX:
         return ErrorEntry(1009, "action", "Action is too long (max 32 characters)", rejected(action))
     return ErrorEntry(1005, "action", f"Action contains invalid characters ({action})", rejected(action))
+
+
+# -- the OpenAPI description of what `validate_event` accepts -----------------------------------------------
+@cache
+def envelope_schema(row: CatalogRow, batch_types: tuple[str, ...] | None = None) -> JsonSchema:
+    """One event body for a catalog row (§3); with `batch_types`, a batch item of that type (§5.1)."""
+    properties: JsonSchema = {
+        "client": ref("Client"),
+        "label": NON_EMPTY,
+        "time": nullable(TIME),
+        "eventSalt": nullable(NON_EMPTY),
+        "params": params_schema(row),
+    }
+    required = ["client", "label"]
+    if row.is_custom:
+        properties["action"] = {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": ACTION_MAX,
+            "pattern": anchored(ACTION_RE),
+        }
+        required.append("action")
+    else:
+        properties["action"] = nullable({"const": row.action})
+    if "params" in row.required_params:
+        required.append("params")
+    else:
+        properties["params"] = nullable(properties["params"])
+    if batch_types is not None:
+        properties["type"] = {"enum": list(batch_types)}
+        if row.is_custom:
+            properties["type"] = nullable(properties["type"])
+        else:
+            required.append("type")
+    title = f"{row.default_label} ({row.action or 'custom action'})"
+    return {"type": "object", "title": title, "required": required, "properties": properties}
+
+
+@cache
+def events_batch_schema() -> JsonSchema:
+    """`/v4/events/batch`: items of any row, told apart by `type` (§5.1)."""
+    by_row: dict[str, list[str]] = {}
+    rows: dict[str, CatalogRow] = {}
+    for name, row in rows_by_batch_type().items():
+        by_row.setdefault(row.path, []).append(name)
+        rows[row.path] = row
+    items = [
+        envelope_schema(rows[path], tuple(sorted(names)))
+        for path, names in by_row.items()
+        if path != custom_row().path
+    ]
+    return batch_of({"anyOf": [envelope_schema(custom_row(), ("custom",)), *items]})

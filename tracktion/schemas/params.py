@@ -6,13 +6,17 @@ typed (money objects, `source`, `searchType`, `lat`, `lon`, `position`); those c
 
 from __future__ import annotations
 
+import copy
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 from tracktion.catalog import CatalogRow
+from tracktion.domain.fanout import CURRENCY
 from tracktion.errors import ErrorEntry, rejected
+from tracktion.schemas.openapi_shapes import JsonSchema, anchored, nullable, without_nulls_on_required
 
 # §3.6: caller values for these keys are dropped; the server injects its own (§7.2) later.
 SERVER_OWNED_PARAMS = frozenset(
@@ -31,7 +35,7 @@ SERVER_OWNED_PARAMS = frozenset(
 )
 SOURCES = frozenset({"WEB_DESKTOP", "WEB_MOBILE", "MOBILE_APP", "POS", "MOBILE", "DESKTOP"})
 SEARCH_TYPES = frozenset({"full-text-search", "autocomplete"})
-# Ranges of the numeric params of §4.2 (the OpenAPI description, tracktion.http.openapi, reads them too).
+# Ranges of the numeric params of §4.2 (their OpenAPI schemas below read them too).
 LAT_RANGE = (-90, 90)
 LON_RANGE = (-180, 180)
 POSITION_MIN = 1
@@ -46,7 +50,6 @@ _JSON_TYPES: dict[str, frozenset[type]] = {
     "array": frozenset({list}),
     "object": frozenset({dict}),
 }
-_CURRENCY = re.compile(r"[A-Z]{3}")
 _WORDS = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z0-9]+")
 _IRREGULAR_REQUIRED = {"items": "Items are required", "params": "Params are required"}
 
@@ -93,7 +96,7 @@ def _non_negative_amount(value: Any) -> tuple[int, str] | None:
 
 
 def _currency_format(value: Any) -> tuple[int, str] | None:
-    return None if _CURRENCY.fullmatch(value) else (1005, f"Invalid currency format({value})")
+    return None if CURRENCY.fullmatch(value) else (1005, f"Invalid currency format({value})")
 
 
 def _source(value: Any) -> tuple[int, str] | None:
@@ -215,3 +218,75 @@ def stored_params(params: dict[str, Any]) -> dict[str, Any]:
     if SERVER_OWNED_PARAMS.isdisjoint(params):
         return dict(params)  # the usual case: one C-level copy instead of a filtering comprehension
     return {k: v for k, v in params.items() if k not in SERVER_OWNED_PARAMS}
+
+
+# -- the OpenAPI description of what these checks accept -----------------------------------------------------
+MONEY: JsonSchema = {
+    "type": "object",
+    "required": ["amount", "currency"],
+    "properties": {
+        "amount": {"type": "number", "minimum": 0},
+        "currency": {"type": "string", "pattern": anchored(CURRENCY)},
+    },
+}
+# `_NAMED_EXTRAS` as schema keywords.
+NAMED_PARAM_RULES: dict[str, JsonSchema] = {
+    "source": {"enum": sorted(SOURCES)},
+    "searchType": {"enum": sorted(SEARCH_TYPES)},
+    "lat": {"minimum": LAT_RANGE[0], "maximum": LAT_RANGE[1]},
+    "lon": {"minimum": LON_RANGE[0], "maximum": LON_RANGE[1]},
+    "position": {"minimum": POSITION_MIN},
+}
+
+
+def typed_tree(required: list[str], typed: list[tuple[str, str]]) -> JsonSchema:
+    """Nested object schema of dotted paths (`a.b`, `a[]` = each element) relative to one object.
+
+    The same reading as `compile_checks`: an object path whose `.amount` is a number and `.currency` a
+    string is a money object (§3.6); named rules apply to top-level keys only."""
+    types = dict(typed)
+    root: JsonSchema = {"type": "object", "properties": {}}
+
+    def node(path: str) -> JsonSchema:
+        holder = root
+        keys = path.split(".")
+        for key in keys[:-1]:
+            holder = holder["properties"].setdefault(key, {"type": "object", "properties": {}})
+            holder.setdefault("properties", {})
+        return holder
+
+    for path in [*required, *(p for p in types if p not in required)]:
+        each = path.endswith("[]")
+        key_path = path[:-2] if each else path
+        holder = node(key_path)
+        key = key_path.rsplit(".", 1)[-1]
+        schema: JsonSchema = holder["properties"].setdefault(key, {})
+        if each:
+            element = types.get(path)
+            schema.setdefault("type", "array")
+            schema["items"] = nullable({"type": element}) if element else {}
+        else:
+            kind = types.get(path)
+            if kind is not None:
+                schema["type"] = kind
+            if types.get(path + ".amount") == "number" and types.get(path + ".currency") == "string":
+                money = copy.deepcopy(MONEY)
+                money["properties"].update(schema.get("properties", {}))
+                schema.update(money)
+            if "." not in key_path and key in NAMED_PARAM_RULES:
+                schema.update(NAMED_PARAM_RULES[key])
+            if path in required and key not in holder.setdefault("required", []):
+                holder["required"].append(key)
+    return root
+
+
+@cache
+def params_schema(row: CatalogRow) -> JsonSchema:
+    """The `params` object of an envelope sent to `row`'s endpoint."""
+    required = [p.removeprefix("params.") for p in row.required_params if p.startswith("params.")]
+    typed = [(p.removeprefix("params."), t) for p, t in row.typed_params if p.startswith("params.")]
+    schema = without_nulls_on_required(typed_tree(required, typed))
+    schema["description"] = (
+        "Free-form; only the listed paths are checked (§3.6, §4.2). Server-owned keys are dropped."
+    )
+    return schema

@@ -29,7 +29,8 @@ from typing import Any
 from tracktion.domain.models import ClientRef, ProfileIn
 from tracktion.domain.profiles import AGREEMENTS, RESERVED_ATTRIBUTES
 from tracktion.errors import ErrorEntry, ValidationFailed, rejected
-from tracktion.schemas.client import CLIENT_ID_MAX, email_error, identifier_error, uuid_error
+from tracktion.schemas.client import CLIENT, CLIENT_ID_MAX, email_error, identifier_error, uuid_error
+from tracktion.schemas.openapi_shapes import JsonSchema
 
 # §9.6 verbatim (Synerise's pattern), used with `re.search` on each alternative's anchors.
 _PHONE = re.compile(r"(^\+[0-9 \-()/]{6,19}$)|(^[0-9 \-()/]{6,20}$)")
@@ -65,6 +66,11 @@ _COUNTRY_CODES = """
     TG TH TJ TK TL TM TN TO TR TT TV TW TZ UA UG UM US UY UZ VA VC VE VG VI VN VU WF WS YE YT ZA ZM ZW XK
 """
 COUNTRY_CODES: frozenset[str] = frozenset(_COUNTRY_CODES.split())
+
+# The OpenAPI description of an element: any object, with the identifier keys of an event's `client`
+# (§3.2) described. It says less than `validate_profile` checks (and names `clientId` as `id`); every key
+# is optional there, so no valid element is refused by it.
+PROFILE_ELEMENT: JsonSchema = {"type": "object", "properties": CLIENT["properties"]}
 
 
 def validate_profile(obj: Any) -> ProfileIn:

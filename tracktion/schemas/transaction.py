@@ -7,14 +7,16 @@ in a first pass and each money field is then checked against it in its own place
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Any
 
-from tracktion.domain.fanout import CURRENCY, MONEY_FIELDS, PRODUCT_MONEY_FIELDS, reference_currency
+from tracktion.domain.fanout import CURRENCY, MONEY_FIELDS, PRODUCT_MONEY_FIELDS
 from tracktion.domain.models import TransactionIn
 from tracktion.errors import ErrorEntry, ValidationFailed, rejected
 from tracktion.schemas.client import validate_client
-from tracktion.schemas.common import check_salt, check_time
-from tracktion.schemas.params import SOURCES, humanize
+from tracktion.schemas.common import TIME, check_salt, check_time
+from tracktion.schemas.openapi_shapes import NON_EMPTY, JsonSchema, ref, without_nulls_on_required
+from tracktion.schemas.params import MONEY, SOURCES, humanize
 
 _NUMBER = (int, float)
 
@@ -64,7 +66,22 @@ def validate_transaction(obj: Any, receive_ms: int, *, item: bool = False) -> Tr
     if errors:
         raise ValidationFailed(errors=errors)
     assert type(order_id) is str
-    return TransactionIn(client, order_id, time_ms, original, salt, obj)
+    return TransactionIn(client, order_id, time_ms, original, salt, obj, reference)
+
+
+def reference_currency(body: dict[str, Any]) -> str | None:
+    """The first *valid* currency in §6.2's order: value, revenue, discountAmount, then each product's prices.
+    Tolerates an unvalidated body: validation uses it to find the currency every other one must equal."""
+    candidates = [body.get(name) for name in MONEY_FIELDS]
+    products = body.get("products")
+    if type(products) is list:
+        candidates += [p.get(n) for p in products if type(p) is dict for n in PRODUCT_MONEY_FIELDS]
+    for money in candidates:
+        if type(money) is dict:
+            currency = money.get("currency")
+            if type(currency) is str and CURRENCY.fullmatch(currency):
+                return currency
+    return None
 
 
 # Field paths are built only when an error is reported: the valid path of a 5-product transaction would
@@ -182,3 +199,41 @@ def _check_product(product: Any, index: int, reference: str | None, errors: list
                             rejected(value),
                         )
                     )
+
+
+# -- the OpenAPI description of what `validate_transaction` accepts ------------------------------------------
+@cache
+def transaction_schema() -> JsonSchema:
+    """§6.2, with the field lists `validate_transaction` walks."""
+    product: JsonSchema = {
+        "type": "object",
+        "required": ["sku", "name", "quantity", "finalUnitPrice"],
+        "properties": {
+            "sku": NON_EMPTY,
+            "name": NON_EMPTY,
+            "quantity": {"type": "number", "exclusiveMinimum": 0},
+            **{name: MONEY for name in PRODUCT_MONEY_FIELDS},
+            **{
+                name: {"type": "number" if types is _NUMBER else "string"}
+                for name, types, _ in _PRODUCT_TYPED
+            },
+            "categories": {"type": "array", "items": {"type": "string"}},
+        },
+        "description": "All currencies of a transaction must be equal (§6.2). Other keys are kept.",
+    }
+    schema: JsonSchema = {
+        "type": "object",
+        "required": ["client", "orderId"],
+        "properties": {
+            "client": ref("Client"),
+            "orderId": NON_EMPTY,
+            "recordedAt": TIME,
+            "eventSalt": NON_EMPTY,
+            "products": {"type": "array", "items": product},
+            **{name: MONEY for name in MONEY_FIELDS},
+            "source": {"enum": sorted(SOURCES)},
+            "paymentInfo": {"type": "object", "required": ["method"], "properties": {"method": NON_EMPTY}},
+            "metadata": {"type": "object"},
+        },
+    }
+    return without_nulls_on_required(schema)

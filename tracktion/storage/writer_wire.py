@@ -169,7 +169,7 @@ def _item(it: WriteItem) -> tuple[Any, ...]:
         )
     elif t is not None:
         body = _SAME_AS_RAW if t.body is it.raw else t.body
-        shape = ("t", _client(t.client), t.order_id, t.time_ms, t.original_time, t.salt, body)
+        shape = ("t", _client(t.client), t.order_id, t.time_ms, t.original_time, t.salt, body, t.currency)
     else:
         # Rare shapes (profile updates): pickled, as msgspec would turn a dataclass into a plain map.
         shape = ("o", _pickled((it.event, it.transaction, it.profile)))
@@ -186,7 +186,8 @@ def _item_back(t: list[Any]) -> WriteItem:
         return WriteItem(index, raw, prefix, event=event, error=error)
     if tag == "t":
         body = raw if shape[6] == _SAME_AS_RAW else shape[6]
-        transaction = TransactionIn(_client_back(shape[1]), shape[2], shape[3], shape[4], shape[5], body)
+        client = _client_back(shape[1])
+        transaction = TransactionIn(client, shape[2], shape[3], shape[4], shape[5], body, shape[7])
         return WriteItem(index, raw, prefix, transaction=transaction, error=error)
     event, transaction, profile = shape[1]
     return WriteItem(index, raw, prefix, event=event, transaction=transaction, error=error, profile=profile)
