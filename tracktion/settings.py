@@ -21,6 +21,10 @@ def _networks(text: str) -> tuple[IPNetwork, ...]:
     return tuple(ipaddress.ip_network(p.strip(), strict=False) for p in text.split(",") if p.strip())
 
 
+def _origins(text: str) -> tuple[str, ...]:
+    return tuple(p.strip().rstrip("/") for p in text.split(",") if p.strip())
+
+
 def _optional(text: str) -> str | None:
     return text or None
 
@@ -74,6 +78,14 @@ class Settings:
             "env": "TRACKTION_TRUSTED_PROXIES",
             "help": "CIDRs whose X-Forwarded-For is honoured",
             "parse": _networks,
+        },
+    )
+    cors_origins: tuple[str, ...] = field(
+        default=(),
+        metadata={
+            "env": "TRACKTION_CORS_ORIGINS",
+            "help": "comma-separated browser origins allowed to call the API (CORS), or *; empty: none",
+            "parse": _origins,
         },
     )
     admin_token: str | None = field(

@@ -20,6 +20,7 @@ from tracktion.errors import (
 )
 from tracktion.http.admin import check_admin
 from tracktion.http.context import Context
+from tracktion.http.cors import Cors
 from tracktion.http.headers import API_VERSIONED_PREFIXES, check_api_version, check_content_type
 from tracktion.http.request import Request, Response, json_response, send
 from tracktion.http.routing import Admin, Authenticated, Endpoint, Public, Router
@@ -44,12 +45,18 @@ class HttpApp:
         # processed at once bounds memory; the others wait with their bytes still in the socket (flow
         # control), which is back-pressure, not loss.
         self._large_bodies = asyncio.Semaphore(ctx.settings.max_large_requests)
+        self._cors = Cors(ctx.settings.cors_origins) if ctx.settings.cors_origins else None
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send_fn: Any) -> None:
         started = time.perf_counter()
         request = Request(scope, receive, self.ctx.clock_ms(), self.ctx.settings.trusted_proxies)
+        cors = self._cors
+        origin = request.headers.get("origin") if cors is not None else None
+        if cors is not None and not cors.allowed(origin):
+            cors = None
         try:
-            response = await self.dispatch(request)
+            preflight = cors.preflight(request, self.router) if cors else None
+            response = preflight or await self.dispatch(request)
         except TracktionError as exc:
             response = error_response(exc, request.path, self.ctx.clock_ms())
             if exc.status >= 500:
@@ -64,6 +71,8 @@ class HttpApp:
         except Exception:
             log.exception("unhandled error [request %s]", request.request_id)
             response = error_response(InternalError(), request.path, self.ctx.clock_ms())
+        if cors is not None and origin is not None:
+            response = cors.decorate(response, origin)
         self.ctx.in_flight += 1
         try:
             await send(send_fn, response, request.request_id, receive)
