@@ -16,6 +16,7 @@ import httpx
 import pytest
 
 from tracktion.app import TracktionApp, create_app
+from tracktion.auth.jwt import SigningKey
 from tracktion.settings import Settings
 
 API_KEY = "tk_test-bootstrap-key-0123456789abcdef"
@@ -306,9 +307,18 @@ class Api:
         return items
 
 
+@pytest.fixture(scope="session")
+def session_signing_key() -> SigningKey:
+    """The one RSA signing key of every in-process app the tests build. Generating a key costs ~0.1 s (more
+    on a busy machine) and nearly every test builds an app per backend; what the key *file* does (created
+    0600 on first start, loaded and tightened after) is tested with apps that make their own
+    (`make_api(key_file=True)`) and in tests/auth/test_jwt.py."""
+    return SigningKey.generate()
+
+
 @pytest.fixture
-def app(settings: Settings) -> Iterator[TracktionApp]:
-    yield create_app(settings)
+def app(settings: Settings, session_signing_key: SigningKey) -> Iterator[TracktionApp]:
+    yield create_app(settings, signing_key=session_signing_key)
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ import pytest
 
 from tests.conftest import API_KEY, Api
 from tracktion.app import TracktionApp, create_app
-from tracktion.auth.jwt import TokenService
+from tracktion.auth.jwt import SigningKey, TokenService
 from tracktion.bootstrap import create_key
 from tracktion.domain.models import ApiKey
 from tracktion.settings import Settings
@@ -167,12 +167,17 @@ MakeApi = Callable[..., Awaitable[Api]]
 
 
 @pytest.fixture
-async def make_api(tmp_path: Path, make_database_url: Callable[[], str | None]) -> AsyncIterator[MakeApi]:
+async def make_api(
+    tmp_path: Path, make_database_url: Callable[[], str | None], session_signing_key: SigningKey
+) -> AsyncIterator[MakeApi]:
     """Apps with other settings (trusted proxies, token TTL, …), each on its own fresh store of the test's
-    backend."""
+    backend. They sign with the session's key, unless `key_file=True`: then the app loads (or creates)
+    `<data_dir>/jwt-private.pem` as `tracktion serve` does."""
     made: list[tuple[TracktionApp, httpx.AsyncClient]] = []
 
-    async def make(*, peer: tuple[str, int] = (PEER, 51234), login: bool = True, **overrides: Any) -> Api:
+    async def make(
+        *, peer: tuple[str, int] = (PEER, 51234), login: bool = True, key_file: bool = False, **overrides: Any
+    ) -> Api:
         values = {
             "data_dir": tmp_path / f"app-{len(made)}",
             "bootstrap_api_key": API_KEY,
@@ -180,7 +185,8 @@ async def make_api(tmp_path: Path, make_database_url: Callable[[], str | None]) 
             "sqlite_writer": "thread",
             **overrides,
         }
-        app = create_app(Settings.load(values, env={}))
+        signing_key = None if key_file else session_signing_key
+        app = create_app(Settings.load(values, env={}), signing_key=signing_key)
         await app.startup()
         client = httpx.AsyncClient(
             transport=httpx.ASGITransport(app=app, client=peer), base_url="http://tracktion.test"

@@ -374,7 +374,8 @@ async def test_api_keys_are_looked_up_by_digest_never_compared_in_clear(
     assert set(looked_up) == {sha256(API_KEY), sha256(psecret), sha256("tk_nope")}
 
 
-async def test_signing_key_file_is_0600_and_is_the_published_key(api: Api) -> None:
+async def test_signing_key_file_is_0600_and_is_the_published_key(make_api: MakeApi) -> None:
+    api = await make_api(key_file=True)
     path = api.app.ctx.settings.data_dir / KEY_FILE
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert path.stat().st_uid == os.getuid()
@@ -388,7 +389,7 @@ async def test_signing_key_file_mode_is_tightened_on_start(make_api: MakeApi, tm
     data_dir = tmp_path / "loose"
     SigningKey.load_or_create(data_dir)
     (data_dir / KEY_FILE).chmod(0o644)
-    api = await make_api(data_dir=data_dir)
+    api = await make_api(data_dir=data_dir, key_file=True)
     assert stat.S_IMODE((data_dir / KEY_FILE).stat().st_mode) == 0o600
     assert (await api.get("/-/api/events")).status_code == 200
 

@@ -20,6 +20,7 @@ from tests.conftest import API_KEY, fresh_schema, require_test_database
 from tests.storage.conftest import T0, event, request
 from tests.storage.pgproxy import PgProxy
 from tracktion.app import create_app
+from tracktion.auth.jwt import SigningKey
 from tracktion.domain.identity import profile_for_uuid
 from tracktion.domain.models import ClientRef, EventRow
 from tracktion.domain.ports import EventQuery
@@ -142,13 +143,16 @@ async def test_connection_lost_mid_transaction_stores_nothing(url: str) -> None:
         await store.close()
 
 
-async def test_http_answers_503_5001_during_an_outage(url: str, tmp_path: Path) -> None:
+async def test_http_answers_503_5001_during_an_outage(
+    url: str, tmp_path: Path, session_signing_key: SigningKey
+) -> None:
     proxy = PgProxy(url)
     proxy.start()
     app = create_app(
         Settings.load(
             {"data_dir": tmp_path / "d", "database_url": proxy.url(), "bootstrap_api_key": API_KEY}, env={}
-        )
+        ),
+        signing_key=session_signing_key,
     )
     await app.startup()
     transport = httpx.ASGITransport(app=app, client=("203.0.113.7", 1))
