@@ -10,7 +10,7 @@ import pytest
 
 from tests.conftest import Api
 from tests.http.conftest import T0, UUID_RE, Clock, Keys, assert_error, bearer, entry, single
-from tests.http.ingest_support import (
+from tests.support.ingest import (
     all_events,
     all_quarantine,
     caller_params,

@@ -8,7 +8,7 @@ import pytest
 
 from tests.conftest import Api
 from tests.http.conftest import T0, UUID_RE, Clock, assert_error, entry, event
-from tests.http.ingest_support import (
+from tests.support.ingest import (
     all_events,
     all_quarantine,
     definitions,

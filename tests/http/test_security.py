@@ -24,7 +24,7 @@ from cryptography.hazmat.primitives import hashes
 
 from tests.conftest import API_KEY, Api
 from tests.http.conftest import Keys, MakeApi, SecondsClock, assert_error, basic, bearer, entry, event
-from tests.http.security_support import (
+from tests.support.security import (
     ANONYMOUS,
     CLIENT_REFRESH,
     LOGIN,

@@ -19,7 +19,7 @@ import pytest
 
 from tests.conftest import Api
 from tests.http.conftest import basic, bearer
-from tests.http.security_support import (
+from tests.support.security import (
     CLIENT_REFRESH,
     Workspace,
     anonymous_login,

@@ -19,8 +19,8 @@ from typing import Any
 import psycopg
 import pytest
 
-from tests import serve_process
 from tests.conftest import _drop_schema, _new_schema, require_test_database
+from tests.support import serve_process
 
 API_KEY = "tk_reliability-key-0123456789abcdef"
 FIGURES_ENV = "TRACKTION_RELIABILITY_FIGURES"

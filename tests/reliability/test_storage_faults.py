@@ -23,7 +23,7 @@ import pytest
 from tests.reliability.conftest import ServeProcess, postgres_schema
 from tests.reliability.load import SEED, Logical, Mix, verify
 from tests.reliability.wire import Conn, Reply, json_headers
-from tests.storage.pgproxy import PgProxy
+from tests.support.pgproxy import PgProxy
 
 pytestmark = pytest.mark.e2e
 

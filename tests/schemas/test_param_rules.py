@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from tests.schemas.param_cases import (
+from tests.support.param_cases import (
     CART,
     EVENT_ROWS,
     RECEIVE_MS,

@@ -18,7 +18,7 @@ import pytest
 
 from tests.conftest import API_KEY, fresh_schema, require_test_database
 from tests.storage.conftest import T0, event, request
-from tests.storage.pgproxy import PgProxy
+from tests.support.pgproxy import PgProxy
 from tracktion.app import create_app
 from tracktion.auth.jwt import SigningKey
 from tracktion.domain.identity import profile_for_uuid

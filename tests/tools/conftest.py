@@ -1,5 +1,5 @@
 """A real `tracktion serve` process on a free loopback port for the command-line tools' end-to-end tests
-(`tests/serve_process.py`), and helpers to run the `tracktion` command as a subprocess."""
+(`tests/support/serve_process.py`), and helpers to run the `tracktion` command as a subprocess."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.serve_process import TRACKTION, ServeProcess, clean_env, default_sigint
+from tests.support.serve_process import TRACKTION, ServeProcess, clean_env, default_sigint
 
 API_KEY = "tk_tools-e2e-key-0123456789abcdef"
 

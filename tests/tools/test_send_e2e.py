@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from tests.serve_process import clean_env
+from tests.support.serve_process import clean_env
 from tests.tools.conftest import API_KEY, Server, run
 
 pytestmark = pytest.mark.e2e
