@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import Api
-from tests.http.conftest import assert_error, entry, event, single
+from tests.support.api import Api
+from tests.support.http import assert_error, entry, event, single
 
 MALFORMED = entry(1000, "", "Malformed JSON")
 MIB = 1_048_576

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.conftest import API_KEY, Api
-from tests.http.conftest import Keys, assert_error, basic, bearer, entry, event
+from tests.support.api import API_KEY, Api
+from tests.support.http import Keys, assert_error, basic, bearer, entry, event
 
 CUSTOM = "/v4/events/custom"
 

@@ -22,8 +22,8 @@ import httpx
 import pytest
 from cryptography.hazmat.primitives import hashes
 
-from tests.conftest import API_KEY, Api
-from tests.http.conftest import Keys, MakeApi, SecondsClock, assert_error, basic, bearer, entry, event
+from tests.support.api import API_KEY, Api
+from tests.support.http import Keys, MakeApi, SecondsClock, assert_error, basic, bearer, entry, event
 from tests.support.security import (
     ANONYMOUS,
     CLIENT_REFRESH,
@@ -471,7 +471,7 @@ async def test_secrets_never_appear_in_logs_or_error_bodies(
     monkeypatch.undo()
     # An expired token, then revocations.
     clock = SecondsClock(time.time() + 7200)
-    from tests.http.conftest import install_token_clock
+    from tests.support.http import install_token_clock
 
     install_token_clock(api.app, clock)
     await expect(401, api.client.get("/-/api/events", headers=bearer(token)))

@@ -17,8 +17,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import Api
-from tests.http.conftest import basic, bearer
+from tests.support.api import Api
+from tests.support.http import basic, bearer
 from tests.support.security import (
     CLIENT_REFRESH,
     Workspace,

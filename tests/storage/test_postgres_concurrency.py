@@ -30,7 +30,8 @@ import httpx
 import psycopg
 import pytest
 
-from tests.conftest import API_KEY, fresh_schema, require_test_database
+from tests.support.api import API_KEY
+from tests.support.postgres import fresh_schema, require_test_database
 
 pytestmark = [pytest.mark.postgres, pytest.mark.e2e]
 

@@ -16,9 +16,10 @@ import httpx
 import psycopg
 import pytest
 
-from tests.conftest import API_KEY, fresh_schema, require_test_database
-from tests.storage.conftest import T0, event, request
+from tests.support.api import API_KEY
 from tests.support.pgproxy import PgProxy
+from tests.support.postgres import fresh_schema, require_test_database
+from tests.support.store import T0, event, request
 from tracktion.app import create_app
 from tracktion.auth.jwt import SigningKey
 from tracktion.domain.identity import profile_for_uuid

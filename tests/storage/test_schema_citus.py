@@ -17,7 +17,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from tests.conftest import fresh_schema, require_test_database
+from tests.support.postgres import fresh_schema, require_test_database
 from tracktion.storage.postgres import migrate
 from tracktion.storage.postgres_schema import GLOBAL_TABLES, GLOBAL_UNIQUE_KEYS
 

@@ -15,7 +15,7 @@ import httpx
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from tests.conftest import Api
+from tests.support.api import Api
 from tracktion.auth.permissions import sorted_permissions
 from tracktion.bootstrap import create_key
 

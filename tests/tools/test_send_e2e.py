@@ -7,7 +7,7 @@ import json
 import pytest
 
 from tests.support.serve_process import clean_env
-from tests.tools.conftest import API_KEY, Server, run
+from tests.support.tools import API_KEY, Server, run
 
 pytestmark = pytest.mark.e2e
 

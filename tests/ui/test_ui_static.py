@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import Api
+from tests.support.api import Api
 from tracktion.http.ui import ASSETS
 
 UI_DIR = Path(__file__).resolve().parents[2] / "tracktion" / "ui"
