@@ -13,7 +13,6 @@ from typing import Any
 from urllib.parse import quote
 
 import httpx
-import psycopg
 import pytest
 
 from tests.support.api import API_KEY
@@ -27,8 +26,12 @@ from tracktion.domain.models import ClientRef, EventRow
 from tracktion.domain.ports import EventQuery
 from tracktion.errors import StorageUnavailable
 from tracktion.settings import Settings
-from tracktion.storage.postgres import PostgresStore, migrate
 from tracktion.storage.postgres_schema import MIGRATIONS
+
+# Every test here needs psycopg (the `postgres` extra): without it the module is skipped, not an import error.
+psycopg = pytest.importorskip("psycopg")
+
+from tracktion.storage.postgres import PostgresStore, migrate  # noqa: E402  (needs psycopg)
 
 pytestmark = pytest.mark.postgres
 

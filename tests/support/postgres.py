@@ -90,9 +90,9 @@ def postgres_schema() -> Iterator[str]:
 
     Unlike the store tests' URLs this one keeps `synchronous_commit` at the server's default: the
     durability tests check what a 202 promises, so the commit must be as durable as in production."""
+    base = require_test_database()
     import psycopg
 
-    base = require_test_database()
     name = new_schema(base)
     options = urllib.parse.quote(f"-csearch_path={name}")
     try:
