@@ -2,7 +2,7 @@
 constant-time comparison, the signing key file, secrets kept out of logs and error bodies, revocation.
 
 Each test is built to fail if the protection it names were removed. Workspace isolation and the profile-token
-rules have their own files (`test_security_isolation.py`, `test_security_profile_tokens.py`).
+rules have their own files (`test_isolation.py`, `test_security_profile_tokens.py`).
 """
 
 from __future__ import annotations
