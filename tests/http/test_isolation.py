@@ -182,9 +182,12 @@ async def test_stream_never_carries_another_workspace(world: World) -> None:
 
 async def test_live_stream_does_not_see_another_workspaces_writes(world: World) -> None:
     w = world
+    connected = asyncio.Event()
 
     async def b_writes() -> None:
-        await asyncio.sleep(0.1)
+        await asyncio.wait_for(
+            connected.wait(), 5
+        )  # written after the stream's start: seen live, not replayed
         body = {"action": "b.live", "label": "L", "client": {"customId": "b-cust"}}
         assert (await w.b.post("/v4/events/custom", body)).status_code == 202
         assert (await w.b.post("/v4/events/custom", {**body, "label": ""})).status_code == 400
@@ -192,7 +195,7 @@ async def test_live_stream_does_not_see_another_workspaces_writes(world: World) 
         assert (await w.a.post("/v4/events/custom", body)).status_code == 202
 
     writer = asyncio.ensure_future(b_writes())
-    seen = await sse(w.a, "/-/api/stream?include=quarantine", w.a.auth(), seconds=0.6)
+    seen = await sse(w.a, "/-/api/stream?include=quarantine", w.a.auth(), connected=connected, until=writer)
     await writer
     assert b"a.live" in seen
     assert b"b.live" not in seen and w.foreign["cid"].encode() not in seen
