@@ -19,7 +19,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.serve_process import default_sigint, free_port
+from tests.support.serve_process import default_sigint, free_port
 
 pytestmark = pytest.mark.e2e
 

@@ -144,11 +144,17 @@ class TracktionApp:
 
 
 def create_app(
-    settings: Settings, store: Store | None = None, *, watch_signals: bool = False
+    settings: Settings,
+    store: Store | None = None,
+    *,
+    watch_signals: bool = False,
+    signing_key: SigningKey | None = None,
 ) -> TracktionApp:
+    """The app over `store` (default: the one `settings` names), signing tokens with `signing_key`
+    (default: `<data_dir>/jwt-private.pem`, created on first start)."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     store = store or open_store(settings)
-    key = SigningKey.load_or_create(settings.data_dir)
+    key = SigningKey.load_or_create(settings.data_dir) if signing_key is None else signing_key
     tokens = TokenService(key, settings.jwt_issuer, settings.token_ttl_seconds)
     ctx = Context(
         settings=settings, store=store, signing_key=key, tokens=tokens, authn=Authenticator(store, tokens)

@@ -9,6 +9,7 @@ import pytest
 from hypothesis import assume, example, given
 from hypothesis import strategies as st
 
+from tests.support.timefmt import mutated_time_strings, time_strings
 from tracktion.domain.timefmt import TimeFormatError, TimeRangeError, format_ms, parse_time_ms, stored_time_ms
 
 # The §3.5 grammar, written out independently of the module under test and applied with fullmatch.
@@ -154,40 +155,6 @@ def test_format_ms(ms: int, text: str) -> None:
 
 # --- properties --------------------------------------------------------------------------------------------
 
-offsets = st.integers(min_value=-18 * 60, max_value=18 * 60)  # minutes
-
-
-@st.composite
-def time_strings(draw: st.DrawFn) -> tuple[str, datetime]:
-    """A grammar-valid string and the aware datetime (ms precision, truncated) it denotes."""
-    local = draw(st.datetimes(min_value=datetime(1969, 12, 30), max_value=datetime(9999, 12, 30)))
-    offset = draw(offsets)
-    shape = draw(st.sampled_from(["minutes", "seconds", "fraction"]))
-    text = f"{local:%Y-%m-%d}{draw(st.sampled_from('Tt'))}{local:%H:%M}"
-    if shape == "minutes":
-        local = local.replace(second=0, microsecond=0)
-    else:
-        text += f":{local:%S}"
-        if shape == "seconds":
-            local = local.replace(microsecond=0)
-        else:
-            digits = draw(st.integers(min_value=1, max_value=12))
-            extra = draw(
-                st.text(alphabet="0123456789", min_size=max(0, digits - 6), max_size=max(0, digits - 6))
-            )
-            fraction = (f"{local.microsecond:06d}" + extra)[:digits]
-            text += "." + fraction
-            local = local.replace(microsecond=int(fraction[:3].ljust(3, "0")) * 1000)  # truncated to ms
-    style = draw(st.sampled_from(["none", "Z", "z", "colon", "compact"]))
-    if style in ("none", "Z", "z"):
-        offset = 0
-        text += "" if style == "none" else style
-    else:
-        sign = "-" if offset < 0 else "+"
-        hours, minutes = divmod(abs(offset), 60)
-        text += f"{sign}{hours:02d}:{minutes:02d}" if style == "colon" else f"{sign}{hours:02d}{minutes:02d}"
-    return text, local.replace(tzinfo=timezone(timedelta(minutes=offset)))
-
 
 @given(time_strings())
 @example(
@@ -209,19 +176,6 @@ def test_format_round_trips(case: tuple[str, datetime]) -> None:
     utc = moment.astimezone(UTC)
     assume(moment >= EPOCH and utc.year <= 9999)
     assert format_ms(parse_time_ms(text)) == f"{utc:%Y-%m-%dT%H:%M:%S}.{utc.microsecond // 1000:03d}Z"
-
-
-@st.composite
-def mutated_time_strings(draw: st.DrawFn) -> str:
-    text, _ = draw(time_strings())
-    position = draw(st.integers(min_value=0, max_value=len(text)))
-    mutation = draw(st.sampled_from(["insert", "delete", "replace"]))
-    char = draw(st.characters(codec="utf-8"))
-    if mutation == "insert":
-        return text[:position] + char + text[position:]
-    if mutation == "delete":
-        return text[:position] + text[position + 1 :]
-    return text[:position] + char + text[position + 1 :]
 
 
 @given(st.one_of(mutated_time_strings(), st.text(max_size=40)))

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from tests.domain.test_timefmt import mutated_time_strings, time_strings
+from tests.support.timefmt import mutated_time_strings, time_strings
 from tracktion.domain import timefmt
 from tracktion.domain.timefmt import TimeFormatError, TimeRangeError, parse_time_ms
 

@@ -7,8 +7,8 @@ import logging
 
 import pytest
 
-from tests.conftest import API_KEY
-from tests.http.conftest import MakeApi
+from tests.support.api import API_KEY
+from tests.support.http import MakeApi
 from tracktion.observability.logs import JsonFormatter
 
 

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import Api
-from tests.http.conftest import T0, UUID_RE, Clock, Keys, assert_error, bearer, entry, single
-from tests.http.ingest_support import (
+from tests.support.api import Api
+from tests.support.http import T0, UUID_RE, Clock, Keys, assert_error, bearer, entry, single
+from tests.support.ingest import (
     all_events,
     all_quarantine,
     caller_params,

@@ -13,8 +13,8 @@ from typing import Any
 import jwt as pyjwt
 import pytest
 
-from tests.conftest import API_KEY, Api
-from tests.http.conftest import Keys, SecondsClock, assert_error, basic, bearer, entry, event, sqlite_bytes
+from tests.support.api import API_KEY, Api
+from tests.support.http import Keys, SecondsClock, assert_error, basic, bearer, entry, event, sqlite_bytes
 from tracktion.auth.permissions import sorted_permissions
 from tracktion.catalog import load_catalog
 

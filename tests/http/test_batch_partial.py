@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import Api
-from tests.http.conftest import T0, UUID_RE, Clock, assert_error, entry, event
-from tests.http.ingest_support import (
+from tests.support.api import Api
+from tests.support.http import T0, UUID_RE, Clock, assert_error, entry, event
+from tests.support.ingest import (
     all_events,
     all_quarantine,
     definitions,

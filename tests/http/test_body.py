@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import Api
-from tests.http.conftest import assert_error, entry, event, single
+from tests.support.api import Api
+from tests.support.http import assert_error, entry, event, single
 
 MALFORMED = entry(1000, "", "Malformed JSON")
 MIB = 1_048_576
@@ -96,6 +96,7 @@ async def test_depth_counts_objects_too(api: Api) -> None:
 async def test_brackets_inside_strings_do_not_count_as_depth(api: Api) -> None:
     r = await api.post("/v4/events/custom", event(params={"text": "[{" * 100}))
     assert r.status_code == 202, r.text
+    assert (await single(api))["params"]["text"] == "[{" * 100
 
 
 @pytest.mark.parametrize("value", [2**63 - 1, -(2**63)])
@@ -118,10 +119,11 @@ async def test_integers_outside_int64_rejected_anywhere(api: Api, value: int) ->
 
 
 async def test_long_digit_runs_that_are_not_big_integers_pass(api: Api) -> None:
-    r = await api.post(
-        "/v4/events/custom", event(params={"s": "12345678901234567890123", "f": 0.12345678901234567890123})
-    )
+    params = {"s": "12345678901234567890123", "f": 0.12345678901234567890123}
+    r = await api.post("/v4/events/custom", event(params=params))
     assert r.status_code == 202, r.text
+    stored = (await single(api))["params"]
+    assert (stored["s"], stored["f"]) == (params["s"], params["f"])
 
 
 async def test_duplicate_keys_last_one_wins(api: Api) -> None:
@@ -240,11 +242,14 @@ async def test_chunked_body_within_limit_accepted(api: Api) -> None:
         "/v4/events/custom", content=chunks(), headers={**api.auth(), "Content-Type": "application/json"}
     )
     assert r.status_code == 202, r.text
+    assert (await single(api))["params"]["pad"] == json.loads(content)["params"]["pad"]  # every chunk
 
 
 async def test_gzip_inflating_to_exactly_one_mib_accepted(api: Api) -> None:
-    r = await post_raw(api, gzip.compress(body_of_size(MIB)), **{"Content-Encoding": "gzip"})
+    content = body_of_size(MIB)
+    r = await post_raw(api, gzip.compress(content), **{"Content-Encoding": "gzip"})
     assert r.status_code == 202, r.text
+    assert (await single(api))["params"]["pad"] == json.loads(content)["params"]["pad"]  # all of it inflated
 
 
 async def test_gzip_inflating_past_one_mib_is_413(api: Api) -> None:

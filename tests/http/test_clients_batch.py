@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import Api
-from tests.http.conftest import UUID_RE, Clock, Keys, assert_error, bearer, entry
+from tests.support.api import Api
+from tests.support.http import UUID_RE, Clock, Keys, assert_error, bearer, entry
 from tracktion.domain.profiles import RESERVED_ATTRIBUTES
 from tracktion.domain.timefmt import format_ms
 

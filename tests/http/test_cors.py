@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.http.conftest import MakeApi
+from tests.support.http import MakeApi
 
 SHOP = "https://shop.example.com"
 EVENT = {"action": "page.view", "label": "Home", "client": {"customId": "cors-1"}}

@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import Api
-from tests.http.conftest import T0, Clock, Keys, assert_error, bearer, entry, single
-from tests.http.ingest_support import (
+from tests.support.api import Api
+from tests.support.http import T0, Clock, Keys, assert_error, bearer, entry, single
+from tests.support.ingest import (
     SYSTEM_PARAMS,
     all_events,
     article,
@@ -21,7 +21,7 @@ from tests.http.ingest_support import (
     definitions,
     wrong_value,
 )
-from tests.schemas.param_cases import VALID_PARAMS
+from tests.support.param_cases import VALID_PARAMS
 from tracktion.auth.permissions import sorted_permissions
 from tracktion.catalog import CatalogRow, load_catalog
 from tracktion.domain.timefmt import format_ms

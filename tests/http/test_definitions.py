@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import Api
-from tests.http.conftest import Clock, assert_error, entry, event
+from tests.support.api import Api
+from tests.support.http import Clock, assert_error, entry, event
 from tracktion.domain.timefmt import format_ms
 
 CUSTOM = "/v4/events/custom"

@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.serve_process import ServeProcess
+from tests.support.serve_process import ServeProcess
 
 pytestmark = pytest.mark.e2e
 

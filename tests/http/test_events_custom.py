@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import Api
-from tests.http.conftest import T0, Clock, Keys, assert_error, entry, event, single, sqlite_bytes
+from tests.support.api import Api
+from tests.support.http import T0, Clock, Keys, assert_error, entry, event, single, sqlite_bytes
 from tracktion.domain.timefmt import format_ms
 
 CUSTOM = "/v4/events/custom"

@@ -9,8 +9,8 @@ import uuid
 
 import pytest
 
-from tests.conftest import Api
-from tests.http.conftest import PEER, MakeApi, assert_error, client_for, entry, event, single
+from tests.support.api import Api
+from tests.support.http import PEER, MakeApi, assert_error, client_for, entry, event, single
 
 # -- Api-Version -----------------------------------------------------------------------------------------
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from tests.conftest import Api
-from tests.http.conftest import Keys, assert_error, entry, event, single
+from tests.support.api import Api
+from tests.support.http import Keys, assert_error, entry, event, single
 
 CUSTOM = "/v4/events/custom"
 ANA_UUID = "ad33ed01-06f4-510e-9688-5157b52fbba4"

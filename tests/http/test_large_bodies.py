@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from tests.conftest import Api
-from tests.http.conftest import MakeApi
+from tests.support.api import Api
+from tests.support.http import MakeApi
 from tracktion.domain.models import WriteRequest, WriteResult
 
 

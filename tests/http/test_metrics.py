@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.conftest import Api
-from tests.http.conftest import MakeApi
+from tests.support.api import Api
+from tests.support.http import MakeApi
 
 
 def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:

@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from tests.conftest import Api
-from tests.http.conftest import Keys, assert_error, bearer, entry, event
+from tests.support.api import Api
+from tests.support.http import Keys, assert_error, bearer, entry, event
 
 UNAUTHORIZED = entry(2001, "Authorization", "Invalid or missing credentials")
 BAD_VERSION = entry(1016, "Api-Version", "Unsupported Api-Version (5.0)", "5.0")

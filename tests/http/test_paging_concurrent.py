@@ -9,8 +9,8 @@ from collections.abc import Awaitable, Callable
 
 import pytest
 
-from tests.conftest import Api
-from tests.http.conftest import T0, Clock, event
+from tests.support.api import Api
+from tests.support.http import T0, Clock, event
 from tracktion.domain.timefmt import format_ms
 
 CUSTOM = "/v4/events/custom"

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from tests.conftest import Api
-from tests.http.conftest import MakeApi, assert_error, entry
+from tests.support.api import Api
+from tests.support.http import MakeApi, assert_error, entry
 
 
 async def test_health(api: Api) -> None:

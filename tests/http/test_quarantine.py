@@ -7,18 +7,8 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import Api
-from tests.http.conftest import (
-    TIMESTAMP_RE,
-    UUID_RE,
-    Clock,
-    Keys,
-    MakeApi,
-    assert_error,
-    bearer,
-    entry,
-    event,
-)
+from tests.support.api import Api
+from tests.support.http import TIMESTAMP_RE, UUID_RE, Clock, Keys, MakeApi, assert_error, bearer, entry, event
 from tracktion.domain.timefmt import format_ms
 
 CUSTOM = "/v4/events/custom"

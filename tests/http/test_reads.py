@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import Api
-from tests.http.conftest import Clock, assert_error, entry, event
+from tests.support.api import Api
+from tests.support.http import Clock, assert_error, entry, event
 
 CUSTOM = "/v4/events/custom"
 T = ["2024-03-05T10:00:00.000Z", "2024-03-05T11:00:00.000Z", "2024-03-05T12:00:00.000Z"]

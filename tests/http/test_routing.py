@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import Api
-from tests.http.conftest import TIMESTAMP_RE, assert_error, entry, event
+from tests.support.api import Api
+from tests.support.http import TIMESTAMP_RE, assert_error, entry, event
 
 
 async def test_error_body_shape_is_locked(api: Api) -> None:

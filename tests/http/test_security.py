@@ -2,7 +2,7 @@
 constant-time comparison, the signing key file, secrets kept out of logs and error bodies, revocation.
 
 Each test is built to fail if the protection it names were removed. Workspace isolation and the profile-token
-rules have their own files (`test_security_isolation.py`, `test_security_profile_tokens.py`).
+rules have their own files (`test_isolation.py`, `test_security_profile_tokens.py`).
 """
 
 from __future__ import annotations
@@ -22,9 +22,9 @@ import httpx
 import pytest
 from cryptography.hazmat.primitives import hashes
 
-from tests.conftest import API_KEY, Api
-from tests.http.conftest import Keys, MakeApi, SecondsClock, assert_error, basic, bearer, entry, event
-from tests.http.security_support import (
+from tests.support.api import API_KEY, Api
+from tests.support.http import Keys, MakeApi, SecondsClock, assert_error, basic, bearer, entry, event
+from tests.support.security import (
     ANONYMOUS,
     CLIENT_REFRESH,
     LOGIN,
@@ -374,7 +374,8 @@ async def test_api_keys_are_looked_up_by_digest_never_compared_in_clear(
     assert set(looked_up) == {sha256(API_KEY), sha256(psecret), sha256("tk_nope")}
 
 
-async def test_signing_key_file_is_0600_and_is_the_published_key(api: Api) -> None:
+async def test_signing_key_file_is_0600_and_is_the_published_key(make_api: MakeApi) -> None:
+    api = await make_api(key_file=True)
     path = api.app.ctx.settings.data_dir / KEY_FILE
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert path.stat().st_uid == os.getuid()
@@ -388,7 +389,7 @@ async def test_signing_key_file_mode_is_tightened_on_start(make_api: MakeApi, tm
     data_dir = tmp_path / "loose"
     SigningKey.load_or_create(data_dir)
     (data_dir / KEY_FILE).chmod(0o644)
-    api = await make_api(data_dir=data_dir)
+    api = await make_api(data_dir=data_dir, key_file=True)
     assert stat.S_IMODE((data_dir / KEY_FILE).stat().st_mode) == 0o600
     assert (await api.get("/-/api/events")).status_code == 200
 
@@ -470,7 +471,7 @@ async def test_secrets_never_appear_in_logs_or_error_bodies(
     monkeypatch.undo()
     # An expired token, then revocations.
     clock = SecondsClock(time.time() + 7200)
-    from tests.http.conftest import install_token_clock
+    from tests.support.http import install_token_clock
 
     install_token_clock(api.app, clock)
     await expect(401, api.client.get("/-/api/events", headers=bearer(token)))

@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import Api
-from tests.http.conftest import assert_error, bearer, entry
-from tests.http.security_support import CLIENT_REFRESH, anonymous_login, parts, profile_secret
-from tests.schemas.param_cases import EVENT_ROWS, VALID_PARAMS
+from tests.support.api import Api
+from tests.support.http import assert_error, bearer, entry
+from tests.support.param_cases import EVENT_ROWS, VALID_PARAMS
+from tests.support.security import CLIENT_REFRESH, anonymous_login, parts, profile_secret
 from tracktion.catalog import CatalogRow, load_catalog
 from tracktion.http.routes import build_router
 

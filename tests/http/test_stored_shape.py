@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.conftest import Api
-from tests.http.conftest import PEER, T0, UUID_RE, Clock, Keys, event, single, sqlite_bytes
+from tests.support.api import Api
+from tests.support.http import PEER, T0, UUID_RE, Clock, Keys, event, single, sqlite_bytes
 from tracktion.domain.timefmt import format_ms
 
 CUSTOM = "/v4/events/custom"

@@ -8,7 +8,7 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tests.conftest import Api
+from tests.support.api import Api
 from tracktion.domain.models import EventRow, Profile
 from tracktion.domain.ports import EventQuery, StoredEvent
 from tracktion.http import timeline

@@ -14,9 +14,9 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.conftest import Api
-from tests.http.conftest import basic
-from tests.http.ingest_support import SYSTEM_PARAMS, caller_params, salted_uuid
+from tests.support.api import Api
+from tests.support.http import basic
+from tests.support.ingest import SYSTEM_PARAMS, caller_params, salted_uuid
 from tracktion.bootstrap import create_key
 from tracktion.domain import fanout
 from tracktion.domain.timefmt import parse_time_ms

@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import Api
-from tests.http.conftest import T0, Clock, assert_error, entry, event
-from tests.http.ingest_support import SYSTEM_PARAMS, all_events, caller_params, definitions
+from tests.support.api import Api
+from tests.support.http import T0, Clock, assert_error, entry, event
+from tests.support.ingest import SYSTEM_PARAMS, all_events, caller_params, definitions
 from tracktion.domain.timefmt import format_ms
 
 TX = "/v4/transactions"

@@ -3,7 +3,8 @@
 Every test here runs the installed `tracktion` command as a child process (killed with SIGKILL where the
 test says so) and talks to it over TCP. The numbers a test measures go through the `figures` fixture: they
 are printed at the end of the run and, when `TRACKTION_RELIABILITY_FIGURES` names a file, written there as
-JSON for `python -m tests.reliability.report` (which renders docs/reliability.md).
+JSON for `python -m tests.reliability.report` (which renders docs/reliability.md). The server class is in
+tests/support/reliability.py.
 """
 
 from __future__ import annotations
@@ -11,56 +12,18 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import urllib.parse
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import psycopg
 import pytest
 
-from tests import serve_process
-from tests.conftest import _drop_schema, _new_schema, require_test_database
+from tests.support.postgres import postgres_schema
+from tests.support.reliability import ServeProcess
 
-API_KEY = "tk_reliability-key-0123456789abcdef"
 FIGURES_ENV = "TRACKTION_RELIABILITY_FIGURES"
 
 _FIGURES: dict[str, dict[str, Any]] = {}
-
-
-class ServeProcess(serve_process.ServeProcess):
-    """`tracktion serve` with the reliability key, its output appended to `<data dir>-server.log`."""
-
-    def __init__(
-        self, data_dir: Path, database_url: str | None = None, env: dict[str, str] | None = None
-    ) -> None:
-        log_path = data_dir.parent / f"{data_dir.name}-server.log"
-        super().__init__(data_dir, database_url, env, api_key=API_KEY, log_path=log_path)
-
-    def memory_kib(self) -> tuple[int, int]:
-        """(VmRSS, VmHWM) of the server process in KiB: current and peak resident memory."""
-        values = {}
-        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
-            name, _, rest = line.partition(":")
-            if name in ("VmRSS", "VmHWM"):
-                values[name] = int(rest.split()[0])
-        return values["VmRSS"], values["VmHWM"]
-
-
-@contextlib.contextmanager
-def postgres_schema() -> Iterator[str]:
-    """A fresh schema in the test database, dropped afterwards; yields a URL selecting it.
-
-    Unlike the store tests' URLs this one keeps `synchronous_commit` at the server's default: the
-    durability tests check what a 202 promises, so the commit must be as durable as in production."""
-    base = require_test_database()
-    name = _new_schema(base)
-    options = urllib.parse.quote(f"-csearch_path={name}")
-    try:
-        yield f"{base}{'&' if '?' in base else '?'}options={options}"
-    finally:
-        with psycopg.connect(base, autocommit=True) as conn:
-            _drop_schema(conn, name)
 
 
 @pytest.fixture

@@ -303,7 +303,7 @@ is `ok`.
     }
 
 **Database gone (PostgreSQL).** tracktion reaches PostgreSQL through a loopback TCP proxy
-(`tests/storage/pgproxy.py`). Four clients write; mid-traffic the proxy drops every connection and
+(`tests/support/pgproxy.py`). Four clients write; mid-traffic the proxy drops every connection and
 refuses new ones, as if the database had stopped. Proven: writes in flight and after the cut are
 answered 503 5001 (none hangs, none is half-stored); every write sent after the cut stores nothing; health
 stays 200, ready 503; when the proxy accepts again `/-/ready` is 200 before any write, the next write is
@@ -446,7 +446,7 @@ the wire a 202/207 or a 4xx with the Synerise body — never another exception, 
 * **The test proxy for PostgreSQL outages leaked a connection across a cut** (a connection accepted just
   before `cut()` was registered after it, so the "stopped" database kept answering, and the outage test
   flaked) and **added 40 ms per round trip** (Nagle's algorithm against delayed ACKs). Both fixed in
-  `tests/storage/pgproxy.py`; the PostgreSQL outage tests run about 4× faster.
+  `tests/support/pgproxy.py`; the PostgreSQL outage tests run about 4× faster.
 
 ## What is not covered
 

@@ -19,9 +19,9 @@ from typing import Any
 
 import pytest
 
-from tests.reliability.conftest import ServeProcess
 from tests.reliability.load import SEED, Logical, Mix, verify
 from tests.reliability.wire import Conn, json_headers
+from tests.support.reliability import ServeProcess
 
 pytestmark = pytest.mark.e2e
 

@@ -21,8 +21,8 @@ from typing import Any
 import msgspec
 import pytest
 
-from tests.reliability.conftest import ServeProcess
 from tests.reliability.wire import Conn, Reply, json_headers
+from tests.support.reliability import ServeProcess
 
 pytestmark = pytest.mark.e2e
 

@@ -23,7 +23,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.reliability.conftest import ServeProcess
+from tests.support.reliability import ServeProcess
 from tracktion.http.routes import build_router
 
 pytestmark = pytest.mark.e2e

@@ -16,9 +16,9 @@ from collections.abc import Callable
 
 import pytest
 
-from tests.reliability.conftest import ServeProcess
 from tests.reliability.load import SEED, Mix, verify
 from tests.reliability.wire import Conn, Reply, json_headers
+from tests.support.reliability import ServeProcess
 
 pytestmark = pytest.mark.e2e
 

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.conftest import Api
+from tests.support.api import Api
 from tracktion.catalog import load_catalog
 from tracktion.errors import MalformedJson, PayloadTooLarge, ValidationFailed
 from tracktion.schemas.ai_compat import validate_ai_compat

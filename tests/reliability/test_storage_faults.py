@@ -20,10 +20,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.reliability.conftest import ServeProcess, postgres_schema
 from tests.reliability.load import SEED, Logical, Mix, verify
 from tests.reliability.wire import Conn, Reply, json_headers
-from tests.storage.pgproxy import PgProxy
+from tests.support.pgproxy import PgProxy
+from tests.support.postgres import postgres_schema
+from tests.support.reliability import ServeProcess
 
 pytestmark = pytest.mark.e2e
 

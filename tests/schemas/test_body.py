@@ -37,6 +37,15 @@ def nested(depth: int, inner: bytes = b"1") -> bytes:
     return out
 
 
+def depth_of(value: Any) -> int:
+    """Containers on the deepest path of a decoded value (a bare `[]` is 1)."""
+    if isinstance(value, dict):
+        return 1 + max(map(depth_of, value.values()), default=0)
+    if isinstance(value, list):
+        return 1 + max(map(depth_of, value), default=0)
+    return 0
+
+
 # --- valid bodies -------------------------------------------------------------------------------------------
 
 
@@ -140,9 +149,15 @@ def test_surrogate_fallback_keeps_every_rule(body: bytes) -> None:
 
 @pytest.mark.parametrize("depth", [1, 63, 64])
 def test_depth_accepted(depth: int) -> None:
-    decode_json(nested(depth))
-    decode_json(b"[" * depth + b"]" * depth)
-    decode_json(b'{"a":' * (depth - 1) + b"{}" + b"}" * (depth - 1))
+    # The value is the one the stdlib decodes, and it really is `depth` deep (the limit is tested at the edge).
+    for body in (
+        nested(depth),
+        b"[" * depth + b"]" * depth,
+        b'{"a":' * (depth - 1) + b"{}" + b"}" * (depth - 1),
+    ):
+        value = decode_json(body)
+        assert value == json.loads(body)
+        assert depth_of(value) == depth
 
 
 @pytest.mark.parametrize("depth", [65, 66, 500, 1000, 5000, 100_000])

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from tests.schemas.param_cases import (
+from tests.support.param_cases import (
     CART,
     EVENT_ROWS,
     RECEIVE_MS,
@@ -127,7 +127,9 @@ def test_search_type_enum() -> None:
 def test_position(position: int, ok: bool) -> None:
     params = {**valid("item-search-click"), "position": position}
     if ok:
-        validate_event(body(params), row("item-search-click"), RECEIVE_MS)
+        assert (
+            validate_event(body(params), row("item-search-click"), RECEIVE_MS).params["position"] == position
+        )
     else:
         assert errors_of("item-search-click", params) == [
             (1006, "params.position", "Position must be at least 1", str(position))

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from tests.schemas.param_cases import (
+from tests.support.param_cases import (
     CART,
     EUR,
     EVENT_ROWS,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from tests.storage.conftest import open_test_store
+from tests.support.store import open_test_store
 from tracktion.auth.api_keys import hash_secret
 from tracktion.bootstrap import bootstrap
 

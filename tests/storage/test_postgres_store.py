@@ -13,22 +13,27 @@ from typing import Any
 from urllib.parse import quote
 
 import httpx
-import psycopg
 import pytest
 
-from tests.conftest import API_KEY, fresh_schema, require_test_database
-from tests.storage.conftest import T0, event, request
-from tests.storage.pgproxy import PgProxy
+from tests.support.api import API_KEY
+from tests.support.pgproxy import PgProxy
+from tests.support.postgres import fresh_schema, require_test_database
+from tests.support.store import T0, event, request
 from tracktion.app import create_app
+from tracktion.auth.jwt import SigningKey
 from tracktion.domain.identity import profile_for_uuid
 from tracktion.domain.models import ClientRef, EventRow
 from tracktion.domain.ports import EventQuery
 from tracktion.errors import StorageUnavailable
-from tracktion.schemas.render import definitions_json
 from tracktion.settings import Settings
-from tracktion.storage.postgres import PostgresStore
-from tracktion.storage.postgres_backend import migrate
 from tracktion.storage.postgres_schema import MIGRATIONS
+
+# Every test here needs psycopg (the `postgres` extra): without it the module is skipped, not an import error.
+psycopg = pytest.importorskip("psycopg")
+
+from tracktion.schemas.render import definitions_json  # noqa: E402
+from tracktion.storage.postgres import PostgresStore  # noqa: E402  (needs psycopg)
+from tracktion.storage.postgres_backend import migrate  # noqa: E402
 
 pytestmark = pytest.mark.postgres
 
@@ -144,13 +149,16 @@ async def test_connection_lost_mid_transaction_stores_nothing(url: str) -> None:
         await store.close()
 
 
-async def test_http_answers_503_5001_during_an_outage(url: str, tmp_path: Path) -> None:
+async def test_http_answers_503_5001_during_an_outage(
+    url: str, tmp_path: Path, session_signing_key: SigningKey
+) -> None:
     proxy = PgProxy(url)
     proxy.start()
     app = create_app(
         Settings.load(
             {"data_dir": tmp_path / "d", "database_url": proxy.url(), "bootstrap_api_key": API_KEY}, env={}
-        )
+        ),
+        signing_key=session_signing_key,
     )
     await app.startup()
     transport = httpx.ASGITransport(app=app, client=("203.0.113.7", 1))

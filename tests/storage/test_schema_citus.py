@@ -12,14 +12,15 @@ migrations ledger), spelled out again here so that adding one is a visible decis
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import psycopg
 import pytest
 
-from tests.conftest import fresh_schema, require_test_database
-from tracktion.storage.postgres_backend import migrate
+from tests.support.postgres import fresh_schema, require_test_database
 from tracktion.storage.postgres_schema import GLOBAL_TABLES, GLOBAL_UNIQUE_KEYS
+
+if TYPE_CHECKING:
+    import psycopg
 
 pytestmark = pytest.mark.postgres
 
@@ -37,7 +38,12 @@ REFERENCE_TABLES = {"workspaces", "api_keys", "tracktion_migrations", "tracktion
 
 @pytest.fixture
 def conn() -> Iterator[psycopg.Connection[Any]]:
-    with fresh_schema(require_test_database()) as url, psycopg.connect(url, autocommit=True) as c:
+    base = require_test_database()
+    import psycopg  # the `postgres` extra: imported here so that the suite collects without it
+
+    from tracktion.storage.postgres_backend import migrate
+
+    with fresh_schema(base) as url, psycopg.connect(url, autocommit=True) as c:
         migrate(c)
         yield c
 

@@ -17,8 +17,9 @@ import httpx
 import psycopg
 import pytest
 
-from tests.conftest import API_KEY, fresh_schema, require_test_database
-from tests.serve_process import TRACKTION, ServeProcess, clean_env, default_sigint, free_port
+from tests.support.api import API_KEY
+from tests.support.postgres import fresh_schema, require_test_database
+from tests.support.serve_process import TRACKTION, ServeProcess, clean_env, default_sigint, free_port
 from tracktion.app import create_app
 from tracktion.auth.jwt import KEY_FILE, SigningKey
 from tracktion.bootstrap import SigningKeyRefused, bootstrap, check_signing_key

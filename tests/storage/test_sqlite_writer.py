@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.storage.conftest import T0, event, request
+from tests.support.store import T0, event, request
 from tracktion.domain.event_ids import uuid_bytes
 from tracktion.domain.models import ClientRef, EventRow
 from tracktion.domain.ports import EventQuery

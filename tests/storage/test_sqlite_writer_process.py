@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.storage.conftest import CRED, event, request
+from tests.support.store import CRED, event, request
 from tracktion import errors
 from tracktion.domain.models import ClientRef, Credential
 from tracktion.domain.ports import EventQuery, QuarantineQuery

@@ -10,7 +10,7 @@ import uuid as uuidlib
 
 import pytest
 
-from tests.storage.conftest import CRED, T0, event, request
+from tests.support.store import CRED, T0, event, request
 from tracktion.domain.identity import profile_for_uuid
 from tracktion.domain.models import (
     ApiKey,

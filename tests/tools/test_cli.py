@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.serve_process import clean_env, free_port
-from tests.tools.conftest import API_KEY, Server, run
+from tests.support.serve_process import clean_env, free_port
+from tests.support.tools import API_KEY, Server, run
 from tracktion.cli import _parser
 from tracktion.observability.logs import configure
 from tracktion.tools.client import default_url

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.tools.conftest import Server, run
+from tests.support.tools import Server, run
 
 pytestmark = pytest.mark.e2e
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.tools.conftest import Server, popen, run
+from tests.support.tools import Server, popen, run
 
 pytestmark = pytest.mark.e2e
 

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from tests.serve_process import clean_env
-from tests.tools.conftest import API_KEY, Server, run
+from tests.support.serve_process import clean_env
+from tests.support.tools import API_KEY, Server, run
 
 pytestmark = pytest.mark.e2e
 

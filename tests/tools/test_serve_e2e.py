@@ -11,8 +11,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.serve_process import ServeProcess
-from tests.tools.conftest import API_KEY
+from tests.support.serve_process import ServeProcess
+from tests.support.tools import API_KEY
 
 pytestmark = pytest.mark.e2e
 

@@ -12,7 +12,7 @@ from typing import IO
 
 import pytest
 
-from tests.tools.conftest import Server, popen
+from tests.support.tools import Server, popen
 
 pytestmark = pytest.mark.e2e
 

@@ -9,6 +9,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from tracktion.auth.jwt import SigningKey
 from tracktion.storage.writer import Backend, GroupCommitWriter
 
 
@@ -115,7 +116,7 @@ async def test_an_idle_writer_wakes_for_a_bulk_job_and_stop_commits_the_rest() -
     assert [name for c in backend.commits for name in c] == ["bulk-a", "live", "bulk-0", "bulk-1"]
 
 
-async def test_the_lane_header_reaches_the_store(tmp_path: Path) -> None:
+async def test_the_lane_header_reaches_the_store(tmp_path: Path, session_signing_key: SigningKey) -> None:
     import httpx
 
     from tracktion.app import create_app
@@ -123,7 +124,8 @@ async def test_the_lane_header_reaches_the_store(tmp_path: Path) -> None:
     from tracktion.settings import Settings
 
     key = "tk_lane-test-key-0123456789"
-    app = create_app(Settings.load({"data_dir": tmp_path / "data", "bootstrap_api_key": key}, env={}))
+    settings = Settings.load({"data_dir": tmp_path / "data", "bootstrap_api_key": key}, env={})
+    app = create_app(settings, signing_key=session_signing_key)
     store = app.ctx.store
     lanes: list[str] = []
     original = store.write

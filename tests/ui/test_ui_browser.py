@@ -20,7 +20,7 @@ from typing import Any, NoReturn
 import httpx
 import pytest
 
-from tests.serve_process import ServeProcess
+from tests.support.serve_process import ServeProcess
 
 try:
     from playwright.sync_api import Browser, Page, expect, sync_playwright

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import Api
+from tests.support.api import Api
 from tracktion import __version__
 from tracktion.http.ui import ASSETS
 
@@ -119,27 +119,6 @@ async def test_anything_else_is_404(api: Api, path: str) -> None:
     assert b'"code":3001' in body
 
 
-async def test_without_the_slash_is_redirected_to_the_index(api: Api) -> None:
-    """A trailing slash is a different path (§1.1), so `/-/ui` is not the page; it points there."""
-    status, headers, body = await raw_get(api, "/-/ui")
-    assert (status, headers["location"], body) == (308, "/-/ui/", b"")
-
-
-async def test_root_names_the_debugger_the_api_reference_and_the_health_checks(api: Api) -> None:
-    r = await api.client.get("/")  # no credentials
-    assert r.status_code == 200 and r.headers["content-type"] == "application/json"
-    assert r.json() == {
-        "name": "tracktion",
-        "version": __version__,
-        "ui": "/-/ui/",
-        "apiReference": "/-/openapi.json",
-        "health": "/-/health",
-        "ready": "/-/ready",
-    }
-    for path in ("/-/ui/", "/-/openapi.json", "/-/health", "/-/ready"):
-        assert (await api.client.get(path)).status_code == 200, path
-
-
 async def test_only_get(api: Api) -> None:
     for path in ("/-/ui/", "/-/ui/app.js"):
         status, headers, _ = await raw_get(api, path, method="POST")
@@ -184,3 +163,24 @@ def test_script_never_builds_html_from_strings() -> None:
     assert "localStorage" not in js
     assert "document.cookie" not in js
     assert "access_token" not in js
+
+
+async def test_without_the_slash_is_redirected_to_the_index(api: Api) -> None:
+    """A trailing slash is a different path (§1.1), so `/-/ui` is not the page; it points there."""
+    status, headers, body = await raw_get(api, "/-/ui")
+    assert (status, headers["location"], body) == (308, "/-/ui/", b"")
+
+
+async def test_root_names_the_debugger_the_api_reference_and_the_health_checks(api: Api) -> None:
+    r = await api.client.get("/")  # no credentials
+    assert r.status_code == 200 and r.headers["content-type"] == "application/json"
+    assert r.json() == {
+        "name": "tracktion",
+        "version": __version__,
+        "ui": "/-/ui/",
+        "apiReference": "/-/openapi.json",
+        "health": "/-/health",
+        "ready": "/-/ready",
+    }
+    for path in ("/-/ui/", "/-/openapi.json", "/-/health", "/-/ready"):
+        assert (await api.client.get(path)).status_code == 200, path

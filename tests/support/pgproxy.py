@@ -7,11 +7,11 @@ import socket
 import threading
 import urllib.parse
 
-from psycopg.conninfo import conninfo_to_dict
-
 
 class PgProxy:
     def __init__(self, target_url: str) -> None:
+        from psycopg.conninfo import conninfo_to_dict  # the `postgres` extra: the suite collects without it
+
         info = conninfo_to_dict(target_url)
         self.target = (info.get("host") or "127.0.0.1", int(info.get("port") or 5432))
         self.info = info

@@ -9,13 +9,14 @@ import hashlib
 import hmac
 import json
 import sqlite3
+from collections.abc import Awaitable
 from typing import Any
 
 import httpx
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from tests.conftest import Api
+from tests.support.api import Api
 from tracktion.auth.permissions import sorted_permissions
 from tracktion.bootstrap import create_key
 
@@ -171,8 +172,19 @@ def sha256(text: str) -> str:
 # -- server-sent events -------------------------------------------------------------------------------------
 
 
-async def sse(api: Api, path: str, headers: dict[str, str], seconds: float = 0.3) -> bytes:
-    """The bytes a `/-/api/stream` client receives in `seconds` (raw ASGI: httpx would wait for the end)."""
+async def sse(
+    api: Api,
+    path: str,
+    headers: dict[str, str],
+    seconds: float = 0.3,
+    *,
+    connected: asyncio.Event | None = None,
+    until: Awaitable[Any] | None = None,
+) -> bytes:
+    """The bytes a `/-/api/stream` client receives in `seconds` (raw ASGI: httpx would wait for the end).
+
+    `connected` is set when the stream says `: connected` (its starting point is fixed: later writes are
+    live); with `until`, the stream stays open until that is done and the `seconds` count from then."""
     raw_path, _, query = path.partition("?")
     scope = {
         "type": "http",
@@ -206,10 +218,16 @@ async def sse(api: Api, path: str, headers: dict[str, str], seconds: float = 0.3
             status.append(message["status"])
         elif message["type"] == "http.response.body":
             chunks.append(message.get("body", b""))
+            if connected is not None and b": connected" in chunks[-1]:
+                connected.set()
 
     task = asyncio.ensure_future(api.app(scope, receive, send))
-    await asyncio.sleep(seconds)
-    gone.set()
-    await asyncio.wait_for(task, 5)
+    try:
+        if until is not None:
+            await until
+        await asyncio.sleep(seconds)
+    finally:
+        gone.set()
+        await asyncio.wait_for(task, 5)
     assert status == [200], (status, b"".join(chunks))
     return b"".join(chunks)

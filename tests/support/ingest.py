@@ -7,8 +7,8 @@ from typing import Any
 
 import httpx
 
-from tests.conftest import Api
-from tests.http.conftest import bearer
+from tests.support.api import Api
+from tests.support.http import bearer
 from tracktion.bootstrap import create_key
 
 # §7.2: injected by the server into every stored event's params.
