@@ -1,7 +1,9 @@
-"""Contract §3.7 (salted event UUIDs) and §9.3 (generated profile uuids): vectors and algebraic properties."""
+"""docs/api.md §3.7 (event UUIDs), §6.3 (product UUIDs) and §9.3 (generated profile uuids): vectors and
+algebraic properties."""
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 
 from hypothesis import given
@@ -11,8 +13,10 @@ from tracktion.domain.event_ids import (
     EVENT_NAMESPACE,
     derived_profile_uuid,
     event_uuid,
+    ordered_product_uuid,
     random_event_uuid,
     salted_event_uuid,
+    time_ordered_uuid,
     uuid5_text,
     uuid_bytes,
 )
@@ -45,7 +49,7 @@ def test_salted_uuid_is_uuid5_of_the_joined_fields(
 ) -> None:
     expected = str(uuid.uuid5(EVENT_NAMESPACE, f"{ws}|{client}|{action}|{salt}|{t}"))
     assert salted_event_uuid(ws, client, action, salt, t) == expected
-    assert event_uuid(ws, client, action, salt, t) == expected
+    assert event_uuid(ws, client, action, salt, t, t + 5) == expected  # the arrival time plays no part
     parsed = uuid.UUID(expected)
     assert parsed.version == 5
     assert str(parsed) == expected  # canonical lower-case text
@@ -70,11 +74,55 @@ def test_changing_any_component_changes_the_uuid(
     assert salted_event_uuid(ws, client, action, salt, t + 1) != base
 
 
-@given(workspace_ids, client_ids, actions, times)
-def test_without_salt_a_fresh_v4_every_time(ws: int, client: int, action: str, t: int) -> None:
-    a, b = event_uuid(ws, client, action, None, t), event_uuid(ws, client, action, None, t)
+received = st.integers(min_value=0, max_value=2**48 - 1)
+
+
+@given(workspace_ids, client_ids, actions, times, received)
+def test_without_salt_a_fresh_v7_of_the_arrival_every_time(
+    ws: int, client: int, action: str, t: int, arrived: int
+) -> None:
+    a, b = event_uuid(ws, client, action, None, t, arrived), event_uuid(ws, client, action, None, t, arrived)
     assert a != b
-    assert uuid.UUID(a).version == 4 and uuid.UUID(b).version == 4
+    for text in (a, b):
+        parsed = uuid.UUID(text)
+        assert parsed.version == 7 and parsed.variant == uuid.RFC_4122
+        assert parsed.int >> 80 == arrived  # the first 48 bits: the receive time in ms, not the event time
+        assert str(parsed) == text
+
+
+@given(received, received)
+def test_v7_uuids_sort_by_arrival(first: int, second: int) -> None:
+    a, b = time_ordered_uuid(first), time_ordered_uuid(second)
+    if first < second:
+        assert a < b and uuid_bytes(a) < uuid_bytes(b)  # as text and as the stored bytes
+
+
+def _spec_v8(charge: uuid.UUID, index: int) -> str:
+    """§6.3 written out with the uuid module, independently of the implementation."""
+    digest = int.from_bytes(hashlib.sha1(charge.bytes + str(index).encode()).digest(), "big")
+    bits74 = digest >> (160 - 74)
+    rand_a, rand_b = bits74 >> 62, bits74 & ((1 << 62) - 1)
+    value = (charge.int >> 80) << 80 | 0x8 << 76 | rand_a << 64 | 0b10 << 62 | rand_b
+    return str(uuid.UUID(int=value))
+
+
+@given(received, st.integers(min_value=0, max_value=10_000))
+def test_products_of_an_unsalted_charge_are_v8_of_the_charge_and_position(arrived: int, index: int) -> None:
+    charge = uuid.UUID(time_ordered_uuid(arrived))
+    product = ordered_product_uuid(charge.bytes, index)
+    parsed = uuid.UUID(product)
+    assert product == _spec_v8(charge, index)
+    assert parsed.version == 8 and parsed.variant == uuid.RFC_4122
+    assert parsed.int >> 80 == charge.int >> 80 == arrived  # ordered by the charge's arrival
+    assert ordered_product_uuid(charge.bytes, index) == product  # deterministic
+    assert ordered_product_uuid(charge.bytes, index + 1) != product
+
+
+def test_v8_product_vector() -> None:
+    charge = uuid.UUID("018e0e2c-6e8a-7c3b-9a1d-2f3e4a5b6c7d")
+    assert ordered_product_uuid(charge.bytes, 0) == _spec_v8(charge, 0)
+    assert ordered_product_uuid(charge.bytes, 0) == "018e0e2c-6e8a-8cc3-9c1a-939c66cae3b0"
+    assert ordered_product_uuid(charge.bytes, 1) == "018e0e2c-6e8a-8cf6-860b-7dfbb8dc815b"
 
 
 def test_random_event_uuid_is_canonical_v4_text() -> None:

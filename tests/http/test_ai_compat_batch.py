@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import uuid
 from typing import Any
 
 import pytest
@@ -18,6 +17,7 @@ from tests.support.ingest import (
     post_as,
     profile_token,
 )
+from tests.support.uuids import is_arrival_v7
 from tracktion.auth.permissions import sorted_permissions
 from tracktion.domain.timefmt import format_ms
 
@@ -222,7 +222,7 @@ async def test_event_salt_is_ignored_and_uuids_are_v4(api: Api, clock: Clock) ->
     events = await all_events(api)
     assert len(events) == 2
     for stored in events:
-        assert uuid.UUID(stored["uuid"]).version == 4
+        assert is_arrival_v7(stored["uuid"])  # docs/api.md §3.7
         assert "eventSalt" not in stored["params"]
 
 

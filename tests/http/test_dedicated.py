@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import copy
 import json
-import uuid
 from typing import Any
 
 import pytest
@@ -22,6 +21,7 @@ from tests.support.ingest import (
     wrong_value,
 )
 from tests.support.param_cases import VALID_PARAMS
+from tests.support.uuids import is_arrival_v7
 from tracktion.auth.permissions import sorted_permissions
 from tracktion.catalog import CatalogRow, load_catalog
 from tracktion.domain.timefmt import format_ms
@@ -156,7 +156,7 @@ async def test_envelope_row_stores_its_action_and_dedicated_definition(
     assert event["client"]["customId"] == "cust-1"
     assert caller_params(event) == (VALID_PARAMS[row.batch_type or ""] or {})
     assert event["params"]["snr-original-time"] == "2024-03-05T11:15:30.250+01:00"
-    assert uuid.UUID(event["uuid"]).version == 4
+    assert is_arrival_v7(event["uuid"])  # docs/api.md §3.7
     definition = (await definitions(api))[row.action or ""]
     assert (definition["kind"], definition["eventCount"]) == (expected_kind(row), 1)
     r = await api.get("/-/api/definitions", params={"kind": expected_kind(row)})
@@ -191,7 +191,7 @@ async def test_ai_compat_row_stores_its_action_default_label_and_definition(
     sent = {k: v for k, v in body.items() if k not in ("clientUUID", "EventTimestamp")}
     assert caller_params(event) == sent
     assert event["params"]["snr-original-time"] == "2024-03-05T10:15:30.250Z"
-    assert uuid.UUID(event["uuid"]).version == 4
+    assert is_arrival_v7(event["uuid"])  # docs/api.md §3.7
     assert (await definitions(api))[row.action or ""]["kind"] == "dedicated"
     # An explicit label is stored instead of the default.
     assert (await api.post(row.path, {**valid_body(row), "label": "Mine"})).status_code == 202

@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from tests.support.api import Api
 from tests.support.http import basic
 from tests.support.ingest import SYSTEM_PARAMS, caller_params, salted_uuid
+from tests.support.uuids import v8_product
 from tracktion.bootstrap import create_key
 from tracktion.domain import fanout
 from tracktion.domain.timefmt import parse_time_ms
@@ -159,7 +160,10 @@ def test_fanout_of_any_valid_transaction(body: dict[str, Any], charge: uuid.UUID
     events = fanout.expand(transaction, str(charge))
     n = len(body["products"])
     assert len(events) == 1 + n
-    product_ids = [str(uuid.uuid5(charge, str(i))) for i in range(n)]
+    if transaction.salt is None:  # §6.3: the products of an unsalted charge are v8 of it and the position
+        product_ids = [v8_product(charge, i) for i in range(n)]
+    else:
+        product_ids = [str(uuid.uuid5(charge, str(i))) for i in range(n)]
     assert [e.uuid for e in events] == [str(charge), *product_ids]
     assert [(e.action, e.label) for e in events] == [("transaction.charge", "Transaction charge")] + [
         ("product.buy", "Product bought")

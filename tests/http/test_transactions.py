@@ -12,6 +12,7 @@ import pytest
 from tests.support.api import Api
 from tests.support.http import T0, Clock, assert_error, entry, event
 from tests.support.ingest import SYSTEM_PARAMS, all_events, caller_params, definitions
+from tests.support.uuids import is_arrival_v7, product_uuids
 from tracktion.domain.timefmt import format_ms
 
 TX = "/v4/transactions"
@@ -160,7 +161,7 @@ async def test_different_recorded_at_creates_three_new(api: Api, clock: Clock) -
     }
 
 
-async def test_unsalted_charge_is_v4_and_products_derive_from_it(api: Api) -> None:
+async def test_unsalted_charge_is_v7_and_products_derive_from_it(api: Api) -> None:
     body = example(client={"customId": "x"}, eventSalt=None, recordedAt=None)
     assert (await api.post(TX, body)).status_code == 202
     assert (await api.post(TX, body)).status_code == 202
@@ -168,8 +169,9 @@ async def test_unsalted_charge_is_v4_and_products_derive_from_it(api: Api) -> No
     charges = [e for e in events if e["action"] == "transaction.charge"]
     assert len(charges) == 2 and len(events) == 6
     for charge in charges:
-        assert uuid.UUID(charge["uuid"]).version == 4
-        derived = [str(uuid.uuid5(uuid.UUID(charge["uuid"]), str(i))) for i in range(2)]
+        assert is_arrival_v7(charge["uuid"])  # docs/api.md §3.7
+        derived = product_uuids(charge["uuid"], 2)  # v8 of the charge and the position (§6.3)
+        assert all(uuid.UUID(p).version == 8 for p in derived)
         assert charge["params"]["productEventsUUIDs"] == derived
         assert "snr-original-time" not in charge["params"]
 

@@ -3,7 +3,6 @@ tokens refused, lone unknown `client.id`, permissions, and `transaction.charge` 
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 import pytest
@@ -19,6 +18,7 @@ from tests.support.ingest import (
     profile_token,
     salted_uuid,
 )
+from tests.support.uuids import product_uuids
 from tracktion.auth.permissions import sorted_permissions
 from tracktion.domain.timefmt import format_ms
 
@@ -33,7 +33,7 @@ def tx(customer: str = "c-1", n: int = 2, **fields: Any) -> dict[str, Any]:
 
 
 def products_of(charge_uuid: str, n: int) -> list[str]:
-    return [str(uuid.uuid5(uuid.UUID(charge_uuid), str(i))) for i in range(n)]
+    return product_uuids(charge_uuid, n)
 
 
 async def test_batch_of_transactions(api: Api, clock: Clock) -> None:

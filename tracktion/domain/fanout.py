@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from tracktion.domain.event_ids import uuid5_text, uuid_bytes
+from tracktion.domain.event_ids import ordered_product_uuid, uuid5_text, uuid_bytes
 from tracktion.domain.models import TransactionIn
 
 CHARGE_ACTION, CHARGE_LABEL = "transaction.charge", "Transaction charge"
@@ -46,15 +46,19 @@ class DerivedEvent:
     params: dict[str, Any]
 
 
-def product_uuid(charge_uuid: str, index: int) -> str:
-    """Synerise derives product events from the charge UUID plus the position (re-sends replace by position)."""
-    return uuid5_text(uuid_bytes(charge_uuid), str(index))
+def product_uuid(charge_uuid: str, index: int, salted: bool = True) -> str:
+    """Synerise derives product events from the charge UUID plus the position (re-sends replace by position):
+    uuid5 under a salted charge, the arrival-ordered v8 of §6.3 under an unsalted (v7) one."""
+    if salted:
+        return uuid5_text(uuid_bytes(charge_uuid), str(index))
+    return ordered_product_uuid(uuid_bytes(charge_uuid), index)
 
 
 def expand(transaction: TransactionIn, charge_uuid: str) -> list[DerivedEvent]:
     body = transaction.body
     products: list[dict[str, Any]] | None = body.get("products")
-    product_ids = [product_uuid(charge_uuid, i) for i in range(len(products or ()))]
+    salted = transaction.salt is not None
+    product_ids = [product_uuid(charge_uuid, i, salted) for i in range(len(products or ()))]
 
     charge: dict[str, Any] = dict(body.get("metadata") or {})
     charge["$orderID"] = transaction.order_id

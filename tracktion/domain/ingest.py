@@ -142,7 +142,9 @@ def _store_event(
     tx: WriteTx, req: WriteRequest, event: EventIn, plan: identity.IdentityPlan, applied: Applied
 ) -> str:
     profile, uuid_param = _resolve_profile(tx, req, plan, applied)
-    event_id = event_uuid(req.workspace_id, profile.client_id, event.action, event.salt, event.time_ms)
+    event_id = event_uuid(
+        req.workspace_id, profile.client_id, event.action, event.salt, event.time_ms, req.received_ms
+    )
     _store_row(
         tx,
         req,
@@ -167,7 +169,12 @@ def _store_transaction(
     """§6.3: the charge and its products, on one profile, with one time, in this same commit."""
     profile, uuid_param = _resolve_profile(tx, req, plan, applied)
     charge_id = event_uuid(
-        req.workspace_id, profile.client_id, fanout.CHARGE_ACTION, transaction.salt, transaction.time_ms
+        req.workspace_id,
+        profile.client_id,
+        fanout.CHARGE_ACTION,
+        transaction.salt,
+        transaction.time_ms,
+        req.received_ms,
     )
     for derived in fanout.expand(transaction, charge_id):
         params = {k: v for k, v in derived.params.items() if k not in SERVER_OWNED_PARAMS}
