@@ -61,7 +61,8 @@ def main(argv: list[str] | None = None) -> int:
             }
             status = result.returncode
             figures = json.loads(path.read_text()) if path.exists() else {}
-    args.output.write_text(render(figures, run))
+    previous = args.output.read_text("utf-8") if args.output.exists() else ""
+    args.output.write_text(render(figures, run, hand_written_summary(previous)))
     print(f"wrote {args.output.relative_to(ROOT) if args.output.is_relative_to(ROOT) else args.output}")
     return status
 
@@ -142,7 +143,23 @@ def _faults(figures: dict[str, Any]) -> str:
     )
 
 
-def render(figures: dict[str, Any], run: dict[str, Any]) -> str:
+SUMMARY_START, SUMMARY_END = "## Summary\n", "## How it is tested\n"
+NO_SUMMARY = (
+    "(A one-screen summary for users, written by hand, goes here: what is promised, what was measured.)\n\n"
+)
+
+
+def hand_written_summary(document: str) -> str:
+    """The `## Summary` section of the document as it was: written by hand for users and kept on every
+    regeneration (the figures below it are the generated part)."""
+    start = document.find(SUMMARY_START)
+    end = document.find(SUMMARY_END, start)
+    if start < 0 or end < 0:
+        return NO_SUMMARY
+    return document[start + len(SUMMARY_START) : end].lstrip("\n")
+
+
+def render(figures: dict[str, Any], run: dict[str, Any], summary: str = NO_SUMMARY) -> str:
     today = datetime.date.today().isoformat()
     outcome = run.get("outcome", "rendered from a saved figures file")
     duration = f", {run['seconds']} s" if "seconds" in run else ""
@@ -154,6 +171,12 @@ def render(figures: dict[str, Any], run: dict[str, Any]) -> str:
     )
     statuses = {b: _get(figures, "crash", b, "statuses", {}) for b in BACKENDS}
     return f"""# Reliability
+
+<!-- The Summary is written by hand; `python -m tests.reliability.report` keeps it and regenerates the rest. -->
+
+## Summary
+
+{summary}## How it is tested
 
 What the reliability suite (`tests/reliability/`) proves about tracktion, with the figures of its last
 run. Every test starts real `tracktion serve` processes on loopback and talks to them over TCP; nothing is
@@ -171,7 +194,7 @@ to the timing of the kills.
 Last run: {today}, {outcome}{duration}.
 Machine: {_machine()}.
 
-## Summary
+## All figures of the last run
 
 | Property | SQLite | PostgreSQL |
 |---|---:|---:|
@@ -429,7 +452,16 @@ endpoints (single, dedicated, ai-compat, batches atomic and partial, transaction
 always a value or the contract's error (`MalformedJson`, `PayloadTooLarge`, `ValidationFailed`), and on
 the wire a 202/207 or a 4xx with the Synerise body — never another exception, never a 500.
 
-## Bugs found and fixed
+## What is not covered
+
+* Power loss or a kernel crash (only the process is killed; `synchronous=FULL` and PostgreSQL's
+  durable commit are what make a 202 survive those, and they are not exercised here).
+* A PostgreSQL server that stalls without closing connections (see the overload limit above).
+* Per-key rate limits (phase 2): a single authenticated client can use the whole write queue.
+
+## Lab notebook
+
+### Bugs found and fixed
 
 * **`POST /v4/transactions` answered 500 for a `source` that is an array or object** (`source not in
   SOURCES` on an unhashable value raised `TypeError`). Found by the property tests; now 400, code 1007
@@ -447,13 +479,6 @@ the wire a 202/207 or a 4xx with the Synerise body — never another exception, 
   before `cut()` was registered after it, so the "stopped" database kept answering, and the outage test
   flaked) and **added 40 ms per round trip** (Nagle's algorithm against delayed ACKs). Both fixed in
   `tests/support/pgproxy.py`; the PostgreSQL outage tests run about 4× faster.
-
-## What is not covered
-
-* Power loss or a kernel crash (only the process is killed; `synchronous=FULL` and PostgreSQL's
-  durable commit are what make a 202 survive those, and they are not exercised here).
-* A PostgreSQL server that stalls without closing connections (see the overload limit above).
-* Per-key rate limits (phase 2): a single authenticated client can use the whole write queue.
 """
 
 
