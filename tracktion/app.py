@@ -11,6 +11,7 @@ from typing import Any
 
 from tracktion.auth.jwt import KEY_FILE, SigningKey, TokenService
 from tracktion.bootstrap import SigningKeyRefused, bootstrap, check_signing_key
+from tracktion.domain.lifecycle import LifecycleWorker, SuppressionCache
 from tracktion.domain.ports import Store
 from tracktion.http.asgi import HttpApp
 from tracktion.http.authn import Authenticator
@@ -66,7 +67,26 @@ class TracktionApp:
         await ctx.store.start()
         await check_signing_key(ctx.store, ctx.signing_key, ctx.settings.data_dir / KEY_FILE)
         await bootstrap(ctx.store, ctx.settings.bootstrap_api_key)
+        self._start_lifecycle()
         self.started = True
+
+    def _start_lifecycle(self) -> None:
+        """§15: the store's retention floors follow the app's clock (tests inject theirs), and the background
+        deletions (erasures, retention) run in this process until shutdown, resuming whatever a previous
+        run left unfinished."""
+        ctx = self.ctx
+        store: Any = ctx.store
+        if hasattr(store, "clock_ms"):
+            store.clock_ms = lambda: ctx.clock_ms()
+            store.quarantine_retention_days = ctx.settings.quarantine_retention_days
+        ctx.suppressions = SuppressionCache(ctx.store)
+        ctx.lifecycle = LifecycleWorker(
+            ctx.store,
+            lambda: ctx.clock_ms(),
+            quarantine_retention_days=ctx.settings.quarantine_retention_days,
+            chunk_rows=max(1, min(ctx.settings.lifecycle_chunk_rows, 10_000)),  # §15.1: ≤ 10,000 per commit
+        )
+        ctx.lifecycle.start()
 
     def _wire_metrics(self) -> None:
         ctx, metrics = self.ctx, self.ctx.metrics
@@ -113,6 +133,8 @@ class TracktionApp:
             signal.signal(sig, previous)
         self._chained.clear()
         if self.started:
+            if self.ctx.lifecycle is not None:
+                await self.ctx.lifecycle.stop()
             await self.ctx.store.close()
             self.started = False
 

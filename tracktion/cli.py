@@ -128,6 +128,7 @@ def _parser() -> argparse.ArgumentParser:
     kr.add_argument("key_id", metavar="KEY_ID", help="the key's id, as `keys list` shows it")
     _store_flags(kr, json_flag=True)
     kr.set_defaults(run=_keys_revoke)
+    _lifecycle_parsers(sub, ws)
     _tool_parsers(sub)
     return p
 
@@ -355,6 +356,152 @@ def _keys_revoke(args: argparse.Namespace) -> int:
     if key is None:
         raise CliError(f"no API key {args.key_id!r}")
     return _emit(args, key_json(key), f"key {key.id} revoked")
+
+
+# -- data lifecycle (docs/api.md §15) -------------------------------------------------------------------
+def _lifecycle_parsers(sub: Any, ws: Any) -> None:
+    wset = ws.add_parser("set", help="change a workspace's settings (retention)")
+    wset.add_argument("workspace", metavar="ID", help="workspace id or guid")
+    wset.add_argument(
+        "--retention-days",
+        required=True,
+        metavar="N",
+        help="delete events older than N days (an integer >= 1), or 'none' to keep them forever",
+    )
+    _store_flags(wset, json_flag=True)
+    wset.set_defaults(run=_workspaces_set)
+
+    erase = sub.add_parser(
+        "erase",
+        help="erase one person: their profile, events and quarantine records",
+        description="Erase a profile named by one identifier (docs/api.md §15.1): it disappears from every"
+        " read at once; its rows are then deleted in chunks (this command waits for that unless --no-wait)."
+        " Prints the erasure's receipt.",
+    )
+    who = erase.add_mutually_exclusive_group(required=True)
+    who.add_argument("--custom-id")
+    who.add_argument("--email")
+    who.add_argument("--uuid")
+    who.add_argument("--client-id", type=int)
+    erase.add_argument("--workspace", help="workspace id or guid (default: the only workspace)")
+    erase.add_argument(
+        "--no-suppress", action="store_true", help="do not block later writes naming these identifiers"
+    )
+    erase.add_argument("--no-wait", action="store_true", help="leave the deletion to the running server")
+    _store_flags(erase)
+    erase.set_defaults(run=_erase)
+
+    backup = sub.add_parser(
+        "backup",
+        help="copy the store and signing key to a new directory (safe while the server runs)",
+        description="SQLite: a consistent copy of the store and the signing key, written under a temporary"
+        " name and renamed when complete. PostgreSQL: copies the signing key and prints the pg_dump command.",
+    )
+    backup.add_argument("--to", type=Path, required=True, metavar="PATH", help="new directory to create")
+    _store_flags(backup)
+    backup.set_defaults(run=_backup)
+
+    restore = sub.add_parser("restore", help="restore a SQLite backup into a new, empty data dir")
+    restore.add_argument("--from", dest="source", type=Path, required=True, metavar="PATH")
+    restore.add_argument("--data-dir", type=Path, required=True, help="new (absent or empty) data dir")
+    restore.set_defaults(run=_restore)
+
+
+def _workspaces_set(args: argparse.Namespace) -> int:
+    from tracktion.schemas.render import workspace_json
+
+    raw = args.retention_days
+    days: int | None = None
+    if raw.lower() not in ("none", "null", "forever"):
+        if not raw.isascii() or not raw.isdigit() or not 1 <= int(raw) <= 36_500:
+            raise CliError(f"--retention-days: expected an integer from 1 to 36500 or 'none', got {raw!r}")
+        days = int(raw)
+
+    async def work(store: Store) -> Workspace | None:
+        w = await _require_workspace(store, args.workspace)
+        return await store.set_retention(w.id, days)
+
+    w = _with_store(_settings(args), work)
+    assert w is not None
+    kept = f"{w.retention_days} days" if w.retention_days is not None else "forever"
+    return _emit(args, workspace_json(w), f"workspace {w.id} ({w.name}): events kept {kept}")
+
+
+def _erase(args: argparse.Namespace) -> int:
+    import uuid as uuidlib
+
+    from tracktion.domain.lifecycle import CHUNK_ROWS
+    from tracktion.schemas.render import erasure_json
+
+    by, value = next(
+        (name, v)
+        for name, v in (
+            ("customId", args.custom_id),
+            ("email", args.email),
+            ("uuid", args.uuid),
+            ("clientId", args.client_id),
+        )
+        if v is not None
+    )
+
+    async def work(store: Store) -> dict[str, Any]:
+        if args.workspace is not None:
+            workspace = await _require_workspace(store, args.workspace)
+        else:
+            workspaces = await store.workspaces()
+            if len(workspaces) != 1:
+                raise CliError("several workspaces: name one with --workspace")
+            workspace = workspaces[0]
+        erasure = await store.erase(
+            workspace.id,
+            by,
+            value,
+            suppress=not args.no_suppress,
+            now_ms=now_ms(),
+            erasure_id=str(uuidlib.uuid4()),
+        )
+        if erasure is None:
+            raise CliError("Profile not found")
+        if not args.no_wait:
+            while await store.erasure_step(CHUNK_ROWS, now_ms()):
+                pass
+        found = await store.erasure(workspace.id, erasure.id)
+        assert found is not None
+        return erasure_json(found)
+
+    print(json.dumps(_with_store(_settings(args), work), indent=2))
+    return 0
+
+
+def _backup(args: argparse.Namespace) -> int:
+    from tracktion.settings import redact_url
+    from tracktion.storage.backup import BackupError, backup_postgres, backup_sqlite
+
+    settings = _settings(args)
+    try:
+        if settings.database_url:
+            out = backup_postgres(settings.data_dir, args.to, redact_url(settings.database_url))
+            print(f"signing key copied to {out['path']}" if out["signingKey"] else "no signing key found")
+            print("now dump the database (use the real password, e.g. through PGPASSWORD):")
+            print(f"  {out['pgDump']}")
+            print(f"restore it with: {out['pgRestore']}")
+            return 0
+        out = backup_sqlite(settings.data_dir, args.to)
+    except BackupError as exc:
+        raise CliError(str(exc)) from exc
+    print(f"backup written to {out['path']} ({out['events']} events, quick_check {out['quickCheck']})")
+    return 0
+
+
+def _restore(args: argparse.Namespace) -> int:
+    from tracktion.storage.backup import BackupError, restore_sqlite
+
+    try:
+        out = restore_sqlite(args.source, args.data_dir)
+    except BackupError as exc:
+        raise CliError(str(exc)) from exc
+    print(f"restored into {out['dataDir']}; start it with: tracktion serve --data-dir {out['dataDir']}")
+    return 0
 
 
 # -- client tools: send, tail, import (through the API) and export (from the store) --------------------

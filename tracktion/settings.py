@@ -110,6 +110,20 @@ class Settings:
         default=0,
         metadata={"env": "TRACKTION_QUARANTINE_MAX_ROWS", "help": "per-workspace cap, 0 = unlimited"},
     )
+    quarantine_retention_days: int = field(
+        default=30,
+        metadata={
+            "env": "TRACKTION_QUARANTINE_RETENTION_DAYS",
+            "help": "quarantine records older than this are deleted (docs/api.md §15.2), 0 = forever",
+        },
+    )
+    lifecycle_chunk_rows: int = field(
+        default=5_000,
+        metadata={
+            "env": "TRACKTION_LIFECYCLE_CHUNK_ROWS",
+            "help": "rows per background deletion transaction (erasure, retention), at most 10000",
+        },
+    )
     write_queue_size: int = field(
         default=10_000,
         metadata={

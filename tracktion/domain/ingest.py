@@ -36,6 +36,7 @@ from tracktion.errors import ErrorEntry, ProfileMismatch, TracktionError, Valida
 
 BATCH_REJECTED = "batch rejected"
 UNKNOWN_CLIENT_ID = "unknown clientId"
+SUPPRESSED = "suppressed"  # §15.1, see `tracktion.domain.lifecycle`
 
 
 @dataclass(slots=True)
@@ -90,6 +91,8 @@ def apply_write(
             applied.quarantine.append(
                 _record(req, item, UNKNOWN_CLIENT_ID, 202, [_unknown_entry(item)], new_id)
             )
+        elif outcome.quarantine_reason == SUPPRESSED:
+            applied.quarantine.append(_suppressed_record(req, item, new_id))
     return applied.finish()
 
 
@@ -99,6 +102,9 @@ def _check_item(
     outcome = ItemOutcome(item.index, 202)
     if item.error is not None:
         outcome.status, outcome.error = item.error.status, item.error
+        return None, outcome
+    if item.suppressed:  # §15.1: accepted (202), not stored, the sender is not told
+        outcome.quarantine_reason = SUPPRESSED
         return None, outcome
     try:
         uuid_field = item.event.uuid_field if item.event is not None else "client.uuid"
@@ -309,6 +315,8 @@ def _refuse_atomic(
             applied.quarantine.append(
                 _record(req, item, UNKNOWN_CLIENT_ID, 202, [_unknown_entry(item)], new_id)
             )
+        elif outcome.quarantine_reason == SUPPRESSED:
+            applied.quarantine.append(_suppressed_record(req, item, new_id))
         else:
             note = ErrorEntry(entries[0].code, item.prefix, "Batch rejected because other items failed")
             applied.quarantine.append(_record(req, item, BATCH_REJECTED, status, [note], new_id))
@@ -347,6 +355,16 @@ def _record(
         item=item.raw,
         has_item=True,
     )
+
+
+def _suppressed_record(req: WriteRequest, item: WriteItem, new_id: Callable[[], str]) -> QuarantineRecord:
+    """§15.1: the record says that something was dropped and where, never what: no item, no body, and an
+    error entry without the rejected value (it would be the suppressed identifier)."""
+    record = _record(
+        req, item, SUPPRESSED, 202, [ErrorEntry(3001, item.prefix, "Identifier suppressed")], new_id
+    )
+    record.item, record.has_item = None, False
+    return record
 
 
 def _request_level(req: WriteRequest, new_id: Callable[[], str]) -> Applied:

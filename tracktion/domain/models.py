@@ -117,6 +117,7 @@ class WriteItem:
     transaction: TransactionIn | None = None
     error: TracktionError | None = None
     profile: ProfileIn | None = None  # `POST /v4/clients/batch` elements
+    suppressed: bool = False  # names a suppressed identifier (§15.1): not stored, quarantined without item
 
     @property
     def client(self) -> ClientRef:
@@ -230,6 +231,7 @@ class Workspace:
     guid: str
     name: str
     created_ms: int
+    retention_days: int | None = None  # §15.2; None = keep forever
 
 
 @dataclass(frozen=True, slots=True)

@@ -31,12 +31,16 @@ class Authenticator:
         self._by_id: dict[str, _Cached] = {}
         self._by_hash: dict[str, _Cached] = {}
         self._workspaces: dict[str, int] = {}  # id or guid → id; workspaces are never renamed or deleted
-        # (workspace, clientId) of profile tokens already seen to exist; profiles are never deleted or merged.
+        # (workspace, clientId) of profile tokens already seen to exist; profiles are never merged, and an
+        # erasure (§15.1) made through this process drops its entry (`forget_profile`).
         self._profiles: set[tuple[int, int]] = set()
 
     def forget(self, key_id: str | None = None) -> None:
         self._by_id.clear() if key_id is None else self._by_id.pop(key_id, None)
         self._by_hash.clear()
+
+    def forget_profile(self, workspace_id: int, client_id: int) -> None:
+        self._profiles.discard((workspace_id, client_id))
 
     async def key_by_id(self, key_id: str) -> ApiKey | None:
         now = time.monotonic()

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from tracktion.auth.jwt import SigningKey, TokenService
 from tracktion.clock import now_ms
+from tracktion.domain.lifecycle import LifecycleWorker, SuppressionCache
 from tracktion.domain.models import WriteRequest, WriteResult
 from tracktion.domain.ports import Store
 from tracktion.http.authn import Authenticator
@@ -26,10 +27,14 @@ class Context:
     changes: Changes = field(default_factory=Changes)
     metrics: Metrics = field(default_factory=Metrics)
     in_flight: int = 0  # requests being answered (streams included)
+    suppressions: SuppressionCache | None = None  # §15.1; built by `create_app`
+    lifecycle: LifecycleWorker | None = None  # §15 background deletions; run by the app
     stream_clients: int = 0
 
     async def write(self, request: WriteRequest) -> WriteResult:
         """The store's write, with what it committed counted in the metrics (after the commit only)."""
+        if self.suppressions is not None:
+            await self.suppressions.mark(request)
         result = await self.store.write(request)
         stats = result.stats
         if stats is not None:
@@ -44,4 +49,7 @@ class Context:
                 m.profiles.inc((), stats.profiles_created)
             if stats.quarantine_evicted:
                 m.evicted.inc((), stats.quarantine_evicted)
+            suppressed = stats.quarantined_by_reason.get("suppressed")
+            if suppressed:
+                m.suppressed.inc((), suppressed)
         return result

@@ -50,6 +50,8 @@ COMPONENTS: dict[str, JsonSchema] = {
     "BatchResult": responses.BATCH_RESULT,
     "Workspace": responses.WORKSPACE,
     "ApiKey": responses.API_KEY,
+    "Erasure": responses.ERASURE,
+    "Suppression": responses.SUPPRESSION,
 }
 _REASONS = {
     400: "Bad request (§1.2, §1.3, §3–§6)",

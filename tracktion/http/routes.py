@@ -12,7 +12,18 @@ from dataclasses import replace
 
 from tracktion.auth.permissions import sorted_permissions
 from tracktion.catalog import load_catalog
-from tracktion.http import batch, openapi, profiles, public, reads, stream, tokens, transactions, ui
+from tracktion.http import (
+    batch,
+    lifecycle,
+    openapi,
+    profiles,
+    public,
+    reads,
+    stream,
+    tokens,
+    transactions,
+    ui,
+)
 from tracktion.http.batch import PARTIAL
 from tracktion.http.events import ai_compat_event, single_event
 from tracktion.http.query import ACTIONS, CURSOR, LIMIT, POSITIVE_INT, query_param, time_query
@@ -35,6 +46,8 @@ from tracktion.schemas.responses import (
     ACCEPTED,
     BATCH_ANSWERS,
     CLIENT_TOKEN,
+    ERASURE_ACCEPTED,
+    ERASURE_RECEIPT,
     JWKS,
     TOKEN,
     array_of,
@@ -46,6 +59,7 @@ from tracktion.schemas.transaction import transaction_schema
 
 EVENTS_READ = "API_EVENTS_READ"
 CLIENT_READ = "API_CLIENT_READ"
+CLIENT_DELETE = "API_CLIENT_DELETE"
 BOTH = frozenset({"workspace", "profile"})
 PROFILE = frozenset({"profile"})
 WORKSPACE = frozenset({"workspace"})
@@ -215,6 +229,26 @@ def build_router(admin: bool = False) -> Router:
         "/v4/clients/batch",
         _write(profiles.clients_batch, "API_BATCH_CLIENT_CREATE", elements, WORKSPACE),
     )
+
+    # Data lifecycle (§15.1, §9.7): erasures and suppressions, workspace credentials only.
+    receipt = Doc(ERASURE_RECEIPT, errors=(404,))
+    r.add("DELETE", "/v4/clients/{clientId}", _read(lifecycle.delete_client, receipt, CLIENT_DELETE))
+    erase = Authenticated(
+        lifecycle.create_erasure,
+        permission=CLIENT_DELETE,
+        body=True,
+        doc=Doc(ERASURE_ACCEPTED, body=lifecycle.ERASURE_BODY, errors=(404,)),
+    )
+    r.add("POST", "/-/api/erasures", erase)
+    r.add(
+        "GET", "/-/api/erasures", _read(lifecycle.list_erasures, Doc(ok(array_of("Erasure"))), CLIENT_DELETE)
+    )
+    erasure = Doc(ok(ref("Erasure")), errors=(404,))
+    r.add("GET", "/-/api/erasures/{id}", _read(lifecycle.get_erasure, erasure, CLIENT_DELETE))
+    suppressions = Doc(ok(array_of("Suppression")))
+    r.add("GET", "/-/api/suppressions", _read(lifecycle.list_suppressions, suppressions, CLIENT_DELETE))
+    lifted = Doc({"204": {"description": "Lifted"}}, errors=(404,))
+    r.add("DELETE", "/-/api/suppressions/{id}", _read(lifecycle.delete_suppression, lifted, CLIENT_DELETE))
     if admin:
         _admin_routes(r)
     ui.register_ui(r)  # §13.6: the event debugger's static files, no credential
@@ -231,6 +265,10 @@ def _admin_routes(r: Router) -> None:
     created_workspace = Doc({"201": json_answer(ref("Workspace"), "Created")}, body=admin.WORKSPACE_BODY)
     r.add("POST", "/-/admin/workspaces", endpoint(admin.create_workspace, created_workspace, body=True))
     r.add("GET", "/-/admin/workspaces", endpoint(admin.list_workspaces, Doc(ok(array_of("Workspace")))))
+    retention = Doc(ok(ref("Workspace")), body=lifecycle.RETENTION_BODY, errors=(404,))
+    r.add(
+        "PATCH", "/-/admin/workspaces/{id}", endpoint(lifecycle.patch_workspace, retention, body=True)
+    )  # §15.2
     created_key = Doc({"201": json_answer(ref("ApiKey"), "Created")}, body=admin.API_KEY_BODY, errors=(404,))
     r.add("POST", "/-/admin/workspaces/{id}/api-keys", endpoint(admin.create_api_key, created_key, body=True))
     keys = Doc(ok(array_of("ApiKey")), errors=(404,))

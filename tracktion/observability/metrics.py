@@ -76,6 +76,9 @@ class Metrics:
         self.quarantined = Counter("tracktion_quarantined_total", "Quarantine records written, by reason")
         self.evicted = Counter("tracktion_quarantine_evicted_total", "Quarantine records evicted by the cap")
         self.profiles = Counter("tracktion_profiles_created_total", "Profiles created")
+        self.suppressed = Counter(
+            "tracktion_suppressed_total", "Writes dropped for naming a suppressed identifier (§15.1)"
+        )
         self.commit_duration = Histogram("tracktion_commit_duration_seconds", "Duration of one group commit")
         self.commit_size = Histogram("tracktion_commit_batch_size", "Requests per group commit", SIZE_BUCKETS)
         self.gauges: list[Gauge] = []
@@ -93,6 +96,7 @@ class Metrics:
             self.quarantined,
             self.evicted,
             self.profiles,
+            self.suppressed,
             self.commit_duration,
             self.commit_size,
             *self.gauges,

@@ -10,6 +10,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from tracktion.domain.definitions import Definition
+from tracktion.domain.lifecycle import Erasure, Suppression
 from tracktion.domain.models import ApiKey, Workspace
 from tracktion.domain.ports import StoredEvent
 from tracktion.domain.timefmt import format_ms
@@ -40,7 +41,13 @@ def event_json(stored: StoredEvent, extended: bool = False) -> dict[str, Any]:
 
 def workspace_json(w: Workspace) -> dict[str, Any]:
     """§13.7: a workspace as the admin API and `tracktion workspaces … --json` print it."""
-    return {"id": w.id, "guid": w.guid, "name": w.name, "createdAt": format_ms(w.created_ms)}
+    return {
+        "id": w.id,
+        "guid": w.guid,
+        "name": w.name,
+        "createdAt": format_ms(w.created_ms),
+        "retentionDays": w.retention_days,  # §15.2, null = keep forever
+    }
 
 
 def key_json(k: ApiKey, secret: str | None = None) -> dict[str, Any]:
@@ -81,3 +88,24 @@ def definition_json(d: Definition) -> dict[str, Any]:
 def definitions_json(defs: Iterable[Definition]) -> list[dict[str, Any]]:
     """§10: the list answer of definitions."""
     return [definition_json(d) for d in defs]
+
+
+def erasure_json(e: Erasure) -> dict[str, Any]:
+    """§15.1: the receipt of an erasure; it names the profile by clientId only, never by an identifier."""
+    return {
+        "id": e.id,
+        "state": e.state,
+        "clientId": e.client_id,
+        "requestedAt": format_ms(e.requested_ms),
+        "completedAt": format_ms(e.completed_ms) if e.completed_ms is not None else None,
+        "deleted": {
+            "events": e.deleted_events,
+            "quarantineRecords": e.deleted_quarantine,
+            "relayFailures": e.deleted_relay_failures,
+        },
+    }
+
+
+def suppression_json(s: Suppression) -> dict[str, Any]:
+    """§15.1: one suppression (the digests of one erased profile's identifiers, which are never shown)."""
+    return {"id": s.id, "createdAt": format_ms(s.created_ms), "erasureId": s.erasure_id}

@@ -199,7 +199,32 @@ WORKSPACE: JsonSchema = {
         "guid": {"type": "string"},
         "name": {"type": "string"},
         "createdAt": TIMESTAMP,
+        "retentionDays": {"type": ["integer", "null"], "minimum": 1},  # §15.2, null = keep forever
     },
+}
+# §15.1: `erasure_json`, `suppression_json`.
+ERASURE: JsonSchema = {
+    "type": "object",
+    "required": ["id", "state", "clientId", "requestedAt", "completedAt", "deleted"],
+    "properties": {
+        "id": {"type": "string"},
+        "state": {"enum": ["pending", "running", "done"]},
+        "clientId": {"type": "integer"},
+        "requestedAt": TIMESTAMP,
+        "completedAt": {"anyOf": [TIMESTAMP, {"type": "null"}]},
+        "deleted": {
+            "type": "object",
+            "required": ["events", "quarantineRecords", "relayFailures"],
+            "properties": {
+                n: {"type": "integer", "minimum": 0} for n in ("events", "quarantineRecords", "relayFailures")
+            },
+        },
+    },
+}
+SUPPRESSION: JsonSchema = {
+    "type": "object",
+    "required": ["id", "createdAt", "erasureId"],
+    "properties": {"id": {"type": "string"}, "createdAt": TIMESTAMP, "erasureId": STRING_OR_NULL},
 }
 API_KEY: JsonSchema = {
     "type": "object",
@@ -242,4 +267,33 @@ ACCEPTED: dict[str, JsonSchema] = {"202": {"description": "Accepted: durably com
 BATCH_ANSWERS: dict[str, JsonSchema] = {
     **ACCEPTED,
     "207": json_answer(ref("BatchResult"), "Multi-status (`?partial=true`)"),
+}
+
+# §15.1, §9.7: an erasure is accepted, and done in the background.
+_LOCATION: JsonSchema = {"Location": {"required": True, "schema": {"type": "string"}}}
+ERASURE_ACCEPTED: dict[str, JsonSchema] = {
+    "202": {
+        **json_answer(
+            {
+                "type": "object",
+                "required": ["id", "state", "clientId"],
+                "properties": {
+                    "id": {"type": "string"},
+                    "state": {"const": "pending"},
+                    "clientId": {"type": "integer"},
+                },
+            },
+            "Accepted: the profile is gone from reads; its data is deleted in the background",
+        ),
+        "headers": _LOCATION,
+    }
+}
+ERASURE_RECEIPT: dict[str, JsonSchema] = {
+    "202": {
+        **json_answer(
+            {"type": "object", "required": ["erasureId"], "properties": {"erasureId": {"type": "string"}}},
+            "Accepted: an erasure without suppression",
+        ),
+        "headers": _LOCATION,
+    }
 }

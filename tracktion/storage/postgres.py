@@ -185,6 +185,13 @@ class PostgresStore(SQLStore[PostgresTx]):
         # the transaction; all but the first then find the workspace there.
         tx.execute("SELECT pg_advisory_xact_lock(%s)", (_BOOTSTRAP_LOCK,))
 
+    # -- data lifecycle hooks (see lifecycle_sql) ---------------------------------------------------
+    def _forget_identities(self, tx: PostgresTx) -> None:
+        tx.forget_identities()
+
+    def _storable(self, value: Any) -> bool:
+        return not _unmatchable([value])
+
     async def _definition_params(self, workspace_id: int, actions: list[str]) -> list[tuple[Any, ...]]:
         return await self._read(
             "SELECT action, name, types, first_seen_ms, last_seen_ms FROM definition_params"
@@ -208,7 +215,7 @@ class PostgresStore(SQLStore[PostgresTx]):
     # -- reads of its own: the timeline, and the live stream up to the horizon -------------------
     async def profile_events(self, query: EventQuery) -> tuple[Profile, list[TimelineEvent]] | None:
         assert query.client_ids is not None and len(query.client_ids) == 1
-        page, params = event_page(query, _DIALECT)
+        page, params = event_page(await self.visible(query), _DIALECT)
         # The events with their profile's columns, in one round trip; only an empty answer needs a second
         # query, to tell a profile without events from no profile. (An outer join of the profile to its events
         # was tried: its extra sort of the wide rows made it slower than this.)
@@ -266,10 +273,11 @@ class PostgresStore(SQLStore[PostgresTx]):
         horizon, _ = await self._horizon()
         if horizon <= after_seq:
             return []
+        floor = await self._floor(workspace_id)  # §15.2
         rows = await self._read(
             f"SELECT {self._event_cols}{EVENT_FROM} WHERE e.workspace_id = %s AND e.seq > %s AND e.seq <= %s"
-            " ORDER BY e.seq LIMIT %s",
-            (workspace_id, after_seq, horizon, limit),
+            " AND e.time_ms >= %s ORDER BY e.seq LIMIT %s",
+            (workspace_id, after_seq, horizon, -(2**63) + 1 if floor is None else floor, limit),
         )
         return [self._stored_event(r) for r in rows]
 

@@ -179,6 +179,38 @@ MIGRATIONS: list[tuple[str, list[str]]] = [
                 recorded_ms bigint NOT NULL)""",
         ],
     ),
+    (
+        # docs/api.md §15; the twin of SQLite's 0006_lifecycle.
+        "0006_lifecycle",
+        [
+            "ALTER TABLE workspaces ADD COLUMN retention_days integer",
+            """CREATE TABLE erasures (
+                workspace_id bigint NOT NULL,
+                id text NOT NULL,
+                client_id bigint NOT NULL,
+                state text NOT NULL,
+                suppress boolean NOT NULL,
+                requested_ms bigint NOT NULL,
+                completed_ms bigint,
+                deleted_events bigint NOT NULL DEFAULT 0,
+                deleted_quarantine bigint NOT NULL DEFAULT 0,
+                quarantine_after bigint NOT NULL DEFAULT 0,
+                quarantine_until bigint NOT NULL,
+                identifiers json,
+                PRIMARY KEY (workspace_id, id))""",
+            "CREATE INDEX erasures_by_state ON erasures (state, requested_ms)",
+            """CREATE TABLE suppressions (
+                workspace_id bigint NOT NULL,
+                id text NOT NULL,
+                digests json NOT NULL,
+                created_ms bigint NOT NULL,
+                erasure_id text,
+                PRIMARY KEY (workspace_id, id))""",
+            """CREATE TABLE workspace_secrets (
+                workspace_id bigint NOT NULL PRIMARY KEY,
+                secret bytea NOT NULL)""",
+        ],
+    ),
 ]
 
 # Tables that are not keyed by workspace_id, and why (enforced by tests/storage/test_schema_citus.py).

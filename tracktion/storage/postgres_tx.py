@@ -402,6 +402,12 @@ class PostgresTx:
         self.insert_rows("events", _EVENT_COLS, rows, cur=self._raw)
         rows.clear()
 
+    def forget_identities(self) -> None:
+        """A profile was deleted (erasure, docs/api.md §15.1): the group's prefetched answers may name it, so
+        the jobs after this one look their identifiers up again (inside the transaction, which sees it)."""
+        self._group_known = None
+        self._known = None
+
     def discard_job(self) -> None:
         """The job failed: forget what it kept in memory and undo what it sent."""
         self._clear_job()

@@ -9,6 +9,7 @@ a method of this class, it says why.
 
 from __future__ import annotations
 
+import dataclasses
 import uuid as uuidlib
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
@@ -20,6 +21,7 @@ from tracktion.domain.ports import EventQuery, ProfileDetails, QuarantineQuery, 
 from tracktion.errors import ErrorEntry
 from tracktion.storage.dialect import Dialect
 from tracktion.storage.filters import definition_filters, event_page, profile_filters, quarantine_filters
+from tracktion.storage.lifecycle_sql import LifecycleSQL
 
 T = TypeVar("T")
 TxT = TypeVar("TxT")  # the backend's write transaction, as its writer jobs receive it
@@ -28,7 +30,7 @@ _MAX_INT64 = 2**63 - 1
 # Events with their profile's current identifiers (§8.1); PostgreSQL's `profile_events` selects from it too.
 EVENT_FROM = " FROM events e JOIN profiles p ON p.workspace_id = e.workspace_id AND p.client_id = e.client_id"
 _KEY_COLS = "id, workspace_id, kind, name, permissions, created_ms, revoked_ms"
-_WORKSPACE_COLS = "id, guid, name, created_ms"
+_WORKSPACE_COLS = "id, guid, name, created_ms, retention_days"
 
 
 class Cursor(Protocol):
@@ -39,7 +41,7 @@ class Cursor(Protocol):
     def fetchone(self) -> Any: ...
 
 
-class SQLStore(ABC, Generic[TxT]):
+class SQLStore(LifecycleSQL[TxT], ABC, Generic[TxT]):
     """The shared part of a `Store`: every read and admin write except `profile_events`, whose fast paths
     differ too much to share (each backend has its own)."""
 
@@ -172,9 +174,17 @@ class SQLStore(ABC, Generic[TxT]):
         )
         return ProfileDetails.from_rows(rows[0], uuids, self._d.json)
 
+    async def visible(self, query: EventQuery) -> EventQuery:
+        """`query` limited to the events its workspace's retention still shows (§15.2)."""
+        floor = await self._floor(query.workspace_id)
+        if floor is None or (query.from_ms is not None and query.from_ms >= floor):
+            return query
+        return dataclasses.replace(query, from_ms=floor)
+
     async def events(self, query: EventQuery) -> list[StoredEvent]:
         if query.client_ids == ():
             return []
+        query = await self.visible(query)
         page, params = event_page(query, self._d)
         rows = await self._read(f"SELECT {self._event_cols}{EVENT_FROM}{page}", params)
         return [self._stored_event(r) for r in rows]
@@ -188,7 +198,10 @@ class SQLStore(ABC, Generic[TxT]):
             f"SELECT {self._event_cols}{EVENT_FROM} WHERE e.workspace_id = {m} AND e.uuid = {m}",
             (workspace_id, key),
         )
-        return self._stored_event(rows[0]) if rows else None
+        if not rows:
+            return None
+        floor = await self._floor(workspace_id)  # §15.2: past the retention = gone
+        return self._stored_event(rows[0]) if floor is None or rows[0][6] >= floor else None
 
     async def profile(self, workspace_id: int, client_id: int) -> Profile | None:
         rows = await self._read(self._profile_by_id, (workspace_id, client_id))
@@ -229,6 +242,9 @@ class SQLStore(ABC, Generic[TxT]):
         return self._definitions(defs, await self._definition_params(workspace_id, [d[0] for d in defs]))
 
     async def quarantine(self, query: QuarantineQuery) -> list[tuple[int, QuarantineRecord]]:
+        floor = self._quarantine_floor()  # §15.2
+        if floor is not None and (query.from_ms is None or query.from_ms < floor):
+            query = dataclasses.replace(query, from_ms=floor)
         where, params = quarantine_filters(query, self._d)
         rows = await self._read(
             f"SELECT {self._quarantine_cols} FROM quarantine WHERE {where}"
@@ -243,7 +259,8 @@ class SQLStore(ABC, Generic[TxT]):
             f"SELECT {self._quarantine_cols} FROM quarantine WHERE workspace_id = {m} AND id = {m}",
             (workspace_id, record_id),
         )
-        return self._quarantine(rows[0]) if rows else None
+        floor = self._quarantine_floor()
+        return self._quarantine(rows[0]) if rows and (floor is None or rows[0][3] >= floor) else None
 
     # The live stream (docs/api.md §13.5) as a store whose writers commit one at a time sees it: every seq
     # below the newest is committed, so reading past it skips nothing. PostgreSQL's nodes commit in any
@@ -251,10 +268,11 @@ class SQLStore(ABC, Generic[TxT]):
     async def events_since(self, workspace_id: int, after_seq: int, limit: int) -> list[StoredEvent]:
         """Writes after `after_seq`, oldest first (the live stream, §13.5)."""
         m = self._d.mark
+        floor = await self._floor(workspace_id)  # §15.2
         rows = await self._read(
             f"SELECT {self._event_cols}{EVENT_FROM} WHERE e.seq > {m} AND e.workspace_id = {m}"
-            f" ORDER BY e.seq LIMIT {m}",
-            (after_seq, workspace_id, limit),
+            f" AND e.time_ms >= {m} ORDER BY e.seq LIMIT {m}",
+            (after_seq, workspace_id, -_MAX_INT64 if floor is None else floor, limit),
         )
         return [self._stored_event(r) for r in rows]
 

@@ -170,6 +170,36 @@ class SQLiteStore(SQLStore[SQLiteTx]):
         """Nothing to take: the write transaction is BEGIN IMMEDIATE under the writer lock, which already
         serialises every process on this file."""
 
+    # -- data lifecycle hooks (see lifecycle_sql) ---------------------------------------------------
+    def _secure_delete(self, tx: SQLiteTx) -> None:
+        # Deleted cells and freed pages are overwritten with zeros on this (the thread writer's) connection,
+        # so erased rows leave nothing in the file's free space. Settable inside a transaction; it stays on
+        # for the connection (its other deletions are admin ones: quarantine records, keys).
+        tx.conn.execute("PRAGMA secure_delete = ON")
+
+    def _forget_identities(self, tx: SQLiteTx) -> None:
+        tx.forget_identities()
+
+    async def _after_erasure(self) -> None:
+        """The WAL still holds the pages as they were before the deletion until it is checkpointed and
+        truncated: do it now (TRUNCATE), on a connection of its own with a short busy timeout so that it
+        never stalls the writer; if readers keep it busy, the next erasure (or the periodic PASSIVE
+        checkpoint, which overwrites the WAL from its start) gets there."""
+
+        def run() -> None:
+            conn = connect(self.path)
+            try:
+                conn.execute("PRAGMA busy_timeout = 200")
+                for _ in range(5):
+                    if conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0] == 0:
+                        return
+            except sqlite3.Error:
+                pass
+            finally:
+                conn.close()
+
+        await asyncio.get_running_loop().run_in_executor(None, run)
+
     async def _definition_params(self, workspace_id: int, actions: list[str]) -> list[tuple[Any, ...]]:
         # All of the workspace's params, those of actions not asked for skipped in Python.
         return await self._read(
@@ -195,7 +225,7 @@ class SQLiteStore(SQLStore[SQLiteTx]):
     # -- the one read of SQLite's own ------------------------------------------------------------
     async def profile_events(self, query: EventQuery) -> tuple[Profile, list[TimelineEvent]] | None:
         assert query.client_ids is not None and len(query.client_ids) == 1
-        page, params = event_page(query, _DIALECT)
+        page, params = event_page(await self.visible(query), _DIALECT)
         # No join: every event has the profile's customId and email, read once by the first statement. Plan
         # (EXPLAIN QUERY PLAN): SEARCH e USING INDEX events_by_client (workspace_id=? AND client_id=? AND
         # time_ms<?), no temp B-tree: the index is walked newest first and the scan stops at the limit.

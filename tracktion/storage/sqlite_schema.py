@@ -116,4 +116,37 @@ MIGRATIONS: list[tuple[str, list[str]]] = [
         "0003_quarantine_by_seq",
         ["CREATE INDEX quarantine_by_seq ON quarantine (workspace_id, seq)"],
     ),
+    (
+        # docs/api.md §15: erasure receipts (with the identifiers in clear only until the deletion is done),
+        # suppression digests, the per-workspace HMAC secret, and per-workspace retention.
+        "0006_lifecycle",
+        [
+            "ALTER TABLE workspaces ADD COLUMN retention_days INTEGER",
+            """CREATE TABLE erasures (
+                workspace_id INTEGER NOT NULL,
+                id TEXT NOT NULL,
+                client_id INTEGER NOT NULL,
+                state TEXT NOT NULL,
+                suppress INTEGER NOT NULL,
+                requested_ms INTEGER NOT NULL,
+                completed_ms INTEGER,
+                deleted_events INTEGER NOT NULL DEFAULT 0,
+                deleted_quarantine INTEGER NOT NULL DEFAULT 0,
+                quarantine_after INTEGER NOT NULL DEFAULT 0,
+                quarantine_until INTEGER NOT NULL,
+                identifiers BLOB,
+                PRIMARY KEY (workspace_id, id)) WITHOUT ROWID""",
+            "CREATE INDEX erasures_by_state ON erasures (state, requested_ms)",
+            """CREATE TABLE suppressions (
+                workspace_id INTEGER NOT NULL,
+                id TEXT NOT NULL,
+                digests TEXT NOT NULL,
+                created_ms INTEGER NOT NULL,
+                erasure_id TEXT,
+                PRIMARY KEY (workspace_id, id)) WITHOUT ROWID""",
+            """CREATE TABLE workspace_secrets (
+                workspace_id INTEGER NOT NULL PRIMARY KEY,
+                secret BLOB NOT NULL)""",
+        ],
+    ),
 ]

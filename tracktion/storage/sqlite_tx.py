@@ -191,6 +191,10 @@ class SQLiteTx:
             self._job_staged[key] = found
         return found
 
+    def forget_identities(self) -> None:
+        """A profile was deleted (erasure, docs/api.md §15.1): no cached answer may name it any more."""
+        self._profile_changed()
+
     def _profile_changed(self) -> None:
         # A cached Profile of this client now has a stale customId or e-mail; such changes are rare (the
         # first time a profile gains an identifier), so everything is dropped rather than tracked.
