@@ -137,6 +137,8 @@ MIGRATIONS: list[tuple[str, list[str]]] = [
                 identifiers BLOB,
                 PRIMARY KEY (workspace_id, id)) WITHOUT ROWID""",
             "CREATE INDEX erasures_by_state ON erasures (state, requested_ms)",
+            # A new profile's clientId is above every erased one's (never reused, §9.1): MAX() by index.
+            "CREATE INDEX erasures_by_client ON erasures (client_id)",
             """CREATE TABLE suppressions (
                 workspace_id INTEGER NOT NULL,
                 id TEXT NOT NULL,

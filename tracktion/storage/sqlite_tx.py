@@ -245,7 +245,11 @@ class SQLiteTx:
         self, workspace_id: int, *, uuid: str, custom_id: str | None, email: str | None, now_ms: int
     ) -> Profile:
         self.savepoint()
-        (last,) = self.conn.execute("SELECT MAX(client_id) FROM profiles").fetchone()
+        # Never reused (§9.1), not even an erased profile's (whose rows may still be being deleted).
+        (last,) = self.conn.execute(
+            "SELECT MAX(m) FROM (SELECT MAX(client_id) AS m FROM profiles"
+            " UNION ALL SELECT MAX(client_id) FROM erasures)"
+        ).fetchone()
         client_id = FIRST_CLIENT_ID if last is None else last + 1
         self.conn.execute(
             "INSERT INTO profiles VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
