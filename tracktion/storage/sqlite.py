@@ -5,9 +5,11 @@ module's `Dialect`; the file's connection settings, migrations and writer backen
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import sqlite3
 import threading
+import time
 import uuid as uuidlib
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -30,6 +32,7 @@ from tracktion.storage.sqlite_writer_process import WriterProcess
 from tracktion.storage.writer import GroupCommitWriter
 
 T = TypeVar("T")
+log = logging.getLogger("tracktion.storage")
 _decode = msgspec.json.decode
 _READY_MIN_FREE = 1_048_576  # free bytes below which a store whose last commit failed is not ready
 
@@ -190,11 +193,15 @@ class SQLiteStore(SQLStore[SQLiteTx]):
             conn = connect(self.path)
             try:
                 conn.execute("PRAGMA busy_timeout = 200")
-                for _ in range(5):
+                # Busy while the periodic PASSIVE checkpoint copies a large WAL, or a reader holds an old
+                # snapshot: wait between tries (writers go on meanwhile), for up to about 20 s.
+                for _ in range(50):
                     if conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0] == 0:
                         return
-            except sqlite3.Error:
-                pass
+                    time.sleep(0.2)
+                log.warning("erasure: WAL not truncated (busy); the next checkpoints overwrite it")
+            except sqlite3.Error as exc:
+                log.warning("erasure: WAL checkpoint failed: %s", exc)
             finally:
                 conn.close()
 
