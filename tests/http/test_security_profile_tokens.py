@@ -274,6 +274,12 @@ FORBIDDEN = [
     ("GET", "/-/api/quarantine", None, False),
     ("GET", "/-/api/quarantine/x", None, False),
     ("DELETE", "/-/api/quarantine/x", None, False),
+    ("POST", "/-/api/erasures", {"customId": "p-cust"}, False),
+    ("GET", "/-/api/erasures", None, False),
+    ("GET", "/-/api/erasures/x", None, False),
+    ("GET", "/-/api/suppressions", None, False),
+    ("DELETE", "/-/api/suppressions/x", None, False),
+    ("DELETE", "/v4/clients/{p}", None, False),
     ("GET", "/v4/auth/refresh/profile", None, False),
 ]
 

@@ -192,7 +192,7 @@ def test_the_wire_knows_every_field_of_the_models_it_flattens() -> None:
         WriteRequest: "workspace_id credential request_id method endpoint received_ms ip items atomic"
         " request_error body_excerpt body_truncated lane",
         Credential: "kind workspace_id key_id permissions client_id uuid device_id",
-        WriteItem: "index raw prefix event transaction error profile",
+        WriteItem: "index raw prefix event transaction error profile suppressed",
         EventIn: "client action label time_ms original_time salt params kind uuid_field",
         TransactionIn: "client order_id time_ms original_time salt body currency",
         ClientRef: "id custom_id email uuid",

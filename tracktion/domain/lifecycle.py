@@ -197,6 +197,7 @@ class LifecycleWorker:
         chunk_rows: int = CHUNK_ROWS,
         idle_seconds: float = 60.0,
         pause: float = 0.01,
+        start_delay: float = 2.0,
     ) -> None:
         self.store = store
         self.clock_ms = clock_ms
@@ -204,6 +205,9 @@ class LifecycleWorker:
         self.chunk_rows = chunk_rows
         self.idle_seconds = idle_seconds
         self.pause = pause
+        # The first step waits this long (unless woken): the process is still starting, and a test that
+        # installs its own clock right after startup must not race a step run on the wall clock.
+        self.start_delay = start_delay
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
@@ -236,6 +240,8 @@ class LifecycleWorker:
             pass
 
     async def _run(self) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), self.start_delay)
         while True:
             try:
                 busy = await self.run_once()

@@ -150,12 +150,15 @@ def _client_back(t: list[Any]) -> ClientRef:
 
 def _item(it: WriteItem) -> tuple[Any, ...]:
     e, t = it.event, it.transaction
-    if e is not None:
+    if it.suppressed:
+        # Rare (a write naming a suppressed identifier, docs/api.md §15.1): pickled, with its own tag.
+        shape: tuple[Any, ...] = ("s", _pickled((it.event, it.transaction, it.profile)))
+    elif e is not None:
         raw = it.raw
         # Usually the validated params are the very dict sent inside `raw` (no server-owned key to drop):
         # sent once, as for a transaction's body. A batch item's params are most of its bytes.
         same = type(raw) is dict and raw.get("params") is e.params
-        shape: tuple[Any, ...] = (
+        shape = (
             "e",
             _client(e.client),
             e.action,
@@ -190,7 +193,16 @@ def _item_back(t: list[Any]) -> WriteItem:
         transaction = TransactionIn(client, shape[2], shape[3], shape[4], shape[5], body, shape[7])
         return WriteItem(index, raw, prefix, transaction=transaction, error=error)
     event, transaction, profile = shape[1]
-    return WriteItem(index, raw, prefix, event=event, transaction=transaction, error=error, profile=profile)
+    return WriteItem(
+        index,
+        raw,
+        prefix,
+        event=event,
+        transaction=transaction,
+        error=error,
+        profile=profile,
+        suppressed=tag == "s",
+    )
 
 
 # -- results --
