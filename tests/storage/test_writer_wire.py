@@ -202,3 +202,21 @@ def test_the_wire_knows_every_field_of_the_models_it_flattens() -> None:
     }
     for cls, names in expected.items():
         assert [f.name for f in fields(cls)] == names.split(), cls.__name__
+
+
+def test_a_suppressed_item_stays_suppressed() -> None:
+    """docs/api.md §15.1: the HTTP process marks the item, the writer process must see the mark."""
+    item = WriteItem(
+        0,
+        {"client": {"customId": "c"}},
+        "[0]",
+        event=EventIn(ClientRef(custom_id="c"), "a", "l", 1, None, None, {}, "custom"),
+    )
+    item.suppressed = True
+    request = WriteRequest(
+        1, Credential("workspace", 1, "k"), "r", "POST", "/v4/events/batch", 1, "ip", [item]
+    )
+    back = writer_wire.decode(writer_wire.encode((1, "live", 1, request)))[3]
+    assert back.items[0].suppressed is True and back.items[0].event == item.event
+    item.suppressed = False
+    assert writer_wire.decode(writer_wire.encode((1, "live", 1, request)))[3].items[0].suppressed is False
