@@ -11,7 +11,7 @@ import pytest
 
 from tests.support.api import Api
 from tests.support.http import Clock, Keys, MakeApi, assert_error, bearer, entry, event, sqlite_bytes
-from tests.support.security import anonymous_login, profile_secret
+from tests.support.security import anonymous_login, profile_secret, sql
 from tracktion.domain.ports import EventQuery
 from tracktion.domain.timefmt import format_ms
 from tracktion.tools.export import iter_events
@@ -327,3 +327,60 @@ def test_settings_default() -> None:
     assert s.quarantine_retention_days == 30
     assert Settings.load(env={"TRACKTION_QUARANTINE_RETENTION_DAYS": "0"}).quarantine_retention_days == 0
     assert dataclasses.replace(s, lifecycle_chunk_rows=7).lifecycle_chunk_rows == 7
+
+
+# -- profile tokens and anonymous logins after an erasure (§15.1, §2.4) ------------------------------------
+async def test_an_erasure_made_elsewhere_stops_profile_tokens_within_a_second(api: Api) -> None:
+    """Another node, worker or `tracktion erase` erases the profile: this process never hears of it, and its
+    cache of existing profiles forgets it after `PROFILE_CACHE_SECONDS`."""
+    from tracktion.http.authn import PROFILE_CACHE_SECONDS
+
+    now = [1000.0]
+    api.app.ctx.authn.monotonic = lambda: now[0]
+    token = await anonymous_login(api, await profile_secret(api), UUID_A)
+    assert (await api.get("/v4/events", headers=bearer(token))).status_code == 200  # now cached
+    # The store only, as another process would: no `forget_profile` here.
+    erasure = await api.app.ctx.store.erase(
+        1, "uuid", UUID_A, suppress=False, now_ms=api.app.ctx.clock_ms(), erasure_id="elsewhere-1"
+    )
+    assert erasure is not None
+    now[0] += PROFILE_CACHE_SECONDS
+    assert (await api.get("/v4/events", headers=bearer(token))).status_code == 401
+    r = await api.post("/v4/events/custom", event(), headers=bearer(token))
+    assert r.status_code == 401
+    assert PROFILE_CACHE_SECONDS <= 1.0  # the promise of docs/api.md §15.1
+
+
+async def test_anonymous_login_with_a_suppressed_uuid_creates_no_profile(api: Api) -> None:
+    secret = await profile_secret(api)
+    assert (
+        await api.send_event(event(client={"customId": "gone-device", "uuid": UUID_B}))
+    ).status_code == 202
+    await _erase(api, {"uuid": UUID_B})
+    profiles = sql(api, "SELECT count(*) FROM profiles")
+    for uuid in (UUID_B, UUID_B.upper()):
+        r = await api.client.post(
+            "/sauth/v3/auth/login/client/anonymous", json={"apiKey": secret, "uuid": uuid}
+        )
+        assert_error(r, 401, entry(2001, "uuid", "Invalid or missing credentials"))
+    assert sql(api, "SELECT count(*) FROM profiles") == profiles
+    assert sql(api, "SELECT count(*) FROM profile_uuids WHERE uuid = ?", (UUID_B,)) == [(0,)]
+    # Another uuid logs in as usual; lifting the suppression lets this one in again, as a new profile.
+    await anonymous_login(api, secret, UUID_A)
+    (suppression,) = (await api.get("/-/api/suppressions")).json()
+    r = await api.client.delete(f"/-/api/suppressions/{suppression['id']}", headers=api.auth())
+    assert r.status_code == 204
+    token = await anonymous_login(api, secret, UUID_B)
+    assert (await api.get("/v4/events", headers=bearer(token))).status_code == 200
+
+
+async def test_anonymous_login_after_an_erasure_without_suppression_makes_a_new_profile(api: Api) -> None:
+    secret = await profile_secret(api)
+    old = await anonymous_login(api, secret, UUID_B)
+    r = await api.get("/v4/events", headers=bearer(old))
+    assert r.status_code == 200
+    await _erase(api, {"uuid": UUID_B, "suppress": False})
+    assert (await api.get("/v4/events", headers=bearer(old))).status_code == 401
+    new = await anonymous_login(api, secret, UUID_B)
+    assert (await api.get("/v4/events", headers=bearer(new))).status_code == 200
+    assert (await api.get("/v4/events", headers=bearer(old))).status_code == 401

@@ -153,22 +153,31 @@ class SuppressionCache:
         else:
             self._entries.pop(workspace_id, None)
 
+    async def _digests(self, workspace_id: int) -> tuple[bytes | None, frozenset[str]]:
+        now = self._monotonic()
+        entry = self._entries.get(workspace_id)
+        if entry is None or now - entry[0] > self.ttl:
+            secret, digests = await self._store.suppression_digests(workspace_id)
+            entry = self._entries[workspace_id] = (now, secret, digests)
+        return entry[1], entry[2]
+
     async def mark(self, request: WriteRequest) -> None:
         """Flag the items that name a suppressed identifier; the ingest quarantines them (`SUPPRESSED`)."""
         if not request.items:
             return
-        ws = request.workspace_id
-        now = self._monotonic()
-        entry = self._entries.get(ws)
-        if entry is None or now - entry[0] > self.ttl:
-            secret, digests = await self._store.suppression_digests(ws)
-            entry = self._entries[ws] = (now, secret, digests)
-        _, secret, digests = entry
+        secret, digests = await self._digests(request.workspace_id)
         if secret is None or not digests:
             return
         for item in request.items:
             if item.error is None and any(digest(secret, k) in digests for k in client_keys(item.client)):
                 item.suppressed = True
+
+    async def names_suppressed(self, workspace_id: int, client: ClientRef) -> bool:
+        """Whether `client` names a suppressed identifier (the anonymous login's uuid, §15.1)."""
+        secret, digests = await self._digests(workspace_id)
+        if secret is None or not digests:
+            return False
+        return any(digest(secret, k) in digests for k in client_keys(client))
 
 
 class LifecycleStore(Protocol):

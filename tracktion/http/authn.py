@@ -16,6 +16,9 @@ from tracktion.errors import Unauthorized
 # A revoked key stops working within this many seconds in *other* processes (the CLI, other nodes);
 # revocations made through this process are applied at once (`forget`).
 KEY_CACHE_SECONDS = 1.0
+# Likewise a profile token's profile: an erasure (§15.1) made by another process (the CLI, another node, another
+# uvicorn worker) stops its tokens within this many seconds; one made through this process, at once.
+PROFILE_CACHE_SECONDS = 1.0
 
 
 @dataclass(slots=True)
@@ -31,16 +34,18 @@ class Authenticator:
         self._by_id: dict[str, _Cached] = {}
         self._by_hash: dict[str, _Cached] = {}
         self._workspaces: dict[str, int] = {}  # id or guid → id; workspaces are never renamed or deleted
-        # (workspace, clientId) of profile tokens already seen to exist; profiles are never merged, and an
-        # erasure (§15.1) made through this process drops its entry (`forget_profile`).
-        self._profiles: set[tuple[int, int]] = set()
+        # (workspace, clientId) of profile tokens → when the profile was last seen to exist; profiles are never
+        # merged, but they can be erased (§15.1): an erasure made through this process drops the entry
+        # (`forget_profile`), any other is noticed after `PROFILE_CACHE_SECONDS`.
+        self._profiles: dict[tuple[int, int], float] = {}
+        self.monotonic = time.monotonic  # the profile cache's clock (tests step it)
 
     def forget(self, key_id: str | None = None) -> None:
         self._by_id.clear() if key_id is None else self._by_id.pop(key_id, None)
         self._by_hash.clear()
 
     def forget_profile(self, workspace_id: int, client_id: int) -> None:
-        self._profiles.discard((workspace_id, client_id))
+        self._profiles.pop((workspace_id, client_id), None)
 
     async def key_by_id(self, key_id: str) -> ApiKey | None:
         now = time.monotonic()
@@ -95,15 +100,18 @@ class Authenticator:
 
     async def _check_profile(self, workspace_id: int, client_id: int) -> None:
         """§2.4: a profile token whose profile is unknown *in its workspace* (e.g. another workspace's
-        clientId) is 401, on every endpoint, before anything else looks at it."""
+        clientId, or an erased profile, §15.1) is 401, on every endpoint, before anything else looks at it."""
         ref = (workspace_id, client_id)
-        if ref in self._profiles:
+        now = self.monotonic()
+        seen = self._profiles.get(ref)
+        if seen is not None and now - seen < PROFILE_CACHE_SECONDS:
             return
         if await self.store.profile(workspace_id, client_id) is None:
+            self._profiles.pop(ref, None)
             raise Unauthorized()
         if len(self._profiles) >= 100_000:
             self._profiles.clear()
-        self._profiles.add(ref)
+        self._profiles[ref] = now
 
     async def _basic(self, value: str) -> Credential:
         workspace_ref, secret = parse_basic(value)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from tracktion.domain.identity import profile_for_uuid
-from tracktion.domain.models import Credential
+from tracktion.domain.models import ClientRef, Credential
 from tracktion.domain.ports import ProfileDetails
 from tracktion.domain.profiles import view as profile_data_view
 from tracktion.domain.timefmt import format_ms
@@ -25,6 +25,12 @@ async def anonymous_login(ctx: Context, request: Request, body: Any) -> Response
     if key is None or key.revoked_ms is not None or key.kind != "profile":
         raise Unauthorized("Invalid API key", field="apiKey")
     uuid = login.uuid.lower()
+    if ctx.suppressions is not None and await ctx.suppressions.names_suppressed(
+        key.workspace_id, ClientRef(uuid=uuid)
+    ):
+        # §15.1: a suppressed uuid must not bring its profile back. A login cannot be answered "as if it had
+        # worked" (a token needs a profile), so it is refused like a bad credential, without saying why.
+        raise Unauthorized(field="uuid")
     received = request.received_ms
     profile = await ctx.store.transact(lambda tx: profile_for_uuid(tx, key.workspace_id, uuid, received))
     token = ctx.tokens.issue_profile_token(key.workspace_id, key.id, profile.client_id, uuid, login.device_id)
