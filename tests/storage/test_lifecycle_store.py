@@ -186,3 +186,14 @@ async def test_suppression_digests_and_lifting(store: Store) -> None:
     await store.write(request(event(ClientRef(custom_id="next"))))
     (cid,) = await store.find_client_ids(1, custom_id="next")
     assert cid > 7_000_000_001
+
+
+def test_migration_names_stay_ordered_on_both_backends() -> None:
+    """The lifecycle migration is `0006_lifecycle` on both backends (`0005_*` is left to other branches):
+    each list is applied in its order, by name, so a gap is harmless but the names must stay sorted."""
+    from tracktion.storage import postgres_schema, sqlite_schema
+
+    for migrations in (sqlite_schema.MIGRATIONS, postgres_schema.MIGRATIONS):
+        names = [name for name, _ in migrations]
+        assert names == sorted(names) and len(set(names)) == len(names)
+        assert "0006_lifecycle" in names
