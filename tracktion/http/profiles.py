@@ -14,6 +14,7 @@ from tracktion.http import query
 from tracktion.http.batch import run_batch
 from tracktion.http.context import Context
 from tracktion.http.request import Request, Response, json_response
+from tracktion.schemas.client import lookup_identifier
 from tracktion.schemas.login import api_key_field, validate_anonymous_login
 from tracktion.schemas.profile import validate_profile
 
@@ -91,13 +92,14 @@ async def client_by_id(ctx: Context, request: Request, credential: Credential, b
 
 
 async def client_by_custom_id(ctx: Context, request: Request, credential: Credential, body: Any) -> Response:
-    custom_id = request.path_params["customId"]  # ASGI paths arrive percent-decoded
+    # ASGI paths arrive percent-decoded; §3.2 trims the identifier of a lookup as it does a write's.
+    custom_id = lookup_identifier(request.path_params["customId"], "customId", "Custom id")
     ids = await ctx.store.find_client_ids(credential.workspace_id, custom_id=custom_id)
     return await _profile_response(ctx, credential.workspace_id, ids)
 
 
 async def client_by_email(ctx: Context, request: Request, credential: Credential, body: Any) -> Response:
-    email = request.path_params["email"]
+    email = lookup_identifier(request.path_params["email"], "email", "Email")
     ids = await ctx.store.find_client_ids(credential.workspace_id, email=email)
     return await _profile_response(ctx, credential.workspace_id, ids)
 

@@ -29,7 +29,7 @@ from typing import Any
 from tracktion.domain.models import ClientRef, ProfileIn
 from tracktion.domain.profiles import AGREEMENTS, RESERVED_ATTRIBUTES
 from tracktion.errors import ErrorEntry, ValidationFailed, rejected
-from tracktion.schemas.client import CLIENT, CLIENT_ID_MAX, email_error, identifier_error, uuid_error
+from tracktion.schemas.client import CLIENT, CLIENT_ID_MAX, email_error, identifier_error, trimmed, uuid_error
 from tracktion.schemas.openapi_shapes import JsonSchema
 
 # §9.6 verbatim (Synerise's pattern), used with `re.search` on each alternative's anchors.
@@ -141,12 +141,18 @@ def _identifiers(obj: dict[str, Any], errors: list[ErrorEntry]) -> ClientRef:
         errors.append(
             ErrorEntry(code, "clientId", "Client id must be a positive integer", rejected(client_id))
         )
-    if custom_id is not None and (error := identifier_error(custom_id, "customId", "Custom id")):
-        errors.append(error)
-    if email is not None and (error := email_error(email, "email")):
-        errors.append(error)
+    # §3.2 trimming applies to profile writes too (§9.6, §9.7): trimmed first, then the §3.8 rules.
+    if custom_id is not None:
+        sent, custom_id = custom_id, trimmed(custom_id)
+        if error := identifier_error(custom_id, "customId", "Custom id", sent):
+            errors.append(error)
+    if email is not None:
+        sent, email = email, trimmed(email)
+        if error := email_error(email, "email", sent):
+            errors.append(error)
     if uuid is not None:
-        if error := uuid_error(uuid, "uuid"):
+        sent, uuid = uuid, trimmed(uuid)
+        if error := uuid_error(uuid, "uuid", sent=sent):
             errors.append(error)
         else:
             uuid = uuid.lower()
