@@ -15,9 +15,10 @@ from hypothesis import strategies as st
 
 from tracktion.catalog import custom_row, rows_by_path
 from tracktion.domain.models import ClientRef
+from tracktion.domain.trimming import TRIMMED_CHARS, trim_identifier
 from tracktion.errors import ValidationFailed
 from tracktion.schemas.ai_compat import validate_ai_compat
-from tracktion.schemas.client import TRIMMED_CHARS, lookup_identifier, trim_identifier
+from tracktion.schemas.client import lookup_identifier
 from tracktion.schemas.envelope import validate_event
 from tracktion.schemas.profile import validate_profile
 from tracktion.schemas.transaction import validate_transaction

@@ -10,6 +10,7 @@ import re
 from typing import Any
 
 from tracktion.domain.models import ClientRef
+from tracktion.domain.trimming import trim_identifier
 from tracktion.errors import ErrorEntry, ValidationFailed, rejected
 from tracktion.schemas.openapi_shapes import NON_EMPTY, JsonSchema, anchored, nullable
 
@@ -27,29 +28,16 @@ UUID_RE = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{
 
 EMPTY_CLIENT = ClientRef()  # frozen, so one shared instance serves every "client filled from the token" case
 
-# §3.2 "Trimming" (Synerise's identifier standardization): the characters of Unicode category Zs, plus TAB.
-# Spelled out rather than computed from `unicodedata`, so the rule cannot change with the Python build
-# (tests/schemas/test_trimming.py checks that it is exactly Zs of this Python's Unicode tables plus TAB).
-# CR, LF, U+2028 and U+2029 are deliberately absent: they stay banned (1008) wherever they are.
-TRIMMED_CHARS = (
-    "\t\u0020\u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u202f\u205f\u3000"
-)
-
-
-def trim_identifier(value: str) -> str:
-    """§3.2: leading and trailing Zs and TAB removed, nothing else (no case or diacritic folding)."""
-    return value.strip(TRIMMED_CHARS)
-
 
 def trimmed(value: Any) -> Any:
-    """`trim_identifier` for a string; any other value unchanged, for its type rule to report."""
-    return value.strip(TRIMMED_CHARS) if type(value) is str else value
+    """§3.2 `trim_identifier` for a string; any other value unchanged, for its type rule to report."""
+    return trim_identifier(value) if type(value) is str else value
 
 
 def lookup_identifier(value: str, field: str, name: str) -> str:
     """§3.2: every lookup by identifier (§9.5 paths, §13.2 filters) trims the value first; nothing left → 400,
     1003, as for a write. Nothing else is checked: a value no profile can own simply finds nothing."""
-    value_trimmed = value.strip(TRIMMED_CHARS)
+    value_trimmed = trim_identifier(value)
     if not value_trimmed:
         raise ValidationFailed(errors=[ErrorEntry(1003, field, f"{name} cannot be empty", rejected(value))])
     return value_trimmed
