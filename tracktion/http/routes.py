@@ -36,6 +36,7 @@ from tracktion.schemas.responses import (
     BATCH_ANSWERS,
     CLIENT_TOKEN,
     JWKS,
+    SERVER_TIME,
     TOKEN,
     array_of,
     json_answer,
@@ -96,12 +97,13 @@ def build_router(admin: bool = False) -> Router:
     )
     r.add("POST", "/sauth/v3/auth/login/client/anonymous", anonymous)
     r.add("POST", "/sauth/v2/auth/login/client/anonymous", anonymous)  # the older documented path
-    refresh = Doc(ok(CLIENT_TOKEN), body=LOGIN_BODY)
-    r.add(
-        "POST",
-        "/sauth/v3/auth/refresh/client",
-        Authenticated(profiles.client_refresh, kinds=BOTH, body=True, doc=refresh),
+    client_refresh = Authenticated(
+        profiles.client_refresh, kinds=BOTH, body=True, doc=Doc(ok(CLIENT_TOKEN), body=LOGIN_BODY)
     )
+    r.add("POST", "/sauth/v3/auth/refresh/client", client_refresh)
+    r.add("POST", "/sauth/v2/auth/refresh/client", client_refresh)  # Synerise's Data Management client (§2.2)
+    # §8.3: public, store-free (no 503); the /v4/ prefix still means Api-Version is checked (400).
+    r.add("GET", "/v4/server/time", Public(public.server_time, doc=Doc(ok(SERVER_TIME))))
 
     # Event writes: one generic handler per catalog row (§4.1), ai-compat rows with their flat schema (§4.3).
     for row in load_catalog():

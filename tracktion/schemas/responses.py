@@ -177,6 +177,12 @@ CLIENT_TOKEN: JsonSchema = {
         "realm": {"const": "client"},
     },
 }
+SERVER_TIME: JsonSchema = {  # `GET /v4/server/time` (§8.3)
+    "type": "object",
+    "required": ["serverTime"],
+    "properties": {"serverTime": TIMESTAMP},
+    "additionalProperties": False,
+}
 JWKS: JsonSchema = {
     "type": "object",
     "required": ["keys"],
