@@ -23,6 +23,7 @@ NON_CATALOG_PERMISSIONS = frozenset(
         "API_EVENTS_READ",
         "API_CLIENT_READ",
         "API_BATCH_CLIENT_CREATE",
+        "API_CLIENT_CREATE",
         "API_QUARANTINE_DELETE",
     }
 )

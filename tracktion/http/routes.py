@@ -39,6 +39,7 @@ from tracktion.schemas.responses import (
     SERVER_TIME,
     TOKEN,
     array_of,
+    ignored_keys_answers,
     json_answer,
     ok,
     page,
@@ -211,12 +212,18 @@ def build_router(admin: bool = False) -> Router:
         "GET", "/v4/clients/by-customid/{customId}", _read(profiles.client_by_custom_id, profile, CLIENT_READ)
     )
     r.add("GET", "/v4/clients/by-email/{email}", _read(profiles.client_by_email, profile, CLIENT_READ))
-    elements = _batch(batch_of(PROFILE_ELEMENT), errors=(501,))
+    # Profile writes (§9.6, §9.7): their answers may name the keys they ignored (X-Tracktion-Ignored-Keys).
+    elements = Doc(ignored_keys_answers(BATCH_ANSWERS), body=batch_of(PROFILE_ELEMENT), query=(PARTIAL,))
     r.add(
         "POST",
         "/v4/clients/batch",
         _write(profiles.clients_batch, "API_BATCH_CLIENT_CREATE", elements, WORKSPACE),
     )
+    # §9.7: a key holding the batch permission may create one profile too (keys made before
+    # API_CLIENT_CREATE existed hold the batch one).
+    one_profile = Doc(ignored_keys_answers(ACCEPTED), body=PROFILE_ELEMENT)
+    create = _write(profiles.create_client, "API_CLIENT_CREATE", one_profile, WORKSPACE)
+    r.add("POST", "/v4/clients", replace(create, also_permitted=frozenset({"API_BATCH_CLIENT_CREATE"})))
     if admin:
         _admin_routes(r)
     ui.register_ui(r)  # §13.6: the event debugger's static files, no credential
