@@ -7,6 +7,7 @@ import argparse
 import asyncio
 import dataclasses
 import json
+import logging
 import os
 import sys
 import textwrap
@@ -282,7 +283,19 @@ def _migrate(args: argparse.Namespace) -> int:
 
     if not args.create:
         _require_store(settings, hint="; --create makes a new store there")
-    _with_store(settings, noop, create=True)
+    # What a data migration reports (§3.2: each identifier removed by trimming) is printed, one line each.
+    from tracktion.storage.identifier_trim import MIGRATION_LOG
+
+    report = logging.getLogger(MIGRATION_LOG)
+    printer = logging.StreamHandler(sys.stdout)
+    printer.setFormatter(logging.Formatter("%(message)s"))
+    report.addHandler(printer)
+    report.propagate = False
+    try:
+        _with_store(settings, noop, create=True)
+    finally:
+        report.removeHandler(printer)
+        report.propagate = True
     print(f"migrations applied: {store_description(settings)}")
     return 0
 

@@ -51,11 +51,12 @@ def test_all_permissions():
         "API_EVENTS_READ",
         "API_CLIENT_READ",
         "API_BATCH_CLIENT_CREATE",
+        "API_CLIENT_CREATE",
         "API_QUARANTINE_DELETE",
         "API_CLIENT_DELETE",
     ):
         assert name in ALL_PERMISSIONS
-    assert len(ALL_PERMISSIONS) == len(load_catalog()) + 9  # no catalog row reuses a fixed name
+    assert len(ALL_PERMISSIONS) == len(load_catalog()) + 10  # no catalog row reuses a fixed name
     assert all(re.fullmatch(r"API_[A-Z0-9_]+", n) for n in ALL_PERMISSIONS)
 
 

@@ -1,4 +1,4 @@
-"""Contract §9.6: `POST /v4/clients/batch` (phase 2) — upsert per element, fields, null rules, modes, limits."""
+"""Contract §9.6: `POST /v4/clients/batch` — upsert per element, fields, null rules, modes, limits."""
 
 from __future__ import annotations
 

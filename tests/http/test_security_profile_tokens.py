@@ -262,6 +262,7 @@ FORBIDDEN = [
     ("POST", "/v4/transactions", {"client": {"uuid": UUID_P}, "orderId": "o-1"}, True),
     ("POST", "/v4/transactions/batch", [{"client": {"uuid": UUID_P}, "orderId": "o-1"}], True),
     ("POST", "/v4/clients/batch", [{"uuid": UUID_P, "firstName": "Me"}], True),
+    ("POST", "/v4/clients", {"uuid": UUID_P, "firstName": "Me"}, True),
     ("GET", "/v4/events/by-client/{p}", None, False),
     ("GET", "/v4/clients/{p}", None, False),
     ("GET", "/v4/clients/by-customid/p-cust", None, False),
@@ -316,6 +317,7 @@ def test_every_route_is_classified() -> None:
         ("POST", "/v4/events/ai-compat/batch"),
         ("GET", "/v4/events"),
         ("POST", CLIENT_REFRESH),
+        ("POST", "/sauth/v2/auth/refresh/client"),  # §2.2: the same endpoint under its older path
     }
     forbidden = {(m, router.match(m, p.format(p=7))[0].template) for m, p, _, _ in FORBIDDEN}
     routes = {

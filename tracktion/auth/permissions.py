@@ -23,6 +23,7 @@ NON_CATALOG_PERMISSIONS = frozenset(
         "API_EVENTS_READ",
         "API_CLIENT_READ",
         "API_BATCH_CLIENT_CREATE",
+        "API_CLIENT_CREATE",
         "API_QUARANTINE_DELETE",
         "API_CLIENT_DELETE",  # §15 erasures and suppressions, `DELETE /v4/clients/{clientId}` (§9.7)
     }

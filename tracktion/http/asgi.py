@@ -129,6 +129,7 @@ class HttpApp:
             endpoint.permission is not None
             and credential.kind == "workspace"
             and endpoint.permission not in credential.permissions
+            and credential.permissions.isdisjoint(endpoint.also_permitted)
         ):
             raise PermissionDenied(f"Permission {endpoint.permission} missing")
         payload = await self._payload(request, endpoint)  # (5)–(7)

@@ -113,9 +113,8 @@ def operation(method: str, template: str, endpoint: Endpoint) -> JsonSchema:
             schemes.append({"basicAuth": []})
         op["security"] = schemes
         kinds = " or ".join(sorted(endpoint.kinds))
-        permission = (
-            f"; permission `{endpoint.permission}` (workspace credentials)" if endpoint.permission else ""
-        )
+        names = " or ".join(f"`{p}`" for p in [endpoint.permission, *sorted(endpoint.also_permitted)] if p)
+        permission = f"; permission {names} (workspace credentials)" if names else ""
         op["description"] = (op.get("description", "") + f" Credentials: {kinds}{permission}.").strip()
     else:
         op["security"] = [{"adminToken": []}] if endpoint.auth == "admin" else []

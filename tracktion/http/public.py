@@ -1,10 +1,11 @@
-"""Public endpoints (contract §13.1): liveness and readiness."""
+"""Public endpoints (contract §13.1): liveness and readiness; and the server clock (§8.3)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from tracktion.auth.api_keys import secrets_equal
+from tracktion.domain.timefmt import format_ms
 from tracktion.errors import StorageUnavailable, Unauthorized
 from tracktion.http.context import Context
 from tracktion.http.request import Request, Response, json_response
@@ -32,3 +33,12 @@ async def metrics(ctx: Context, request: Request, body: Any) -> Response:
     return Response(
         200, ctx.metrics.render(), [(b"content-type", b"text/plain; version=0.0.4; charset=utf-8")]
     )
+
+
+async def server_time(ctx: Context, request: Request, body: Any) -> Response:
+    """`GET /v4/server/time`: the server's clock, which Synerise's generated clients use to correct clock skew.
+
+    Public (§8.3): no credential is looked at, so a valid, invalid or absent `Authorization` answers the same.
+    The time is the request's receive time (§3.5), the instant every write of the request would be stamped with.
+    """
+    return json_response({"serverTime": format_ms(request.received_ms)})

@@ -13,10 +13,17 @@ from tracktion.errors import NotFound
 from tracktion.http import query, timeline
 from tracktion.http.context import Context
 from tracktion.http.request import Request, Response, json_response
+from tracktion.schemas.client import lookup_identifier
 from tracktion.schemas.render import definition_json, definitions_json, event_json
 
 PROFILE_NOT_FOUND = "Profile not found"
 _JSON_HEADER = (b"content-type", b"application/json")  # as `json_response` sends it
+# §13.2 identifier filters: (store argument, query parameter, name in messages)
+_IDENTIFIER_FILTERS = (
+    ("uuid", "uuid", "UUID"),
+    ("custom_id", "customId", "Custom id"),
+    ("email", "email", "Email"),
+)
 
 
 async def events_by_client(ctx: Context, request: Request, credential: Credential, body: Any) -> Response:
@@ -56,11 +63,10 @@ async def search_events(ctx: Context, request: Request, credential: Credential, 
     ws = credential.workspace_id
     client_ids: tuple[int, ...] | None = None
     raw_id = request.query_one("clientId")
-    idents = {
-        "uuid": request.query_one("uuid"),
-        "custom_id": request.query_one("customId"),
-        "email": request.query_one("email"),
-    }
+    idents: dict[str, str | None] = {}
+    for key, field, name in _IDENTIFIER_FILTERS:
+        value = request.query_one(field)
+        idents[key] = None if value is None else lookup_identifier(value, field, name)  # §3.2 trimming
     if raw_id is not None or any(v is not None for v in idents.values()):
         client_id = query.positive_int(raw_id, "clientId") if raw_id is not None else None
         client_ids = await ctx.store.find_client_ids(ws, client_id=client_id, **idents)

@@ -49,8 +49,10 @@ from tracktion.schemas.responses import (
     ERASURE_ACCEPTED,
     ERASURE_RECEIPT,
     JWKS,
+    SERVER_TIME,
     TOKEN,
     array_of,
+    ignored_keys_answers,
     json_answer,
     ok,
     page,
@@ -110,12 +112,13 @@ def build_router(admin: bool = False) -> Router:
     )
     r.add("POST", "/sauth/v3/auth/login/client/anonymous", anonymous)
     r.add("POST", "/sauth/v2/auth/login/client/anonymous", anonymous)  # the older documented path
-    refresh = Doc(ok(CLIENT_TOKEN), body=LOGIN_BODY)
-    r.add(
-        "POST",
-        "/sauth/v3/auth/refresh/client",
-        Authenticated(profiles.client_refresh, kinds=BOTH, body=True, doc=refresh),
+    client_refresh = Authenticated(
+        profiles.client_refresh, kinds=BOTH, body=True, doc=Doc(ok(CLIENT_TOKEN), body=LOGIN_BODY)
     )
+    r.add("POST", "/sauth/v3/auth/refresh/client", client_refresh)
+    r.add("POST", "/sauth/v2/auth/refresh/client", client_refresh)  # Synerise's Data Management client (§2.2)
+    # §8.3: public, store-free (no 503); the /v4/ prefix still means Api-Version is checked (400).
+    r.add("GET", "/v4/server/time", Public(public.server_time, doc=Doc(ok(SERVER_TIME))))
 
     # Event writes: one generic handler per catalog row (§4.1), ai-compat rows with their flat schema (§4.3).
     for row in load_catalog():
@@ -223,12 +226,18 @@ def build_router(admin: bool = False) -> Router:
         "GET", "/v4/clients/by-customid/{customId}", _read(profiles.client_by_custom_id, profile, CLIENT_READ)
     )
     r.add("GET", "/v4/clients/by-email/{email}", _read(profiles.client_by_email, profile, CLIENT_READ))
-    elements = _batch(batch_of(PROFILE_ELEMENT), errors=(501,))
+    # Profile writes (§9.6, §9.7): their answers may name the keys they ignored (X-Tracktion-Ignored-Keys).
+    elements = Doc(ignored_keys_answers(BATCH_ANSWERS), body=batch_of(PROFILE_ELEMENT), query=(PARTIAL,))
     r.add(
         "POST",
         "/v4/clients/batch",
         _write(profiles.clients_batch, "API_BATCH_CLIENT_CREATE", elements, WORKSPACE),
     )
+    # §9.7: a key holding the batch permission may create one profile too (keys made before
+    # API_CLIENT_CREATE existed hold the batch one).
+    one_profile = Doc(ignored_keys_answers(ACCEPTED), body=PROFILE_ELEMENT)
+    create = _write(profiles.create_client, "API_CLIENT_CREATE", one_profile, WORKSPACE)
+    r.add("POST", "/v4/clients", replace(create, also_permitted=frozenset({"API_BATCH_CLIENT_CREATE"})))
 
     # Data lifecycle (§15.1, §9.7): erasures and suppressions, workspace credentials only.
     receipt = Doc(ERASURE_RECEIPT, errors=(404,))

@@ -53,6 +53,8 @@ class _Entry:
 class Authenticated(_Entry):
     handler: AuthenticatedHandler
     permission: str | None = None
+    # Other permissions that also open it (§2.5, `POST /v4/clients`: API_CLIENT_CREATE or API_BATCH_CLIENT_CREATE).
+    also_permitted: frozenset[str] = frozenset()
     # Which credential kinds may call it (§2.6): workspace credentials, profile tokens, or both.
     kinds: frozenset[str] = frozenset({"workspace"})
     write: bool = False  # a write endpoint: failures from §1.4 step 3 on are quarantined

@@ -15,7 +15,7 @@ from tracktion.catalog import CatalogRow, kind_for_action, rows_by_path
 from tracktion.domain.models import ClientRef, EventIn
 from tracktion.errors import ErrorEntry, ValidationFailed, rejected
 from tracktion.schemas.batch import batch_of
-from tracktion.schemas.client import UUID, uuid_error
+from tracktion.schemas.client import UUID, trimmed, uuid_error
 from tracktion.schemas.common import TIME, check_time
 from tracktion.schemas.openapi_shapes import NON_EMPTY, JsonSchema, nullable, without_nulls_on_required
 from tracktion.schemas.params import ParamCheck, check_params, compile_checks, stored_params, typed_tree
@@ -86,11 +86,13 @@ def validate_ai_compat(
         if not client_optional:
             errors.append(ErrorEntry(1002, "clientUUID", "Client UUID is required"))
     else:
-        error = uuid_error(client_uuid, "clientUUID", "Client UUID")
+        # §3.2: trimmed first, like `client.uuid`; the error shows the value as sent.
+        value = trimmed(client_uuid)
+        error = uuid_error(value, "clientUUID", "Client UUID", sent=client_uuid)
         if error is not None:
             errors.append(error)
         else:
-            client = ClientRef(uuid=client_uuid.lower())
+            client = ClientRef(uuid=value.lower())
 
     label = obj.get("label")
     if label is not None and (type(label) is not str or not label):

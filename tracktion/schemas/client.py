@@ -10,7 +10,8 @@ import re
 from typing import Any
 
 from tracktion.domain.models import ClientRef
-from tracktion.errors import ErrorEntry, rejected
+from tracktion.domain.trimming import trim_identifier
+from tracktion.errors import ErrorEntry, ValidationFailed, rejected
 from tracktion.schemas.openapi_shapes import NON_EMPTY, JsonSchema, anchored, nullable
 
 CLIENT_ID_MAX = 2**63 - 1
@@ -28,6 +29,20 @@ UUID_RE = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{
 EMPTY_CLIENT = ClientRef()  # frozen, so one shared instance serves every "client filled from the token" case
 
 
+def trimmed(value: Any) -> Any:
+    """§3.2 `trim_identifier` for a string; any other value unchanged, for its type rule to report."""
+    return trim_identifier(value) if type(value) is str else value
+
+
+def lookup_identifier(value: str, field: str, name: str) -> str:
+    """§3.2: every lookup by identifier (§9.5 paths, §13.2 filters) trims the value first; nothing left → 400,
+    1003, as for a write. Nothing else is checked: a value no profile can own simply finds nothing."""
+    value_trimmed = trim_identifier(value)
+    if not value_trimmed:
+        raise ValidationFailed(errors=[ErrorEntry(1003, field, f"{name} cannot be empty", rejected(value))])
+    return value_trimmed
+
+
 def has_banned_chars(value: str) -> bool:
     # Pure-ASCII strings (the usual case; `isascii` is O(1) in CPython) can only contain CR, LF or NUL from the
     # banned set, and three substring tests are cheaper than the regex.
@@ -36,29 +51,36 @@ def has_banned_chars(value: str) -> bool:
     return _BANNED.search(value) is not None
 
 
-def identifier_error(value: Any, field: str, name: str) -> ErrorEntry | None:
-    """Type, emptiness and banned-character rules shared by every identifier string (§3.8 row 4)."""
+def identifier_error(value: Any, field: str, name: str, sent: Any = None) -> ErrorEntry | None:
+    """Type, emptiness and banned-character rules shared by every identifier string (§3.8 row 4).
+
+    `value` is what the rules judge (trimmed, for the §3.2 identifiers); `sent`, when given, is the value as
+    the caller sent it, which `rejectedValue` and messages show (§1.6: "strings as sent").
+    """
+    shown = value if sent is None else sent
     if type(value) is not str:
-        return ErrorEntry(1004, field, f"{name} must be a string", rejected(value))
+        return ErrorEntry(1004, field, f"{name} must be a string", rejected(shown))
     if not value:
-        return ErrorEntry(1003, field, f"{name} cannot be empty", value)
+        return ErrorEntry(1003, field, f"{name} cannot be empty", rejected(shown))
     if has_banned_chars(value):
-        return ErrorEntry(1008, field, f"{name} contains forbidden characters", rejected(value))
+        return ErrorEntry(1008, field, f"{name} contains forbidden characters", rejected(shown))
     return None
 
 
-def uuid_error(value: Any, field: str, name: str = "UUID") -> ErrorEntry | None:
+def uuid_error(value: Any, field: str, name: str = "UUID", sent: Any = None) -> ErrorEntry | None:
     """Identifier rules plus the UUID pattern; reused for ai-compat `clientUUID`."""
-    error = identifier_error(value, field, name)
+    error = identifier_error(value, field, name, sent)
     if error is None and UUID_RE.fullmatch(value) is None:
-        error = ErrorEntry(1005, field, f"UUID format invalid ({value})", rejected(value))
+        shown = value if sent is None else sent
+        error = ErrorEntry(1005, field, f"UUID format invalid ({shown})", rejected(shown))
     return error
 
 
-def email_error(value: Any, field: str) -> ErrorEntry | None:
-    error = identifier_error(value, field, "Email")
+def email_error(value: Any, field: str, sent: Any = None) -> ErrorEntry | None:
+    error = identifier_error(value, field, "Email", sent)
     if error is None and EMAIL_RE.fullmatch(value) is None:
-        error = ErrorEntry(1005, field, f"Email format invalid ({value})", rejected(value))
+        shown = value if sent is None else sent
+        error = ErrorEntry(1005, field, f"Email format invalid ({shown})", rejected(shown))
     return error
 
 
@@ -92,12 +114,18 @@ def validate_client(client: Any, errors: list[ErrorEntry], *, optional: bool = F
             errors.append(
                 ErrorEntry(1006, "client.id", "Client id must be a positive integer", rejected(client_id))
             )
-    if custom_id is not None and (error := identifier_error(custom_id, "client.customId", "Custom id")):
-        errors.append(error)
-    if email is not None and (error := email_error(email, "client.email")):
-        errors.append(error)
+    # §3.2: trimmed before any other rule; the stored and compared value is the trimmed one.
+    if custom_id is not None:
+        sent, custom_id = custom_id, trimmed(custom_id)
+        if error := identifier_error(custom_id, "client.customId", "Custom id", sent):
+            errors.append(error)
+    if email is not None:
+        sent, email = email, trimmed(email)
+        if error := email_error(email, "client.email", sent):
+            errors.append(error)
     if uuid is not None:
-        if error := uuid_error(uuid, "client.uuid"):
+        sent, uuid = uuid, trimmed(uuid)
+        if error := uuid_error(uuid, "client.uuid", sent=sent):
             errors.append(error)
         else:
             uuid = uuid.lower()
@@ -111,7 +139,10 @@ IDENTIFIER_NOTE = (
 )
 CLIENT: JsonSchema = {
     "type": "object",
-    "description": "At least one identifier (§3.2). Profile tokens may omit `client` (§2.6).",
+    "description": (
+        "At least one identifier (§3.2), each trimmed of leading and trailing Unicode Zs and TAB before any rule."
+        " Profile tokens may omit `client` (§2.6)."
+    ),
     "properties": {
         "id": nullable({"type": "integer", "minimum": 1, "maximum": CLIENT_ID_MAX}),
         "customId": nullable({**NON_EMPTY, "description": IDENTIFIER_NOTE}),

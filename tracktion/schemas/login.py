@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tracktion.errors import ErrorEntry, ValidationFailed, rejected
-from tracktion.schemas.client import IDENTIFIER_NOTE, UUID, identifier_error, uuid_error
+from tracktion.schemas.client import IDENTIFIER_NOTE, UUID, identifier_error, trimmed, uuid_error
 from tracktion.schemas.openapi_shapes import NON_EMPTY, JsonSchema, nullable
 
 
@@ -28,7 +28,7 @@ def api_key_field(body: Any) -> str:
 @dataclass(frozen=True, slots=True)
 class AnonymousLogin:
     api_key: str
-    uuid: str  # as sent (the handler lower-cases it)
+    uuid: str  # trimmed (§3.2), case as sent (the handler lower-cases it)
     device_id: str | None
 
 
@@ -36,8 +36,11 @@ def validate_anonymous_login(body: Any) -> AnonymousLogin:
     """The API key first (alone, as for every login), then `uuid` and `deviceId` together."""
     api_key = api_key_field(body)
     errors: list[ErrorEntry] = []
-    uuid = body.get("uuid")
-    uuid_problem = ErrorEntry(1002, "uuid", "UUID is required") if uuid is None else uuid_error(uuid, "uuid")
+    sent = body.get("uuid")
+    uuid = trimmed(sent)  # §3.2: token logins trim the uuid too; errors show the value as sent
+    uuid_problem = (
+        ErrorEntry(1002, "uuid", "UUID is required") if uuid is None else uuid_error(uuid, "uuid", sent=sent)
+    )
     if uuid_problem is not None:
         errors.append(uuid_problem)
     device_id = body.get("deviceId")

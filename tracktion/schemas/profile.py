@@ -1,8 +1,10 @@
-"""Elements of `POST /v4/clients/batch` (contract §9.6) → `ProfileIn`, or `ValidationFailed` with every error.
+"""Elements of `POST /v4/clients/batch` (contract §9.6) and the body of `POST /v4/clients` (§9.7, the same rules)
+→ `ProfileIn`, or `ValidationFailed` with every error.
 
 Fields follow `Synerise/php-sdk:lib/V4/Models/CreateClientRequestBody.php`. Paths are relative to the element
 (`phone`, `agreements.sms`, `tags[2]`); the batch handler adds the `[i]` prefix. Each field reports only its first
-failure; fields are checked in the order of §9.6. Unknown keys are ignored (§1.3).
+failure; fields are checked in the order of §9.6. Unknown keys are ignored (§1.3); `ignored_keys` names them for
+the `X-Tracktion-Ignored-Keys` answer header (§9.7).
 
 Where the contract is silent:
 * identifiers (`clientId`, `customId`, `email`, `uuid`) follow §3.2 with the §3.8 messages; `null` = absent;
@@ -29,8 +31,8 @@ from typing import Any
 from tracktion.domain.models import ClientRef, ProfileIn
 from tracktion.domain.profiles import AGREEMENTS, RESERVED_ATTRIBUTES
 from tracktion.errors import ErrorEntry, ValidationFailed, rejected
-from tracktion.schemas.client import CLIENT, CLIENT_ID_MAX, email_error, identifier_error, uuid_error
-from tracktion.schemas.openapi_shapes import JsonSchema
+from tracktion.schemas.client import CLIENT, CLIENT_ID_MAX, email_error, identifier_error, trimmed, uuid_error
+from tracktion.schemas.openapi_shapes import NON_EMPTY, JsonSchema, nullable
 
 # §9.6 verbatim (Synerise's pattern), used with `re.search` on each alternative's anchors.
 _PHONE = re.compile(r"(^\+[0-9 \-()/]{6,19}$)|(^[0-9 \-()/]{6,20}$)")
@@ -67,15 +69,12 @@ _COUNTRY_CODES = """
 """
 COUNTRY_CODES: frozenset[str] = frozenset(_COUNTRY_CODES.split())
 
-# The OpenAPI description of an element: any object, with the identifier keys of an event's `client`
-# (§3.2) described. It says less than `validate_profile` checks (and names `clientId` as `id`); every key
-# is optional there, so no valid element is refused by it.
-PROFILE_ELEMENT: JsonSchema = {"type": "object", "properties": CLIENT["properties"]}
 
-
-def validate_profile(obj: Any) -> ProfileIn:
+def validate_profile(obj: Any, *, item: bool = True) -> ProfileIn:
+    """One §9.6 element (`item`), or the body of `POST /v4/clients` (§9.7: the same rules)."""
     if type(obj) is not dict:
-        raise ValidationFailed(errors=[ErrorEntry(1001, "", "Item must be a JSON object", rejected(obj))])
+        message = "Item must be a JSON object" if item else "Request body must be a JSON object"
+        raise ValidationFailed(errors=[ErrorEntry(1001, "", message, rejected(obj))])
     errors: list[ErrorEntry] = []
     client = _identifiers(obj, errors)
     update = ProfileIn(client)
@@ -128,6 +127,74 @@ def validate_profile(obj: Any) -> ProfileIn:
     return update
 
 
+# Every key §9.6 names. Others are ignored (§1.3), and §9.7 has the answer name them (`ignored_keys`).
+KNOWN_KEYS: frozenset[str] = frozenset(
+    {
+        "clientId",
+        "email",
+        "customId",
+        "uuid",
+        "phone",
+        *(name for name, _ in _STRINGS),
+        "countryCode",
+        "avatarUrl",
+        "birthDate",
+        "sex",
+        "agreements",
+        "attributes",
+        "tags",
+    }
+)
+
+
+def ignored_keys(obj: Any) -> list[str]:
+    """The keys of one element that §9.6 does not know and validation therefore dropped, in body order, as
+    paths relative to the element: top-level keys (`area_code`, `firstname`) and unknown agreement names
+    (`agreements.newsletter`). `attributes` is free-form, so nothing in it is unknown; reserved attribute
+    names are a documented rule, not an unknown key."""
+    if type(obj) is not dict:
+        return []
+    keys = [key for key in obj if key not in KNOWN_KEYS]
+    agreements = obj.get("agreements")
+    if type(agreements) is dict:
+        keys += [f"agreements.{name}" for name in agreements if name not in AGREEMENTS]
+    return keys
+
+
+# -- the OpenAPI description of what `validate_profile` accepts -------------------------------------------
+_IDENTIFIER_KEYS = ("clientId", "customId", "email", "uuid")
+# A §9.6 element = the §9.7 body. It says a little less than `validate_profile` checks (the phone pattern,
+# real dates, the string rules), never more: no valid element is refused by it.
+PROFILE_ELEMENT: JsonSchema = {
+    "type": "object",
+    "description": (
+        "One profile (§9.6): at least one identifier (§3.2, trimmed first); `null` resets a native field."
+        " Unknown keys are ignored and named in the `X-Tracktion-Ignored-Keys` response header (§9.7)."
+    ),
+    "properties": {
+        "clientId": nullable({"type": "integer", "minimum": 1, "maximum": CLIENT_ID_MAX}),
+        "customId": CLIENT["properties"]["customId"],
+        "email": CLIENT["properties"]["email"],
+        "uuid": CLIENT["properties"]["uuid"],
+        "phone": nullable({"type": "string", "description": "Synerise's phone pattern (§9.6)"}),
+        **{name: nullable({"type": "string"}) for name, _ in _STRINGS},
+        "countryCode": nullable({"type": "string", "description": "ISO 3166-1 alpha-2, any case"}),
+        "avatarUrl": nullable({"type": "string"}),
+        "birthDate": nullable({"type": "string", "pattern": r"^\d{4}-\d{2}-\d{2}$"}),
+        "sex": nullable({"enum": list(SEXES)}),
+        "agreements": nullable(
+            {
+                "type": "object",
+                "properties": {name: nullable({"enum": [*_TRUE, *_FALSE]}) for name in AGREEMENTS},
+            }
+        ),
+        "attributes": nullable({"type": "object"}),
+        "tags": nullable({"type": "array", "items": NON_EMPTY}),
+    },
+    "anyOf": [{"required": [k], "properties": {k: {"not": {"type": "null"}}}} for k in _IDENTIFIER_KEYS],
+}
+
+
 def _identifiers(obj: dict[str, Any], errors: list[ErrorEntry]) -> ClientRef:
     client_id = obj.get("clientId")
     custom_id = obj.get("customId")
@@ -141,12 +208,18 @@ def _identifiers(obj: dict[str, Any], errors: list[ErrorEntry]) -> ClientRef:
         errors.append(
             ErrorEntry(code, "clientId", "Client id must be a positive integer", rejected(client_id))
         )
-    if custom_id is not None and (error := identifier_error(custom_id, "customId", "Custom id")):
-        errors.append(error)
-    if email is not None and (error := email_error(email, "email")):
-        errors.append(error)
+    # §3.2 trimming applies to profile writes too (§9.6, §9.7): trimmed first, then the §3.8 rules.
+    if custom_id is not None:
+        sent, custom_id = custom_id, trimmed(custom_id)
+        if error := identifier_error(custom_id, "customId", "Custom id", sent):
+            errors.append(error)
+    if email is not None:
+        sent, email = email, trimmed(email)
+        if error := email_error(email, "email", sent):
+            errors.append(error)
     if uuid is not None:
-        if error := uuid_error(uuid, "uuid"):
+        sent, uuid = uuid, trimmed(uuid)
+        if error := uuid_error(uuid, "uuid", sent=sent):
             errors.append(error)
         else:
             uuid = uuid.lower()
@@ -257,4 +330,4 @@ def _tags(value: Any, errors: list[ErrorEntry]) -> list[str] | None:
     return tags
 
 
-__all__ = ["COUNTRY_CODES", "SEXES", "validate_profile"]
+__all__ = ["COUNTRY_CODES", "KNOWN_KEYS", "PROFILE_ELEMENT", "SEXES", "ignored_keys", "validate_profile"]

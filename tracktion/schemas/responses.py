@@ -156,6 +156,7 @@ BATCH_RESULT: JsonSchema = {
                     "index": {"type": "integer", "minimum": 0},
                     "status": {"enum": [202, 400, 403]},
                     "uuid": {"type": "string"},
+                    "clientId": {"type": "integer", "description": "`/v4/clients/batch`: the profile"},
                     "quarantined": {"const": True},
                     "reason": {"type": "string"},
                     "errors": {"type": "array", "items": ref("ErrorEntry")},
@@ -176,6 +177,12 @@ CLIENT_TOKEN: JsonSchema = {
         "customId": STRING_OR_NULL,
         "realm": {"const": "client"},
     },
+}
+SERVER_TIME: JsonSchema = {  # `GET /v4/server/time` (§8.3)
+    "type": "object",
+    "required": ["serverTime"],
+    "properties": {"serverTime": TIMESTAMP},
+    "additionalProperties": False,
 }
 JWKS: JsonSchema = {
     "type": "object",
@@ -268,6 +275,27 @@ BATCH_ANSWERS: dict[str, JsonSchema] = {
     **ACCEPTED,
     "207": json_answer(ref("BatchResult"), "Multi-status (`?partial=true`)"),
 }
+# §9.7: the profile writes name the body's keys tracktion did not know (`tracktion.http.profiles`).
+IGNORED_KEYS_HEADER: JsonSchema = {
+    "required": False,
+    "description": (
+        "Keys of the body tracktion does not know and ignored (§9.7), comma-separated, at most 20; batch items"
+        " as `[3].firstname`; other than visible ASCII, `,` and `%` percent-encoded"
+    ),
+    "schema": {"type": "string"},
+}
+
+
+def ignored_keys_answers(answers: dict[str, JsonSchema]) -> dict[str, JsonSchema]:
+    """`answers` of a profile write, each of which may carry `X-Tracktion-Ignored-Keys`."""
+    return {
+        status: {
+            **answer,
+            "headers": {**answer.get("headers", {}), "X-Tracktion-Ignored-Keys": IGNORED_KEYS_HEADER},
+        }
+        for status, answer in answers.items()
+    }
+
 
 # §15.1, §9.7: an erasure is accepted, and done in the background.
 _LOCATION: JsonSchema = {"Location": {"required": True, "schema": {"type": "string"}}}

@@ -75,8 +75,11 @@ def migrate(conn: psycopg.Connection[Any]) -> list[str]:
             _lock_key(conn)
             if conn.execute("SELECT 1 FROM tracktion_migrations WHERE name = %s", (name,)).fetchone():
                 continue  # another node got there first
-            for sql in statements:
-                conn.execute(sql)
+            for step in statements:
+                if callable(step):  # a data migration (e.g. 0005_trim_identifiers), same transaction
+                    step(conn)
+                else:
+                    conn.execute(step)
             conn.execute(
                 "INSERT INTO tracktion_migrations (name, applied_ms) VALUES (%s, %s)",
                 (name, int(time.time() * 1000)),

@@ -36,7 +36,15 @@ Column type choices:
 
 from __future__ import annotations
 
-MIGRATIONS: list[tuple[str, list[str]]] = [
+from collections.abc import Callable
+from typing import Any
+
+from tracktion.storage.identifier_trim import migration_step
+
+# A step is an SQL statement, or a function of the connection for data migrations SQL alone cannot express.
+Step = str | Callable[[Any], None]
+
+MIGRATIONS: list[tuple[str, list[Step]]] = [
     (
         "0001_initial",
         [
@@ -178,6 +186,14 @@ MIGRATIONS: list[tuple[str, list[str]]] = [
                 kid text NOT NULL,
                 recorded_ms bigint NOT NULL)""",
         ],
+    ),
+    (
+        # §3.2 "Trimming": identifiers stored before the rule are trimmed; a trimmed value another profile
+        # already owns is removed from the padded one and reported (tracktion/storage/identifier_trim.py).
+        # Runs under the migration lock like the rest, so one node does it once. 0005 on both backends
+        # (SQLite has no 0004: it records no signing key), so the migration has one name everywhere.
+        "0005_trim_identifiers",
+        [migration_step("%s")],
     ),
     (
         # docs/api.md §15; the twin of SQLite's 0006_lifecycle.

@@ -39,8 +39,11 @@ def migrate(conn: sqlite3.Connection) -> list[str]:
             if conn.execute("SELECT 1 FROM tracktion_migrations WHERE name = ?", (name,)).fetchone():
                 conn.execute("ROLLBACK")  # another process got there first
                 continue
-            for sql in statements:
-                conn.execute(sql)
+            for step in statements:
+                if callable(step):  # a data migration (e.g. 0005_trim_identifiers), same transaction
+                    step(conn)
+                else:
+                    conn.execute(step)
             conn.execute(
                 "INSERT INTO tracktion_migrations VALUES (?, CAST(unixepoch('subsec') * 1000 AS INTEGER))",
                 (name,),

@@ -7,7 +7,15 @@ slow inserts ~3× as the table grows, so the UUID is a secondary index used only
 
 from __future__ import annotations
 
-MIGRATIONS: list[tuple[str, list[str]]] = [
+from collections.abc import Callable
+from typing import Any
+
+from tracktion.storage.identifier_trim import migration_step
+
+# A step is an SQL statement, or a function of the connection for data migrations SQL alone cannot express.
+Step = str | Callable[[Any], None]
+
+MIGRATIONS: list[tuple[str, list[Step]]] = [
     (
         "0001_initial",
         [
@@ -115,6 +123,14 @@ MIGRATIONS: list[tuple[str, list[str]]] = [
         # TRACKTION_QUARANTINE_MAX_ROWS evicts a workspace's oldest records: find the cut-off by seq cheaply.
         "0003_quarantine_by_seq",
         ["CREATE INDEX quarantine_by_seq ON quarantine (workspace_id, seq)"],
+    ),
+    (
+        # §3.2 "Trimming": identifiers stored before the rule are trimmed; a trimmed value another profile
+        # already owns is removed from the padded one and reported (tracktion/storage/identifier_trim.py).
+        # No 0004 here: PostgreSQL's 0004_signing_key has no SQLite twin (one file, one node), and the
+        # migration keeps one name on both backends.
+        "0005_trim_identifiers",
+        [migration_step("?")],
     ),
     (
         # docs/api.md §15: erasure receipts (with the identifiers in clear only until the deletion is done),
