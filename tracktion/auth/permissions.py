@@ -24,6 +24,8 @@ NON_CATALOG_PERMISSIONS = frozenset(
         "API_CLIENT_READ",
         "API_BATCH_CLIENT_CREATE",
         "API_QUARANTINE_DELETE",
+        "API_DESTINATIONS_READ",  # §14: the relay's destinations, their status, failures and replays
+        "API_DESTINATIONS_MANAGE",
     }
 )
 

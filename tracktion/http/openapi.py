@@ -50,6 +50,10 @@ COMPONENTS: dict[str, JsonSchema] = {
     "BatchResult": responses.BATCH_RESULT,
     "Workspace": responses.WORKSPACE,
     "ApiKey": responses.API_KEY,
+    "Destination": responses.DESTINATION,
+    "DestinationStatus": responses.DESTINATION_STATUS,
+    "RelayFailure": responses.RELAY_FAILURE,
+    "Replay": responses.REPLAY,
 }
 _REASONS = {
     400: "Bad request (§1.2, §1.3, §3–§6)",
