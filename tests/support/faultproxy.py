@@ -3,6 +3,7 @@ answer 429 with `Retry-After`, a 5xx, a 400 for chosen items, answer slowly, or 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
@@ -68,10 +69,8 @@ class FaultProxy:
                     self.send_header("content-type", ctype)
                 self.send_header("content-length", str(len(body)))
                 self.end_headers()
-                try:
+                with contextlib.suppress(OSError):  # the relay gave up on this answer (killed, timed out)
                     self.wfile.write(body)
-                except OSError:
-                    pass  # the relay gave up on this answer (it was killed, or timed out): fine
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
