@@ -170,7 +170,7 @@ def create_app(
         relay_store(store),
         ctx.metrics,
         ctx.changes,
-        enabled=settings.relay,
+        enabled=settings.relay == "on",
         lease_seconds=settings.relay_lease_seconds,
         timing=Timing(settings.relay_backoff_base_seconds, settings.relay_backoff_cap_seconds),
     )

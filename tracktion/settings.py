@@ -29,11 +29,11 @@ def _optional(text: str) -> str | None:
     return text or None
 
 
-def _on_off(text: str) -> bool:
+def _on_off(text: str) -> str:
     value = text.strip().lower()
     if value not in ("on", "off"):
         raise ValueError(f"expected 'on' or 'off', got {text!r}")
-    return value == "on"
+    return value
 
 
 def _sqlite_writer(text: str) -> str:
@@ -155,8 +155,8 @@ class Settings:
         default=False, metadata={"env": "TRACKTION_ACCESS_LOG", "help": "log one line per request"}
     )
 
-    relay: bool = field(
-        default=True,
+    relay: str = field(
+        default="on",
         metadata={
             "env": "TRACKTION_RELAY",
             "help": "'off' = this node delivers no destination (docs/api.md §14.4)",
