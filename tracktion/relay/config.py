@@ -123,7 +123,7 @@ def _config(kind: DestinationType, value: Any, errors: list[ErrorEntry]) -> dict
 def _type(value: Any, errors: list[ErrorEntry]) -> DestinationType | None:
     if value is None:
         errors.append(ErrorEntry(1002, "type", "type is required", None))
-    elif value not in TYPES:
+    elif not isinstance(value, str) or value not in TYPES:  # an object or array is no dict key
         errors.append(ErrorEntry(1005, "type", "type must be synerise, webhook or nats", rejected(value)))
     else:
         return TYPES[value]
