@@ -1,11 +1,24 @@
 """SQLite schema as named migrations, recorded in `tracktion_migrations` (applied in order, each in a
 transaction). Every table is keyed by `workspace_id` first so the PostgreSQL twin can be distributed.
 
-Events are clustered by `seq` (INTEGER PRIMARY KEY, time-ordered): random-UUID clustering was measured to
-slow inserts ~3× as the table grows, so the UUID is a secondary index used only for lookups and upserts.
+Events are clustered by `seq` (INTEGER PRIMARY KEY, time-ordered; AUTOINCREMENT since 0006, so that no seq is
+given twice): random-UUID clustering was measured to slow inserts ~3× as the table grows, so the UUID is a
+secondary index used only for lookups and upserts.
 """
 
 from __future__ import annotations
+
+
+def _rebuilt(table: str, columns: str, names: str) -> list[str]:
+    """The statements that remake `table` with new column definitions, keeping its rows (and their seq);
+    its indexes go with the old table and are made again by the caller."""
+    return [
+        f"CREATE TABLE {table}_rebuilt ({columns})",
+        f"INSERT INTO {table}_rebuilt ({names}) SELECT {names} FROM {table} ORDER BY seq",
+        f"DROP TABLE {table}",
+        f"ALTER TABLE {table}_rebuilt RENAME TO {table}",
+    ]
+
 
 MIGRATIONS: list[tuple[str, list[str]]] = [
     (
@@ -170,6 +183,57 @@ MIGRATIONS: list[tuple[str, list[str]]] = [
                 delivered INTEGER NOT NULL,
                 failed INTEGER NOT NULL,
                 PRIMARY KEY (workspace_id, destination_id, id)) WITHOUT ROWID""",
+        ],
+    ),
+    (
+        # A seq is never given twice (docs/api.md §7, §14.2). `INTEGER PRIMARY KEY` alone takes MAX(seq) + 1,
+        # so deleting the newest event (erasure, retention) or quarantine record would hand its seq to the next
+        # write, and a relay cursor or a stream's Last-Event-ID already past it would skip that write.
+        # AUTOINCREMENT keeps the highest seq ever used in `sqlite_sequence` and goes on from there; an
+        # overwrite (§3.7) moves its row past that mark and records it too (`sqlite_tx.SQLiteTx`). SQLite adds
+        # AUTOINCREMENT only by rebuilding a table: rows are copied in seq order, the indexes made again.
+        "0006_seq_never_reused",
+        [
+            *_rebuilt(
+                "events",
+                """seq INTEGER PRIMARY KEY AUTOINCREMENT,
+                workspace_id INTEGER NOT NULL,
+                uuid BLOB NOT NULL,
+                client_id INTEGER NOT NULL,
+                action TEXT NOT NULL,
+                label TEXT NOT NULL,
+                time_ms INTEGER NOT NULL,
+                params BLOB NOT NULL,
+                endpoint TEXT NOT NULL,
+                kind TEXT NOT NULL""",
+                "seq, workspace_id, uuid, client_id, action, label, time_ms, params, endpoint, kind",
+            ),
+            "CREATE UNIQUE INDEX events_by_uuid ON events(workspace_id, uuid)",
+            "CREATE INDEX events_by_client ON events(workspace_id, client_id, time_ms, seq)",
+            "CREATE INDEX events_by_time ON events(workspace_id, time_ms, seq)",
+            *_rebuilt(
+                "quarantine",
+                """seq INTEGER PRIMARY KEY AUTOINCREMENT,
+                workspace_id INTEGER NOT NULL,
+                id TEXT NOT NULL,
+                received_ms INTEGER NOT NULL,
+                request_id TEXT NOT NULL,
+                method TEXT NOT NULL,
+                endpoint TEXT NOT NULL,
+                item_index INTEGER,
+                reason TEXT NOT NULL,
+                status INTEGER NOT NULL,
+                errors BLOB NOT NULL,
+                credential BLOB NOT NULL,
+                item BLOB,
+                body TEXT,
+                body_truncated INTEGER NOT NULL DEFAULT 0""",
+                "seq, workspace_id, id, received_ms, request_id, method, endpoint, item_index, reason, status,"
+                " errors, credential, item, body, body_truncated",
+            ),
+            "CREATE UNIQUE INDEX quarantine_by_id ON quarantine(workspace_id, id)",
+            "CREATE INDEX quarantine_by_time ON quarantine(workspace_id, received_ms, seq)",
+            "CREATE INDEX quarantine_by_seq ON quarantine (workspace_id, seq)",
         ],
     ),
 ]
