@@ -43,11 +43,26 @@ ALLOWED: dict[str, frozenset[str]] = {
             "live",
             "observability",
             "settings",
+            "relay",
         }
     ),
+    # The relay (§14) delivers stored events: it reads the store through the domain's ports and renders
+    # events with the schemas; the HTTP layer manages its destinations and the app starts it.
+    "relay": frozenset({"domain", "schemas", "errors", "catalog", "settings", "observability", "live"}),
     "tools": frozenset({"schemas", "domain", "errors", "catalog", "clock", "settings"}),
     "app": frozenset(
-        {"http", "storage", "auth", "bootstrap", "domain", "errors", "settings", "observability", "clock"}
+        {
+            "http",
+            "storage",
+            "auth",
+            "bootstrap",
+            "domain",
+            "errors",
+            "settings",
+            "observability",
+            "clock",
+            "relay",
+        }
     ),
     "cli": frozenset(
         {

@@ -13,10 +13,13 @@ from tracktion.auth.jwt import KEY_FILE, SigningKey, TokenService
 from tracktion.bootstrap import SigningKeyRefused, bootstrap, check_signing_key
 from tracktion.domain.lifecycle import LifecycleWorker, SuppressionCache
 from tracktion.domain.ports import Store
+from tracktion.domain.relay import relay_store
 from tracktion.http.asgi import HttpApp
 from tracktion.http.authn import Authenticator
 from tracktion.http.context import Context
 from tracktion.http.routes import build_router
+from tracktion.relay.manager import Relay
+from tracktion.relay.worker import Timing
 from tracktion.settings import Settings
 
 log = logging.getLogger("tracktion")
@@ -68,6 +71,8 @@ class TracktionApp:
         await check_signing_key(ctx.store, ctx.signing_key, ctx.settings.data_dir / KEY_FILE)
         await bootstrap(ctx.store, ctx.settings.bootstrap_api_key)
         self._start_lifecycle()
+        if ctx.relay is not None:
+            await ctx.relay.start()  # §14.4: delivers only with TRACKTION_RELAY=on
         self.started = True
 
     def _start_lifecycle(self) -> None:
@@ -135,6 +140,8 @@ class TracktionApp:
         if self.started:
             if self.ctx.lifecycle is not None:
                 await self.ctx.lifecycle.stop()
+            if self.ctx.relay is not None:
+                await self.ctx.relay.stop()  # releases its leases: another node takes over at once
             await self.ctx.store.close()
             self.started = False
 
@@ -180,5 +187,13 @@ def create_app(
     tokens = TokenService(key, settings.jwt_issuer, settings.token_ttl_seconds)
     ctx = Context(
         settings=settings, store=store, signing_key=key, tokens=tokens, authn=Authenticator(store, tokens)
+    )
+    ctx.relay = Relay(
+        relay_store(store),
+        ctx.metrics,
+        ctx.changes,
+        enabled=settings.relay == "on",
+        lease_seconds=settings.relay_lease_seconds,
+        timing=Timing(settings.relay_backoff_base_seconds, settings.relay_backoff_cap_seconds),
     )
     return TracktionApp(ctx, watch_signals=watch_signals)

@@ -27,7 +27,7 @@ from tracktion.errors import StorageUnavailable
 from tracktion.observability.logs import configure as configure_logging
 from tracktion.schemas.render import key_json, workspace_json
 from tracktion.settings import Settings, help_for, store_description
-from tracktion.tools import ToolError
+from tracktion.tools import ToolError, destinations
 
 T = TypeVar("T")
 
@@ -131,6 +131,7 @@ def _parser() -> argparse.ArgumentParser:
     kr.set_defaults(run=_keys_revoke)
     _lifecycle_parsers(sub, ws)
     _tool_parsers(sub)
+    destinations.register(sub, _client_flags, _client)  # §14.3, over the API
     return p
 
 

@@ -29,6 +29,13 @@ def _optional(text: str) -> str | None:
     return text or None
 
 
+def _on_off(text: str) -> str:
+    value = text.strip().lower()
+    if value not in ("on", "off"):
+        raise ValueError(f"expected 'on' or 'off', got {text!r}")
+    return value
+
+
 def _sqlite_writer(text: str) -> str:
     if text not in ("process", "thread"):
         raise ValueError(f"expected 'process' or 'thread', got {text!r}")
@@ -160,6 +167,36 @@ class Settings:
     )
     access_log: bool = field(
         default=False, metadata={"env": "TRACKTION_ACCESS_LOG", "help": "log one line per request"}
+    )
+
+    relay: str = field(
+        default="on",
+        metadata={
+            "env": "TRACKTION_RELAY",
+            "help": "'off' = this node delivers no destination (docs/api.md §14.4)",
+            "parse": _on_off,
+        },
+    )
+    # The relay's timings (§14.2, §14.4). The defaults are the contract's; tests shorten them.
+    relay_backoff_base_seconds: float = field(
+        default=1.0,
+        metadata={"env": "TRACKTION_RELAY_BACKOFF_BASE_SECONDS", "help": "first retry delay", "parse": float},
+    )
+    relay_backoff_cap_seconds: float = field(
+        default=300.0,
+        metadata={
+            "env": "TRACKTION_RELAY_BACKOFF_CAP_SECONDS",
+            "help": "longest retry delay",
+            "parse": float,
+        },
+    )
+    relay_lease_seconds: float = field(
+        default=20.0,
+        metadata={
+            "env": "TRACKTION_RELAY_LEASE_SECONDS",
+            "help": "a destination's lease; another node takes over this long after its holder died",
+            "parse": float,
+        },
     )
 
     @classmethod

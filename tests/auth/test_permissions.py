@@ -54,9 +54,11 @@ def test_all_permissions():
         "API_CLIENT_CREATE",
         "API_QUARANTINE_DELETE",
         "API_CLIENT_DELETE",
+        "API_DESTINATIONS_READ",
+        "API_DESTINATIONS_MANAGE",
     ):
         assert name in ALL_PERMISSIONS
-    assert len(ALL_PERMISSIONS) == len(load_catalog()) + 10  # no catalog row reuses a fixed name
+    assert len(ALL_PERMISSIONS) == len(load_catalog()) + 12  # no catalog row reuses a fixed name
     assert all(re.fullmatch(r"API_[A-Z0-9_]+", n) for n in ALL_PERMISSIONS)
 
 

@@ -282,6 +282,18 @@ FORBIDDEN = [
     ("DELETE", "/-/api/suppressions/x", None, False),
     ("DELETE", "/v4/clients/{p}", None, False),
     ("GET", "/v4/auth/refresh/profile", None, False),
+    # §14: destinations are workspace business, never a profile's
+    ("POST", "/-/api/destinations", {"name": "d", "type": "webhook", "config": {"url": "http://x"}}, False),
+    ("GET", "/-/api/destinations", None, False),
+    ("GET", "/-/api/destinations/x", None, False),
+    ("PATCH", "/-/api/destinations/x", {"name": "e"}, False),
+    ("DELETE", "/-/api/destinations/x", None, False),
+    ("POST", "/-/api/destinations/x/pause", None, False),
+    ("POST", "/-/api/destinations/x/resume", None, False),
+    ("GET", "/-/api/destinations/x/status", None, False),
+    ("GET", "/-/api/destinations/x/failures", None, False),
+    ("POST", "/-/api/destinations/x/replay", {}, False),
+    ("GET", "/-/api/destinations/x/replays/y", None, False),
 ]
 
 

@@ -26,6 +26,8 @@ NON_CATALOG_PERMISSIONS = frozenset(
         "API_CLIENT_CREATE",
         "API_QUARANTINE_DELETE",
         "API_CLIENT_DELETE",  # §15 erasures and suppressions, `DELETE /v4/clients/{clientId}` (§9.7)
+        "API_DESTINATIONS_READ",  # §14: the relay's destinations, their status, failures and replays
+        "API_DESTINATIONS_MANAGE",
     }
 )
 

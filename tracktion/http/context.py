@@ -13,6 +13,7 @@ from tracktion.domain.ports import Store
 from tracktion.http.authn import Authenticator
 from tracktion.live.changes import Changes
 from tracktion.observability.metrics import Metrics
+from tracktion.relay.manager import Relay
 from tracktion.settings import Settings
 
 
@@ -26,6 +27,7 @@ class Context:
     clock_ms: Callable[[], int] = field(default=now_ms)
     changes: Changes = field(default_factory=Changes)
     metrics: Metrics = field(default_factory=Metrics)
+    relay: Relay | None = None  # §14: set by the app (also when this node delivers nothing)
     in_flight: int = 0  # requests being answered (streams included)
     suppressions: SuppressionCache | None = None  # §15.1; built by `create_app`
     lifecycle: LifecycleWorker | None = None  # §15 background deletions; run by the app

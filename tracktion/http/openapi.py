@@ -52,6 +52,10 @@ COMPONENTS: dict[str, JsonSchema] = {
     "ApiKey": responses.API_KEY,
     "Erasure": responses.ERASURE,
     "Suppression": responses.SUPPRESSION,
+    "Destination": responses.DESTINATION,
+    "DestinationStatus": responses.DESTINATION_STATUS,
+    "RelayFailure": responses.RELAY_FAILURE,
+    "Replay": responses.REPLAY,
 }
 _REASONS = {
     400: "Bad request (§1.2, §1.3, §3–§6)",

@@ -14,6 +14,7 @@ from tracktion.auth.permissions import sorted_permissions
 from tracktion.catalog import load_catalog
 from tracktion.http import (
     batch,
+    destinations,
     lifecycle,
     openapi,
     profiles,
@@ -36,6 +37,7 @@ from tracktion.http.routing import (
     Router,
     UnauthenticatedHandler,
 )
+from tracktion.relay.config import DESTINATION_BODY, DESTINATION_PATCH_BODY
 from tracktion.schemas.ai_compat import ai_compat_batch_schema, ai_compat_schema
 from tracktion.schemas.batch import batch_of
 from tracktion.schemas.envelope import envelope_schema, events_batch_schema
@@ -49,6 +51,7 @@ from tracktion.schemas.responses import (
     ERASURE_ACCEPTED,
     ERASURE_RECEIPT,
     JWKS,
+    REPLAY_ACCEPTED,
     SERVER_TIME,
     TOKEN,
     array_of,
@@ -258,10 +261,45 @@ def build_router(admin: bool = False) -> Router:
     r.add("GET", "/-/api/suppressions", _read(lifecycle.list_suppressions, suppressions, CLIENT_DELETE))
     lifted = Doc({"204": {"description": "Lifted"}}, errors=(404,))
     r.add("DELETE", "/-/api/suppressions/{id}", _read(lifecycle.delete_suppression, lifted, CLIENT_DELETE))
+    _destination_routes(r)
     if admin:
         _admin_routes(r)
     ui.register_ui(r)  # §13.6: the event debugger's static files, no credential
     return r
+
+
+def _destination_routes(r: Router) -> None:
+    """§14.1, §14.3: the relay's destinations; workspace credentials only."""
+    read, manage = "API_DESTINATIONS_READ", "API_DESTINATIONS_MANAGE"
+    base = "/-/api/destinations"
+
+    def route(handler: AuthenticatedHandler, permission: str, doc: Doc, body: bool = False) -> Authenticated:
+        return Authenticated(handler, permission=permission, kinds=WORKSPACE, body=body, doc=doc)
+
+    one = Doc(ok(ref("Destination")), errors=(404,))
+    created = Doc({"201": json_answer(ref("Destination"), "Created")}, body=DESTINATION_BODY)
+    r.add("POST", base, route(destinations.create, manage, created, body=True))
+    r.add("GET", base, route(destinations.list_all, read, Doc(ok(array_of("Destination")))))
+    r.add("GET", base + "/{id}", route(destinations.get_one, read, one))
+    patched = replace(one, body=DESTINATION_PATCH_BODY)
+    r.add("PATCH", base + "/{id}", route(destinations.patch, manage, patched, body=True))
+    deleted = Doc({"204": {"description": "Deleted"}}, errors=(404,))
+    r.add("DELETE", base + "/{id}", route(destinations.delete, manage, deleted))
+    r.add("POST", base + "/{id}/pause", route(destinations.pause, manage, one))
+    r.add("POST", base + "/{id}/resume", route(destinations.resume, manage, one))
+    status = Doc(ok(ref("DestinationStatus")), errors=(404,))
+    r.add("GET", base + "/{id}/status", route(destinations.status, read, status))
+    failures = Doc(ok(page("RelayFailure")), query=(LIMIT, CURSOR), errors=(404,))
+    r.add("GET", base + "/{id}/failures", route(destinations.failures, read, failures))
+    replay = Doc(
+        {"202": json_answer(REPLAY_ACCEPTED, "Accepted")}, body=destinations.REPLAY_BODY, errors=(404,)
+    )
+    r.add("POST", base + "/{id}/replay", route(destinations.replay, manage, replay, body=True))
+    r.add(
+        "GET",
+        base + "/{id}/replays/{replayId}",
+        route(destinations.get_replay, read, Doc(ok(ref("Replay")), errors=(404,))),
+    )
 
 
 def _admin_routes(r: Router) -> None:

@@ -65,6 +65,27 @@ class Gauge:
         yield f"{self.name} {_number(self.read())}"
 
 
+class GaugeFamily:
+    """Gauges with labels, set by their owner (the relay's lag per destination); a series is dropped with
+    `remove` when what it measures is gone."""
+
+    def __init__(self, name: str, help_text: str) -> None:
+        self.name, self.help = name, help_text
+        self.values: dict[Labels, float] = {}
+
+    def set(self, labels: Labels, value: float) -> None:
+        self.values[labels] = value
+
+    def remove(self, labels: Labels) -> None:
+        self.values.pop(labels, None)
+
+    def render(self) -> Iterable[str]:
+        yield f"# HELP {self.name} {self.help}"
+        yield f"# TYPE {self.name} gauge"
+        for labels, value in sorted(self.values.items()):
+            yield f"{self.name}{_labels(labels)} {_number(value)}"
+
+
 class Metrics:
     def __init__(self) -> None:
         self.requests = Counter(
@@ -81,6 +102,16 @@ class Metrics:
         )
         self.commit_duration = Histogram("tracktion_commit_duration_seconds", "Duration of one group commit")
         self.commit_size = Histogram("tracktion_commit_batch_size", "Requests per group commit", SIZE_BUCKETS)
+        # The relay (docs/api.md §14.3), labelled by destination id (an opaque id, no identifier).
+        self.relay_delivered = Counter("tracktion_relay_delivered_total", "Events a destination acknowledged")
+        self.relay_failed = Counter("tracktion_relay_failed_total", "Events recorded as failures")
+        self.relay_attempts = Counter("tracktion_relay_attempts_total", "Delivery attempts by outcome")
+        self.relay_lag_events = GaugeFamily(
+            "tracktion_relay_lag_events", "Writes after a destination's cursor"
+        )
+        self.relay_lag_seconds = GaugeFamily(
+            "tracktion_relay_lag_seconds", "Age of the oldest write after a destination's cursor"
+        )
         self.gauges: list[Gauge] = []
 
     def gauge(self, name: str, help_text: str, read: Callable[[], float]) -> None:
@@ -88,7 +119,7 @@ class Metrics:
 
     def render(self) -> bytes:
         lines: list[str] = []
-        series: list[Counter | Histogram | Gauge] = [
+        series: list[Counter | Histogram | Gauge | GaugeFamily] = [
             self.requests,
             self.duration,
             self.stored,
@@ -99,6 +130,11 @@ class Metrics:
             self.suppressed,
             self.commit_duration,
             self.commit_size,
+            self.relay_delivered,
+            self.relay_failed,
+            self.relay_attempts,
+            self.relay_lag_events,
+            self.relay_lag_seconds,
             *self.gauges,
         ]
         for metric in series:

@@ -247,6 +247,94 @@ API_KEY: JsonSchema = {
 }
 
 
+# The relay (docs/api.md §14): `tracktion.relay.config.destination_json` and `tracktion.http.destinations`.
+_RELAY_STATE: JsonSchema = {"enum": ["running", "backing-off", "paused", "failing"]}
+_TIMESTAMP_OR_NULL: JsonSchema = {"anyOf": [TIMESTAMP, {"type": "null"}]}
+DESTINATION: JsonSchema = {
+    "type": "object",
+    "required": ["id", "name", "type", "config", "filter", "state", "createdAt"],
+    "properties": {
+        "id": {"type": "string"},
+        "name": {"type": "string"},
+        "type": {"enum": ["synerise", "webhook", "nats"]},
+        "config": {"type": "object", "description": "secrets shown as ***"},
+        "filter": {"type": "object"},
+        "state": _RELAY_STATE,
+        "createdAt": TIMESTAMP,
+    },
+}
+DESTINATION_STATUS: JsonSchema = {
+    "type": "object",
+    "required": [
+        "state",
+        "cursor",
+        "headSeq",
+        "lagEvents",
+        "lagSeconds",
+        "delivered",
+        "failed",
+        "lastSuccessAt",
+        "lastError",
+        "nextAttemptAt",
+    ],
+    "properties": {
+        "state": _RELAY_STATE,
+        "cursor": {"type": "integer", "minimum": 0},
+        "headSeq": {"type": "integer", "minimum": 0},
+        "lagEvents": {"type": "integer", "minimum": 0},
+        "lagSeconds": {"type": "number", "minimum": 0},
+        "delivered": {"type": "integer", "minimum": 0},
+        "failed": {"type": "integer", "minimum": 0},
+        "lastSuccessAt": _TIMESTAMP_OR_NULL,
+        "lastError": {
+            "anyOf": [
+                {
+                    "type": "object",
+                    "required": ["at", "status", "message"],
+                    "properties": {
+                        "at": TIMESTAMP,
+                        "status": {"type": ["integer", "null"]},
+                        "message": STRING_OR_NULL,
+                    },
+                },
+                {"type": "null"},
+            ]
+        },
+        "nextAttemptAt": _TIMESTAMP_OR_NULL,
+    },
+}
+RELAY_FAILURE: JsonSchema = {
+    "type": "object",
+    "required": ["id", "eventUuid", "seq", "failedAt", "attempts", "status", "response"],
+    "properties": {
+        "id": {"type": "string"},
+        "eventUuid": {"type": "string"},
+        "seq": {"type": "integer"},
+        "failedAt": TIMESTAMP,
+        "attempts": {"type": "integer", "minimum": 0},
+        "status": {"type": ["integer", "null"]},
+        "response": {"type": "string"},
+    },
+}
+REPLAY: JsonSchema = {
+    "type": "object",
+    "required": ["id", "state", "matched", "delivered", "failed", "createdAt"],
+    "properties": {
+        "id": {"type": "string"},
+        "state": {"enum": ["pending", "running", "done"]},
+        "matched": {"type": "integer", "minimum": 0},
+        "delivered": {"type": "integer", "minimum": 0},
+        "failed": {"type": "integer", "minimum": 0},
+        "createdAt": TIMESTAMP,
+    },
+}
+REPLAY_ACCEPTED: JsonSchema = {
+    "type": "object",
+    "required": ["replayId"],
+    "properties": {"replayId": {"type": "string"}},
+}
+
+
 def json_answer(schema: JsonSchema, description: str = "OK") -> JsonSchema:
     return {"description": description, "content": {"application/json": {"schema": schema}}}
 

@@ -294,6 +294,10 @@ class PostgresStore(SQLStore[PostgresTx]):
         )
         return [(r[0], self._quarantine(r)) for r in rows]
 
+    async def relay_horizon(self) -> int:
+        """The relay's cursor stops at the same horizon as the live stream (docs/api.md §14.2)."""
+        return (await self._horizon())[0]
+
     async def latest_seqs(self) -> tuple[int, int]:
         """Where a live stream starts: the horizons (rows above them are delivered later, none skipped)."""
         return await self._horizon()

@@ -22,6 +22,7 @@ from tracktion.errors import ErrorEntry
 from tracktion.storage.dialect import Dialect
 from tracktion.storage.filters import definition_filters, event_page, profile_filters, quarantine_filters
 from tracktion.storage.lifecycle_sql import LifecycleSQL
+from tracktion.storage.relay_store import RelaySQL
 
 T = TypeVar("T")
 TxT = TypeVar("TxT")  # the backend's write transaction, as its writer jobs receive it
@@ -41,9 +42,9 @@ class Cursor(Protocol):
     def fetchone(self) -> Any: ...
 
 
-class SQLStore(LifecycleSQL[TxT], ABC, Generic[TxT]):
+class SQLStore(LifecycleSQL[TxT], RelaySQL[TxT], ABC, Generic[TxT]):
     """The shared part of a `Store`: every read and admin write except `profile_events`, whose fast paths
-    differ too much to share (each backend has its own)."""
+    differ too much to share (each backend has its own); the relay's tables come with `RelaySQL`."""
 
     def __init__(self, dialect: Dialect) -> None:
         self._d = dialect

@@ -1,8 +1,9 @@
 """SQLite schema as named migrations, recorded in `tracktion_migrations` (applied in order, each in a
 transaction). Every table is keyed by `workspace_id` first so the PostgreSQL twin can be distributed.
 
-Events are clustered by `seq` (INTEGER PRIMARY KEY, time-ordered): random-UUID clustering was measured to
-slow inserts ~3× as the table grows, so the UUID is a secondary index used only for lookups and upserts.
+Events are clustered by `seq` (INTEGER PRIMARY KEY, time-ordered; AUTOINCREMENT since 0008, so that no seq is
+given twice): random-UUID clustering was measured to slow inserts ~3× as the table grows, so the UUID is a
+secondary index used only for lookups and upserts.
 """
 
 from __future__ import annotations
@@ -14,6 +15,18 @@ from tracktion.storage.identifier_trim import migration_step
 
 # A step is an SQL statement, or a function of the connection for data migrations SQL alone cannot express.
 Step = str | Callable[[Any], None]
+
+
+def _rebuilt(table: str, columns: str, names: str) -> list[str]:
+    """The statements that remake `table` with new column definitions, keeping its rows (and their seq);
+    its indexes go with the old table and are made again by the caller."""
+    return [
+        f"CREATE TABLE {table}_rebuilt ({columns})",
+        f"INSERT INTO {table}_rebuilt ({names}) SELECT {names} FROM {table} ORDER BY seq",
+        f"DROP TABLE {table}",
+        f"ALTER TABLE {table}_rebuilt RENAME TO {table}",
+    ]
+
 
 MIGRATIONS: list[tuple[str, list[Step]]] = [
     (
@@ -165,6 +178,113 @@ MIGRATIONS: list[tuple[str, list[Step]]] = [
             """CREATE TABLE workspace_secrets (
                 workspace_id INTEGER NOT NULL PRIMARY KEY,
                 secret BLOB NOT NULL)""",
+        ],
+    ),
+    (
+        # The relay (docs/api.md §14): destinations with their durable cursor, lease and status; the failures
+        # that never block the cursor; replays and their progress. See `storage.relay_store`.
+        "0007_relay",
+        [
+            """CREATE TABLE destinations (
+                workspace_id INTEGER NOT NULL,
+                id TEXT NOT NULL,
+                name TEXT NOT NULL,
+                type TEXT NOT NULL,
+                config TEXT NOT NULL,
+                filters TEXT NOT NULL,
+                paused INTEGER NOT NULL,
+                created_ms INTEGER NOT NULL,
+                cursor_seq INTEGER NOT NULL,
+                delivered INTEGER NOT NULL,
+                failed INTEGER NOT NULL,
+                state TEXT NOT NULL,
+                next_attempt_ms INTEGER,
+                last_success_ms INTEGER,
+                last_error TEXT,
+                lease_owner TEXT,
+                lease_until_ms INTEGER,
+                version INTEGER NOT NULL,
+                PRIMARY KEY (workspace_id, id)) WITHOUT ROWID""",
+            "CREATE UNIQUE INDEX destinations_by_name ON destinations (workspace_id, name)",
+            """CREATE TABLE relay_failures (
+                workspace_id INTEGER NOT NULL,
+                destination_id TEXT NOT NULL,
+                id TEXT NOT NULL,
+                event_uuid TEXT NOT NULL,
+                seq INTEGER NOT NULL,
+                failed_ms INTEGER NOT NULL,
+                attempts INTEGER NOT NULL,
+                status INTEGER,
+                response TEXT NOT NULL,
+                PRIMARY KEY (workspace_id, destination_id, event_uuid)) WITHOUT ROWID""",
+            "CREATE INDEX relay_failures_by_seq ON relay_failures (workspace_id, destination_id, seq)",
+            """CREATE TABLE relay_replays (
+                workspace_id INTEGER NOT NULL,
+                destination_id TEXT NOT NULL,
+                id TEXT NOT NULL,
+                from_ms INTEGER,
+                to_ms INTEGER,
+                actions TEXT NOT NULL,
+                only_failed INTEGER NOT NULL,
+                upto INTEGER NOT NULL,
+                created_ms INTEGER NOT NULL,
+                state TEXT NOT NULL,
+                position INTEGER NOT NULL,
+                matched INTEGER NOT NULL,
+                delivered INTEGER NOT NULL,
+                failed INTEGER NOT NULL,
+                PRIMARY KEY (workspace_id, destination_id, id)) WITHOUT ROWID""",
+        ],
+    ),
+    (
+        # A seq is never given twice (docs/api.md §7, §14.2). `INTEGER PRIMARY KEY` alone takes MAX(seq) + 1,
+        # so deleting the newest event (erasure, retention) or quarantine record would hand its seq to the next
+        # write, and a relay cursor or a stream's Last-Event-ID already past it would skip that write.
+        # AUTOINCREMENT keeps the highest seq ever used in `sqlite_sequence` and goes on from there; an
+        # overwrite (§3.7) moves its row past that mark and records it too (`sqlite_tx.SQLiteTx`). SQLite adds
+        # AUTOINCREMENT only by rebuilding a table: rows are copied in seq order, the indexes made again.
+        "0008_seq_never_reused",
+        [
+            *_rebuilt(
+                "events",
+                """seq INTEGER PRIMARY KEY AUTOINCREMENT,
+                workspace_id INTEGER NOT NULL,
+                uuid BLOB NOT NULL,
+                client_id INTEGER NOT NULL,
+                action TEXT NOT NULL,
+                label TEXT NOT NULL,
+                time_ms INTEGER NOT NULL,
+                params BLOB NOT NULL,
+                endpoint TEXT NOT NULL,
+                kind TEXT NOT NULL""",
+                "seq, workspace_id, uuid, client_id, action, label, time_ms, params, endpoint, kind",
+            ),
+            "CREATE UNIQUE INDEX events_by_uuid ON events(workspace_id, uuid)",
+            "CREATE INDEX events_by_client ON events(workspace_id, client_id, time_ms, seq)",
+            "CREATE INDEX events_by_time ON events(workspace_id, time_ms, seq)",
+            *_rebuilt(
+                "quarantine",
+                """seq INTEGER PRIMARY KEY AUTOINCREMENT,
+                workspace_id INTEGER NOT NULL,
+                id TEXT NOT NULL,
+                received_ms INTEGER NOT NULL,
+                request_id TEXT NOT NULL,
+                method TEXT NOT NULL,
+                endpoint TEXT NOT NULL,
+                item_index INTEGER,
+                reason TEXT NOT NULL,
+                status INTEGER NOT NULL,
+                errors BLOB NOT NULL,
+                credential BLOB NOT NULL,
+                item BLOB,
+                body TEXT,
+                body_truncated INTEGER NOT NULL DEFAULT 0""",
+                "seq, workspace_id, id, received_ms, request_id, method, endpoint, item_index, reason, status,"
+                " errors, credential, item, body, body_truncated",
+            ),
+            "CREATE UNIQUE INDEX quarantine_by_id ON quarantine(workspace_id, id)",
+            "CREATE INDEX quarantine_by_time ON quarantine(workspace_id, received_ms, seq)",
+            "CREATE INDEX quarantine_by_seq ON quarantine (workspace_id, seq)",
         ],
     ),
 ]

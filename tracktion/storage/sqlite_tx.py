@@ -22,6 +22,11 @@ IDENTITY_CACHE_MAX = 200_000  # identifier → profile entries kept between comm
 # they are queued). If one ever did, its rows stay queued and the commit fails as a whole: nothing half-stored.
 # Measured on 384-row commits into 300k rows: 49-50 -> 30-34 us of CPU per row (no journal, no temp file).
 _EVENT_INSERT = "INSERT OR FAIL INTO events (workspace_id, uuid, client_id, action, label, time_ms, params, endpoint, kind) VALUES "
+# The seq an overwritten event moves to: past every seq ever given (AUTOINCREMENT's mark) and every row.
+_NEXT_EVENT_SEQ = (
+    "SELECT MAX(COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'events'), 0),"
+    " COALESCE((SELECT MAX(seq) FROM events), 0)) + 1"
+)
 # Rows go in as multi-row INSERTs of these sizes (powers of two: few distinct statements, all cached). The
 # sqlite3 module releases the GIL around every statement step: one row per step means one GIL hand-over per
 # row, and with the event loop busy each hand-over can wait a whole switch interval (measured: 1000 rows took
@@ -362,11 +367,14 @@ class SQLiteTx:
             "SELECT seq FROM events WHERE workspace_id = ? AND uuid = ?", (values[0], key)
         ).fetchone()
         # Overwrite in place (§3.7): label and params replaced, a new seq; uuid, action, client, time stay.
+        # The new seq follows the highest ever used, deleted rows included, and becomes that mark: an UPDATE
+        # does not move `sqlite_sequence` by itself (migration 0008_seq_never_reused).
+        (new_seq,) = self.conn.execute(_NEXT_EVENT_SEQ).fetchone()
         self.conn.execute(
-            "UPDATE events SET seq = (SELECT MAX(seq) FROM events) + 1, label = ?, params = ?,"
-            " endpoint = ? WHERE seq = ?",
-            (values[4], values[6], row.endpoint, seq),
+            "UPDATE events SET seq = ?, label = ?, params = ?, endpoint = ? WHERE seq = ?",
+            (new_seq, values[4], values[6], row.endpoint, seq),
         )
+        self.conn.execute("UPDATE sqlite_sequence SET seq = ? WHERE name = 'events'", (new_seq,))
         return False
 
     def _write_pending(self, upto: int | None = None) -> None:

@@ -1,0 +1,172 @@
+"""`nats` destinations (docs/api.md §14.1): one JetStream publish per event, the §13.2 item as JSON.
+
+`Nats-Msg-Id: <eventUUID>:<seq>` lets JetStream drop a re-send inside its duplicate window, so a retried batch
+(some of whose messages were stored before the trouble) does not store them twice. The cursor moves only
+once every message of the batch has its PubAck.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+from typing import Any
+
+import msgspec
+import nats
+import nats.errors
+import nats.js.errors
+from nats.aio.client import Client
+
+from tracktion.domain.relay import RelayEvent
+from tracktion.errors import ErrorEntry, rejected
+from tracktion.relay.types import DestinationType, Refused, Rejected, Retry
+from tracktion.schemas.render import event_json
+
+_PLACEHOLDER = re.compile(r"\{([A-Za-z]+)\}")
+_PLACEHOLDERS = frozenset({"workspaceId", "action", "kind"})
+_ACK_TIMEOUT = 10.0
+
+
+def _token(value: str) -> str:
+    """A value as one subject token: no separators, wildcards or whitespace."""
+    return re.sub(r"[\s.*>]", "_", value) or "_"
+
+
+def validate(config: dict[str, Any]) -> tuple[dict[str, Any], list[ErrorEntry]]:
+    errors: list[ErrorEntry] = []
+    servers = config.get("servers")
+    if servers is None:
+        errors.append(ErrorEntry(1002, "config.servers", "servers is required", None))
+    elif not isinstance(servers, list) or not servers:
+        errors.append(
+            ErrorEntry(1004, "config.servers", "servers must be a non-empty array", rejected(servers))
+        )
+    else:
+        for i, s in enumerate(servers):
+            if not isinstance(s, str) or not re.fullmatch(r"(nats|tls)://[^\s/]+", s):
+                errors.append(
+                    ErrorEntry(1005, f"config.servers[{i}]", "Expected a nats://host:port URL", rejected(s))
+                )
+    subject = config.get("subject")
+    if subject is None:
+        errors.append(ErrorEntry(1002, "config.subject", "subject is required", None))
+    elif not isinstance(subject, str) or not subject or any(c.isspace() for c in subject):
+        errors.append(
+            ErrorEntry(1005, "config.subject", "subject must be a subject without spaces", rejected(subject))
+        )
+    else:
+        unknown = [p for p in _PLACEHOLDER.findall(subject) if p not in _PLACEHOLDERS]
+        if unknown or "*" in subject or ">" in subject:
+            errors.append(
+                ErrorEntry(
+                    1005,
+                    "config.subject",
+                    "subject: wildcards and unknown placeholders are not allowed",
+                    rejected(subject),
+                )
+            )
+    out: dict[str, Any] = {"servers": servers, "subject": subject}
+    credentials = config.get("credentials")
+    if credentials is not None:
+        if not isinstance(credentials, dict) or not (
+            set(credentials) <= {"user", "password", "token"}
+            and all(isinstance(v, str) for v in credentials.values())
+            and ("token" in credentials) != ("user" in credentials)
+        ):
+            errors.append(
+                ErrorEntry(
+                    1005, "config.credentials", 'credentials must be {"user", "password"} or {"token"}', None
+                )
+            )
+        out["credentials"] = credentials
+    return out, errors
+
+
+class NatsSender:
+    batch_size = 500
+
+    def __init__(self, config: dict[str, Any]) -> None:
+        self.servers: list[str] = config["servers"]
+        self.subject: str = config["subject"]
+        self.credentials: dict[str, str] = dict(config.get("credentials") or {})
+        self.nc: Client | None = None
+
+    def subject_for(self, event: RelayEvent) -> str:
+        row = event.row
+        values = {"workspaceId": str(row.workspace_id), "action": _token(row.action), "kind": row.kind}
+        return _PLACEHOLDER.sub(lambda m: values[m.group(1)], self.subject)
+
+    async def _connect(self) -> Client:
+        if self.nc is not None and self.nc.is_connected:
+            return self.nc
+        if self.nc is not None:
+            await self._drop()
+        options: dict[str, Any] = {
+            "connect_timeout": 5,
+            "allow_reconnect": False,
+            "max_reconnect_attempts": 0,
+        }
+        if "token" in self.credentials:
+            options["token"] = self.credentials["token"]
+        elif "user" in self.credentials:
+            options["user"] = self.credentials["user"]
+            options["password"] = self.credentials.get("password", "")
+
+        async def quiet(exc: Exception) -> None:  # nats-py logs every error itself otherwise
+            return None
+
+        try:
+            self.nc = await nats.connect(self.servers, error_cb=quiet, **options)
+        except nats.errors.Error as exc:
+            if "authorization" in str(exc).lower():
+                raise Refused(f"NATS: {exc}") from exc
+            raise Retry(f"NATS connect: {type(exc).__name__}") from exc
+        except (OSError, TimeoutError) as exc:
+            raise Retry(f"NATS connect: {type(exc).__name__}") from exc
+        return self.nc
+
+    async def deliver(self, events: list[RelayEvent], delivery_id: str) -> None:
+        nc = await self._connect()
+        js = nc.jetstream()
+        # All publishes of the batch go out in seq order on the one connection; their acks are awaited together.
+        results = await asyncio.gather(
+            *(
+                js.publish(
+                    self.subject_for(e),
+                    msgspec.json.encode(event_json(e, extended=True)),
+                    timeout=_ACK_TIMEOUT,
+                    headers={"Nats-Msg-Id": f"{e.row.uuid}:{e.row.seq}"},
+                )
+                for e in events
+            ),
+            return_exceptions=True,
+        )
+        bad: list[int] = []
+        first: BaseException | None = None
+        for i, result in enumerate(results):
+            if not isinstance(result, BaseException):
+                continue
+            if isinstance(result, nats.js.errors.BadRequestError | nats.errors.MaxPayloadError):
+                bad.append(i)
+                first = first or result
+            elif isinstance(result, asyncio.CancelledError):
+                raise result
+            else:
+                if isinstance(result, nats.errors.ConnectionClosedError | nats.errors.StaleConnectionError):
+                    await self._drop()
+                raise Retry(f"NATS publish: {type(result).__name__}: {result}")
+        if bad:
+            raise Rejected(f"NATS: {first}", None, str(first), indices=bad)
+
+    async def _drop(self) -> None:
+        nc, self.nc = self.nc, None
+        if nc is not None:
+            with contextlib.suppress(Exception):  # closing a broken connection: nothing left to do
+                await nc.close()
+
+    async def close(self) -> None:
+        await self._drop()
+
+
+NATS = DestinationType("nats", validate, NatsSender)
