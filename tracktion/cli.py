@@ -393,10 +393,10 @@ def _lifecycle_parsers(sub: Any, ws: Any) -> None:
         " Prints the erasure's receipt.",
     )
     who = erase.add_mutually_exclusive_group(required=True)
-    who.add_argument("--custom-id")
-    who.add_argument("--email")
-    who.add_argument("--uuid")
-    who.add_argument("--client-id", type=int)
+    who.add_argument("--custom-id", help="the profile with this customId (trimmed, exact)")
+    who.add_argument("--email", help="the profile with this e-mail (case-insensitive)")
+    who.add_argument("--uuid", help="the profile owning this uuid")
+    who.add_argument("--client-id", type=int, help="the profile with this clientId")
     erase.add_argument("--workspace", help="workspace id or guid (default: the only workspace)")
     erase.add_argument(
         "--no-suppress", action="store_true", help="do not block later writes naming these identifiers"
@@ -416,7 +416,14 @@ def _lifecycle_parsers(sub: Any, ws: Any) -> None:
     backup.set_defaults(run=_backup)
 
     restore = sub.add_parser("restore", help="restore a SQLite backup into a new, empty data dir")
-    restore.add_argument("--from", dest="source", type=Path, required=True, metavar="PATH")
+    restore.add_argument(
+        "--from",
+        dest="source",
+        type=Path,
+        required=True,
+        metavar="PATH",
+        help="a backup made by tracktion backup",
+    )
     restore.add_argument("--data-dir", type=Path, required=True, help="new (absent or empty) data dir")
     restore.set_defaults(run=_restore)
 

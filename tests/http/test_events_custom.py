@@ -226,13 +226,13 @@ async def test_salted_uuid_vector(api: Api) -> None:
     assert ev["params"]["time"] == T0
 
 
-async def test_unsalted_uuid_is_v4_and_new_every_time(api: Api) -> None:
+async def test_unsalted_uuid_is_v7_and_new_every_time(api: Api) -> None:
     for _ in range(2):
         r = await api.post(CUSTOM, event(client=ANA, time="2024-03-05T10:15:30.250Z"))
         assert r.status_code == 202
     uuids = [e["uuid"] for e in await api.events()]
     assert len(set(uuids)) == 2
-    assert all(u[14] == "4" for u in uuids)
+    assert all(u[14] == "7" for u in uuids)  # docs/api.md §3.7: v7 by arrival
 
 
 async def test_upsert_replaces_label_params_and_system_params(api: Api, clock: Clock) -> None:
