@@ -28,8 +28,13 @@ _IDENTIFIER_FILTERS = (
 
 async def events_by_client(ctx: Context, request: Request, credential: Credential, body: Any) -> Response:
     """`GET /v4/events/by-client/{clientId}` (workspace credentials)."""
-    client_id = query.positive_int(request.path_params["clientId"], "clientId")
+    raw = request.path_params["clientId"]
+    client_id = query.path_id(raw, "clientId", lambda: _profile_not_found(raw))
     return await _profile_events(ctx, request, credential.workspace_id, client_id)
+
+
+def _profile_not_found(client_id: str) -> NotFound:
+    return NotFound(PROFILE_NOT_FOUND, field="clientId", rejected_value=client_id)
 
 
 async def own_events(ctx: Context, request: Request, credential: Credential, body: Any) -> Response:
@@ -51,7 +56,7 @@ async def _profile_events(ctx: Context, request: Request, workspace_id: int, cli
     )
     found = await ctx.store.profile_events(selection)
     if found is None:
-        raise NotFound(PROFILE_NOT_FOUND, field="clientId", rejected_value=str(client_id))
+        raise _profile_not_found(str(client_id))
     body = timeline.render(*found)
     if body is None:  # rare (see `timeline`): the general path, which reads the events again
         return json_response([event_json(e) for e in await ctx.store.events(selection)])

@@ -15,6 +15,7 @@ from typing import Any
 import msgspec
 
 from tracktion.domain.models import Credential
+from tracktion.errors import BadParameter
 from tracktion.http import query
 from tracktion.http.context import Context
 from tracktion.http.reads import quarantine_json
@@ -33,14 +34,26 @@ _HEADERS = [
 ]
 
 
+def last_event_id(request: Request) -> int | None:
+    """§13.5: a decimal integer within int64, else 400, 1017. Absent or empty: no replay."""
+    raw = request.headers.get("last-event-id", "").strip()
+    if not raw:
+        return None
+    number = query.int64(raw[1:]) if raw.startswith("-") else query.int64(raw)
+    if number is None:
+        raise BadParameter(
+            "Last-Event-ID must be a decimal integer within int64", field="Last-Event-ID", rejected_value=raw
+        )
+    return -number if raw.startswith("-") else number
+
+
 async def stream(ctx: Context, request: Request, credential: Credential, body: Any) -> Response:
     actions = set(request.query_all("action"))
     raw_client = request.query_one("clientId")
     client_id = query.positive_int(raw_client, "clientId") if raw_client is not None else None
     with_quarantine = "quarantine" in request.query_all("include")
-    last_id = request.headers.get("last-event-id", "").strip()
+    replay_from = last_event_id(request)
     event_seq, quarantine_seq = await ctx.store.latest_seqs()
-    replay_from = int(last_id) if last_id.isascii() and last_id.isdigit() else None
 
     def wanted(item: dict[str, Any]) -> bool:
         return (not actions or item["action"] in actions) and (
