@@ -17,13 +17,16 @@ socket: tests/reliability/test_server_limits.py.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
 from typing import Any
 
+import msgspec
 import pytest
 
 from tests.support.api import API_KEY, Api
 from tests.support.http import MakeApi, assert_error, basic, bearer, entry, event
 from tests.support.security import ANONYMOUS, CLIENT_REFRESH, LOGIN, anonymous_login, profile_secret
+from tracktion.http import stream
 
 ADMIN_TOKEN = "admin-secret-0123456789"
 HUGE = "9" * 5000  # past Python's 4300-digit int() limit: int(HUGE) raises ValueError
@@ -197,3 +200,64 @@ async def test_api_version_with_thousands_of_digits_is_400_1016(api: Api) -> Non
     r = await api.post("/v4/events/custom", event(), headers={"Api-Version": "4." + HUGE})
     assert r.status_code == 400, r.text[:300]
     assert r.json()["errors"][0]["code"] == 1016
+
+
+# -- 4. a live stream ends when its credential does (§13.5) ------------------------------------------------
+
+
+def error_events(raw: bytes) -> list[dict[str, Any]]:
+    out = []
+    for frame in raw.split(b"\n\n"):
+        lines = frame.split(b"\n")
+        if b"event: error" in lines:
+            data = next(line for line in lines if line.startswith(b"data: "))
+            out.append(msgspec.json.decode(data[len(b"data: ") :]))
+    return out
+
+
+async def test_stream_ends_when_its_token_expires(make_api: MakeApi) -> None:
+    api = await make_api(token_ttl_seconds=2)
+    started = asyncio.get_running_loop().time()
+    raw = await sse_until_end(api, "/-/api/stream", api.auth(), seconds=6)
+    seconds = asyncio.get_running_loop().time() - started
+    (error,) = error_events(raw)
+    assert (error["status"], error["errors"][0]["code"]) == (401, 2002), error
+    assert error["path"] == "/-/api/stream"
+    assert seconds < 3.5, seconds  # re-checked at `exp`, not at the next 5-second check
+    assert raw.endswith(b"\n\n")
+
+
+@pytest.fixture
+def quick_recheck(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    assert stream.RECHECK_SECONDS == 5.0  # §13.5: at least every 5 s
+    monkeypatch.setattr(stream, "RECHECK_SECONDS", 0.2)
+    yield
+
+
+@pytest.mark.parametrize("scheme", ["bearer", "basic"])
+async def test_stream_ends_when_its_key_is_revoked(
+    make_api: MakeApi, quick_recheck: None, scheme: str
+) -> None:
+    api = await make_api(admin_token=ADMIN_TOKEN)
+    admin = bearer(ADMIN_TOKEN)
+    key = (
+        await api.client.post("/-/admin/workspaces/1/api-keys", json={"kind": "workspace"}, headers=admin)
+    ).json()
+    headers = bearer(await api.login(key["apiKey"])) if scheme == "bearer" else basic("1", key["apiKey"])
+
+    async def revoke_soon() -> None:
+        await asyncio.sleep(0.5)
+        r = await api.client.delete(f"/-/admin/api-keys/{key['id']}", headers=admin)
+        assert r.status_code == 204
+
+    revoking = asyncio.ensure_future(revoke_soon())
+    raw = await sse_until_end(api, "/-/api/stream", headers, seconds=4)
+    await revoking
+    (error,) = error_events(raw)
+    assert (error["status"], error["errors"][0]["code"]) == (401, 2001), error
+
+
+async def test_stream_of_a_valid_credential_goes_on(make_api: MakeApi, quick_recheck: None) -> None:
+    api = await make_api()
+    raw = await sse_until_end(api, "/-/api/stream", api.auth(), seconds=1.0)
+    assert error_events(raw) == [] and raw.startswith(b"retry: 2000\n")
