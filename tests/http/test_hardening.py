@@ -261,3 +261,36 @@ async def test_stream_of_a_valid_credential_goes_on(make_api: MakeApi, quick_rec
     api = await make_api()
     raw = await sse_until_end(api, "/-/api/stream", api.auth(), seconds=1.0)
     assert error_events(raw) == [] and raw.startswith(b"retry: 2000\n")
+
+
+# -- 6. request-level quarantine bodies never show a secret (§11) -----------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("body", "secret"),
+    [
+        (b'{"action":"a.b","label":"x","params":{"apiKey":"s3cret-1","x":1}', b"s3cret-1"),  # unclosed
+        (b'{"eventSalt" : "salt-2", "label": "x", bad}', b"salt-2"),
+        (b'{"params": {"apiKey": "s3\\"cret-3"}} trailing', b"cret-3"),  # an escaped quote inside
+        (b'{"label":"x","params":{"apiKey":"s3cret-4', b"s3cret-4"),  # cut inside the value
+        (b'[{"apiKey":"a-sec5"},{"eventSalt":"a-sec5"}, ', b"sec5"),
+    ],
+)
+async def test_malformed_body_excerpt_hides_api_key_and_salt(api: Api, body: bytes, secret: bytes) -> None:
+    r = await api.post("/v4/events/custom", content=body)
+    assert r.status_code == 400
+    r = await api.get("/-/api/quarantine")
+    (record,) = r.json()["items"]
+    assert record["itemIndex"] is None and "body" in record
+    assert secret not in r.content, record["body"]
+    assert '"***"' in record["body"]
+    # The store keeps what was sent (§11: the API output is what hides it).
+    stored = await api.app.ctx.store.quarantine_record(1, record["id"])
+    assert stored is not None and secret.decode() in stored.body
+
+
+async def test_excerpt_without_secrets_is_unchanged(api: Api) -> None:
+    body = b'{"action":"a.b","label":"x","params":{"apiKeys":"visible","key":"apiKey"}'
+    assert (await api.post("/v4/events/custom", content=body)).status_code == 400
+    (record,) = await api.quarantine()
+    assert record["body"] == body.decode()

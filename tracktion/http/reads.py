@@ -3,6 +3,7 @@ quarantine (§13.4)."""
 
 from __future__ import annotations
 
+import re
 import uuid as uuidlib
 from typing import Any
 
@@ -138,9 +139,21 @@ def quarantine_json(record: QuarantineRecord) -> dict[str, Any]:
     if record.has_item:
         out["item"] = _masked(record.item)
     else:
-        out["body"] = record.body
+        out["body"] = masked_body(record.body)
         out["bodyTruncated"] = record.body_truncated
     return out
+
+
+# §11: in a request-level body excerpt, the string after an `"apiKey"` or `"eventSalt"` key is shown as
+# `"***"`. Matched on the text, since such a body did not parse: the value runs to its closing quote (escaped
+# quotes skipped) or, in a body cut short, to the end of the excerpt.
+_SECRET_VALUE = re.compile(r'("(?:apiKey|eventSalt)"\s*:\s*)"(?:[^"\\]|\\.)*(?:"|\\?$)', re.DOTALL)
+
+
+def masked_body(body: str | None) -> str | None:
+    if body is None or ('"apiKey"' not in body and '"eventSalt"' not in body):
+        return body
+    return _SECRET_VALUE.sub(r'\1"***"', body)
 
 
 def _masked(item: Any) -> Any:
