@@ -32,6 +32,7 @@ ADMIN_TOKEN = "admin-secret-0123456789"
 HUGE = "9" * 5000  # past Python's 4300-digit int() limit: int(HUGE) raises ValueError
 TWENTY = "1" + "0" * 19  # 20 digits: within int() but past int64
 PAST_INT64 = str(2**63)  # 19 digits, one past the largest int64
+PAGE_BYTES = 16 * 1024 * 1024  # §12
 UUID_A = "0b7e1f5a-3c4d-4e5f-8a9b-0c1d2e3f4a5b"
 
 
@@ -261,6 +262,81 @@ async def test_stream_of_a_valid_credential_goes_on(make_api: MakeApi, quick_rec
     api = await make_api()
     raw = await sse_until_end(api, "/-/api/stream", api.auth(), seconds=1.0)
     assert error_events(raw) == [] and raw.startswith(b"retry: 2000\n")
+
+
+# -- 5. one response page: at most 16 MiB of JSON (§12) ----------------------------------------------------
+
+BIG = 1_000_000  # one event's param string: 18 of them are past 16 MiB, each body within 1 MiB
+MANY = 18
+
+
+async def _big_events(api: Api, n: int = MANY) -> None:
+    for i in range(n):
+        body = event(client={"customId": "big"}, params={"i": i, "s": "x" * BIG})
+        assert (await api.send_event(body)).status_code == 202
+
+
+async def test_event_search_page_ends_early_with_a_cursor(api: Api) -> None:
+    await _big_events(api)
+    seen: list[int] = []
+    cursor = None
+    pages_read = 0
+    while True:
+        params: dict[str, Any] = {"limit": 1000, **({"cursor": cursor} if cursor else {})}
+        r = await api.get("/-/api/events", params=params)
+        assert r.status_code == 200
+        assert len(r.content) <= PAGE_BYTES, len(r.content)
+        page = r.json()
+        assert page["items"], "a page always holds at least one item"
+        seen += [item["params"]["i"] for item in page["items"]]
+        pages_read += 1
+        cursor = page["nextCursor"]
+        if cursor is None:
+            break
+    assert pages_read >= 2
+    assert sorted(seen) == list(range(MANY))  # each exactly once, none lost at a page end
+
+
+async def test_profile_event_lists_hold_fewer_items(api: Api) -> None:
+    await _big_events(api)
+    (first,) = (await api.get("/-/api/events", params={"limit": 1})).json()["items"]
+    r = await api.get(f"/v4/events/by-client/{first['client']['id']}", params={"limit": 1000})
+    assert r.status_code == 200
+    assert len(r.content) <= PAGE_BYTES
+    items = r.json()
+    assert 1 <= len(items) < MANY
+    assert [item["params"]["i"] for item in items] == list(range(MANY - 1, MANY - 1 - len(items), -1))
+
+
+async def test_own_events_list_holds_fewer_items(api: Api) -> None:
+    token = await anonymous_login(api, await profile_secret(api), UUID_A)
+    for i in range(MANY):
+        body = {"action": "a.b", "label": "l", "params": {"i": i, "s": "x" * BIG}}
+        r = await api.client.post("/v4/events/custom", json=body, headers=bearer(token))
+        assert r.status_code == 202
+    r = await api.client.get("/v4/events", params={"limit": 1000}, headers=bearer(token))
+    assert r.status_code == 200 and len(r.content) <= PAGE_BYTES
+    assert 1 <= len(r.json()) < MANY
+
+
+async def test_quarantine_page_ends_early_with_a_cursor(api: Api) -> None:
+    for i in range(MANY):
+        body = event(label="", params={"i": i, "s": "x" * BIG})  # invalid: kept whole as the record's item
+        assert (await api.send_event(body)).status_code == 400
+    r = await api.get("/-/api/quarantine", params={"limit": 1000})
+    assert r.status_code == 200 and len(r.content) <= PAGE_BYTES
+    first = r.json()
+    assert 1 <= len(first["items"]) < MANY and first["nextCursor"] is not None
+    rest = (await api.get("/-/api/quarantine", params={"limit": 1000, "cursor": first["nextCursor"]})).json()
+    got = [item["item"]["params"]["i"] for item in first["items"] + rest["items"]]
+    assert sorted(got) == list(range(MANY)) and rest["nextCursor"] is None
+
+
+async def test_one_item_past_the_cap_is_still_answered(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("tracktion.http.pages.PAGE_BYTES", 1000)
+    await _big_events(api, 2)
+    page = (await api.get("/-/api/events", params={"limit": 10})).json()
+    assert len(page["items"]) == 1 and page["nextCursor"] is not None
 
 
 # -- 6. request-level quarantine bodies never show a secret (§11) -----------------------------------------

@@ -5,17 +5,22 @@ from __future__ import annotations
 
 import re
 import uuid as uuidlib
+from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
-from tracktion.domain.models import Credential, QuarantineRecord
-from tracktion.domain.ports import EventQuery, QuarantineQuery
+import msgspec
+
+from tracktion.domain.definitions import Definition
+from tracktion.domain.models import Credential, Profile, QuarantineRecord
+from tracktion.domain.ports import EventQuery, QuarantineQuery, StoredEvent, TimelineEvent
 from tracktion.domain.timefmt import format_ms
 from tracktion.errors import NotFound
-from tracktion.http import query, timeline
+from tracktion.http import pages, query, timeline
 from tracktion.http.context import Context
 from tracktion.http.request import Request, Response, json_response
 from tracktion.schemas.client import lookup_identifier
-from tracktion.schemas.render import definition_json, definitions_json, event_json
+from tracktion.schemas.render import definition_json, event_json
 
 PROFILE_NOT_FOUND = "Profile not found"
 _JSON_HEADER = (b"content-type", b"application/json")  # as `json_response` sends it
@@ -25,6 +30,7 @@ _IDENTIFIER_FILTERS = (
     ("custom_id", "customId", "Custom id"),
     ("email", "email", "Email"),
 )
+_encode = msgspec.json.encode
 
 
 async def events_by_client(ctx: Context, request: Request, credential: Credential, body: Any) -> Response:
@@ -46,22 +52,39 @@ async def own_events(ctx: Context, request: Request, credential: Credential, bod
 
 async def _profile_events(ctx: Context, request: Request, workspace_id: int, client_id: int) -> Response:
     start, end = query.time_range(request, "time[from]", "time[to]")
-    limit = query.limit(request)
     selection = EventQuery(
         workspace_id,
         client_ids=(client_id,),
         actions=tuple(request.query_all("action")),
         from_ms=start,
         to_ms=end if end is not None else request.received_ms,
-        limit=limit,
     )
-    found = await ctx.store.profile_events(selection)
-    if found is None:
-        raise _profile_not_found(str(client_id))
-    body = timeline.render(*found)
-    if body is None:  # rare (see `timeline`): the general path, which reads the events again
-        return json_response([event_json(e) for e in await ctx.store.events(selection)])
-    return Response(200, body, [_JSON_HEADER])
+    profile: Profile | None = None
+
+    async def fetch(n: int, after: tuple[int, int] | None) -> list[TimelineEvent]:
+        nonlocal profile
+        found = await ctx.store.profile_events(replace(selection, limit=n, after=after))
+        if found is None:
+            raise _profile_not_found(str(client_id))
+        profile = found[0]
+        return found[1]
+
+    async def render(events: Sequence[TimelineEvent]) -> list[Any]:
+        assert profile is not None
+        # The stored params as they are (`timeline`); the rare list it declines is rendered the general way.
+        return timeline.render_items(profile, events) or timeline.event_dicts(profile, events)
+
+    async def position(event_uuid: str) -> tuple[int, int] | None:
+        # The timeline's rows carry no `seq`; the next fetch continues after this event's (time, seq).
+        stored = await ctx.store.event(workspace_id, event_uuid)
+        return (stored.row.time_ms, stored.row.seq) if stored is not None else None
+
+    page = await pages.collect(fetch, _timeline_uuid, render, query.limit(request), position=position)
+    return Response(200, page.array(), [_JSON_HEADER])
+
+
+def _timeline_uuid(event: TimelineEvent) -> str:
+    return event[0]
 
 
 async def search_events(ctx: Context, request: Request, credential: Credential, body: Any) -> Response:
@@ -78,22 +101,40 @@ async def search_events(ctx: Context, request: Request, credential: Credential, 
         client_ids = await ctx.store.find_client_ids(ws, client_id=client_id, **idents)
     start, end = query.time_range(request, "from", "to")
     limit = query.limit(request)
-    after = query.decode_cursor(request)
-    events = await ctx.store.events(
-        EventQuery(
-            ws,
-            client_ids=client_ids,
-            actions=tuple(request.query_all("action")),
-            from_ms=start,
-            to_ms=end,
-            endpoint=request.query_one("endpoint"),
-            limit=limit + 1,
-            after=after,
-        )
+    selection = EventQuery(
+        ws,
+        client_ids=client_ids,
+        actions=tuple(request.query_all("action")),
+        from_ms=start,
+        to_ms=end,
+        endpoint=request.query_one("endpoint"),
     )
-    page = events[:limit]
-    cursor = query.encode_cursor(page[-1].row.time_ms, page[-1].row.seq) if len(events) > limit else None
-    return json_response({"items": [event_json(e, extended=True) for e in page], "nextCursor": cursor})
+
+    async def fetch(n: int, after: tuple[int, int] | None) -> list[StoredEvent]:
+        return await ctx.store.events(replace(selection, limit=n, after=after))
+
+    async def render(events: Sequence[StoredEvent]) -> list[dict[str, Any]]:
+        return [event_json(e, extended=True) for e in events]
+
+    page = await pages.collect(
+        fetch, _event_key, render, limit, query.decode_cursor(request), overhead=_ENVELOPE_BYTES
+    )
+    return _items_page(page)
+
+
+def _event_key(stored: StoredEvent) -> tuple[int, int]:
+    return stored.row.time_ms, stored.row.seq
+
+
+# `{"items":…,"nextCursor":"…"}` around a page's array: a cursor is two int64 in base64 (under 64 bytes).
+_ENVELOPE_BYTES = 100
+
+
+def _items_page(page: pages.Page[tuple[int, int]]) -> Response:
+    """`{"items", "nextCursor"}`: the bytes `json_response` would write for it."""
+    cursor = query.encode_cursor(*page.last) if page.more and page.last is not None else None
+    body = b'{"items":' + page.array() + b',"nextCursor":' + _encode(cursor) + b"}"
+    return Response(200, body, [_JSON_HEADER])
 
 
 async def get_event(ctx: Context, request: Request, credential: Credential, body: Any) -> Response:
@@ -112,7 +153,21 @@ async def list_definitions(ctx: Context, request: Request, credential: Credentia
     defs = await ctx.store.definitions(
         credential.workspace_id, kind=request.query_one("kind"), prefix=request.query_one("prefix")
     )
-    return json_response(definitions_json(defs))
+
+    async def fetch(n: int, after: int | None) -> list[tuple[int, Definition]]:
+        start = after or 0
+        return list(enumerate(defs[start : start + n], start + 1))  # (position after it, definition)
+
+    async def render(rows: Sequence[tuple[int, Definition]]) -> list[dict[str, Any]]:
+        return [definition_json(d) for _, d in rows]
+
+    # No cursor here: a list past 16 MiB (actions with many thousands of param names) ends early (§12).
+    page = await pages.collect(fetch, _first, render, max(len(defs), 1))
+    return Response(200, page.array(), [_JSON_HEADER])
+
+
+def _first(row: tuple[int, Any]) -> int:
+    return row[0]
 
 
 async def get_definition(ctx: Context, request: Request, credential: Credential, body: Any) -> Response:
@@ -172,20 +227,28 @@ def _masked(item: Any) -> Any:
 async def list_quarantine(ctx: Context, request: Request, credential: Credential, body: Any) -> Response:
     start, end = query.time_range(request, "from", "to")
     limit = query.limit(request)
-    rows = await ctx.store.quarantine(
-        QuarantineQuery(
-            credential.workspace_id,
-            reason=request.query_one("reason"),
-            endpoint=request.query_one("endpoint"),
-            from_ms=start,
-            to_ms=end,
-            limit=limit + 1,
-            after=query.decode_cursor(request),
-        )
+    selection = QuarantineQuery(
+        credential.workspace_id,
+        reason=request.query_one("reason"),
+        endpoint=request.query_one("endpoint"),
+        from_ms=start,
+        to_ms=end,
     )
-    page = rows[:limit]
-    cursor = query.encode_cursor(page[-1][1].received_ms, page[-1][0]) if len(rows) > limit else None
-    return json_response({"items": [quarantine_json(r) for _, r in page], "nextCursor": cursor})
+
+    async def fetch(n: int, after: tuple[int, int] | None) -> list[tuple[int, QuarantineRecord]]:
+        return await ctx.store.quarantine(replace(selection, limit=n, after=after))
+
+    async def render(rows: Sequence[tuple[int, QuarantineRecord]]) -> list[dict[str, Any]]:
+        return [quarantine_json(record) for _, record in rows]
+
+    page = await pages.collect(
+        fetch, _quarantine_key, render, limit, query.decode_cursor(request), overhead=_ENVELOPE_BYTES
+    )
+    return _items_page(page)
+
+
+def _quarantine_key(row: tuple[int, QuarantineRecord]) -> tuple[int, int]:
+    return row[1].received_ms, row[0]
 
 
 async def get_quarantine(ctx: Context, request: Request, credential: Credential, body: Any) -> Response:

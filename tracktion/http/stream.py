@@ -23,6 +23,7 @@ from tracktion.domain.timefmt import format_ms
 from tracktion.errors import BadParameter, PermissionDenied, TracktionError, error_body
 from tracktion.http import query
 from tracktion.http.context import Context
+from tracktion.http.pages import Sizer
 from tracktion.http.reads import quarantine_json
 from tracktion.http.request import Request, Response, StreamResponse
 from tracktion.schemas.render import event_json
@@ -95,16 +96,34 @@ async def stream(ctx: Context, request: Request, credential: Credential, body: A
         finally:
             ctx.stream_clients -= 1
 
+    def frame_of(stored: Any, sizer: Sizer) -> bytes | None:
+        """The frame of a stored event, or None when the filters leave it out. Every frame is sized,
+        wanted or not: fetches are sized from the largest seen, so a flood of near-1-MiB events of
+        another action is not read 500 at once either."""
+        item = event_json(stored, extended=True)
+        frame = _frame("event", item, stored.row.seq)
+        sizer.saw(len(frame))
+        return frame if wanted(item) else None
+
     async def follow() -> AsyncIterator[bytes]:
         nonlocal event_seq, quarantine_seq, expires
         yield b"retry: 2000\n: connected\n\n"
         ws = credential.workspace_id
+        sizer, records = Sizer(), Sizer()
         if replay_from is not None:
-            for stored in await ctx.store.events_since(ws, replay_from, REPLAY_MAX):
-                item = event_json(stored, extended=True)
-                if wanted(item):
-                    yield _frame("event", item, stored.row.seq)
-                event_seq = max(event_seq, stored.row.seq)
+            left, after = REPLAY_MAX, replay_from
+            while left > 0:
+                asked = sizer.rows(left)
+                batch = await ctx.store.events_since(ws, after, asked)
+                for stored in batch:
+                    frame = frame_of(stored, sizer)
+                    if frame is not None:
+                        yield frame
+                    after = stored.row.seq
+                    event_seq = max(event_seq, stored.row.seq)
+                left -= len(batch)
+                if len(batch) < asked:
+                    break
         last_sent = time.monotonic()
         next_check = last_sent + RECHECK_SECONDS
         while not ctx.changes.closed:  # closed: the server is stopping, end the response
@@ -121,19 +140,23 @@ async def stream(ctx: Context, request: Request, credential: Credential, body: A
                     expires = None  # checked and still valid (a clock of its own): periodic checks only
                 next_check = time.monotonic() + RECHECK_SECONDS
             sent = False
-            while True:  # drain: a burst can exceed one page
-                page = await ctx.store.events_since(ws, event_seq, PAGE)
+            while True:  # drain: a burst can exceed one fetch
+                asked = sizer.rows(PAGE)
+                page = await ctx.store.events_since(ws, event_seq, asked)
                 for stored in page:
-                    item = event_json(stored, extended=True)
-                    if wanted(item):
-                        yield _frame("event", item, stored.row.seq)
+                    frame = frame_of(stored, sizer)
+                    if frame is not None:
+                        yield frame
                         sent = True
                     event_seq = stored.row.seq
-                if len(page) < PAGE:
+                if len(page) < asked:
                     break
             if with_quarantine:
-                for seq, record in await ctx.store.quarantine_since(ws, quarantine_seq, PAGE):
-                    yield _frame("quarantine", quarantine_json(record), None)
+                # A record keeps its item whole (up to 1 MiB): sized like the events.
+                for seq, record in await ctx.store.quarantine_since(ws, quarantine_seq, records.rows(PAGE)):
+                    frame = _frame("quarantine", quarantine_json(record), None)
+                    records.saw(len(frame))
+                    yield frame
                     quarantine_seq, sent = seq, True
             if sent:
                 last_sent = time.monotonic()

@@ -14,6 +14,8 @@ cannot encode) and the caller renders them the general way.
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
 from typing import Any
 
 import msgspec
@@ -47,10 +49,17 @@ class _SystemUuid(msgspec.Struct):
 
 _read_uuid = msgspec.json.Decoder(_SystemUuid).decode
 _encode = msgspec.json.Encoder().encode
+_decode_any = msgspec.json.Decoder().decode
 
 
 def render(profile: Profile, events: list[TimelineEvent]) -> bytes | None:
     """The JSON array of `events` (all of `profile`), or None when it must be rendered the general way."""
+    items = render_items(profile, events)
+    return None if items is None else b"[" + b",".join(items) + b"]"
+
+
+def render_items(profile: Profile, events: Sequence[TimelineEvent]) -> list[bytes] | None:
+    """Each event's JSON (a page is built item by item, `tracktion.http.pages`), or None as `render`."""
     out = []
     for uuid, time_ms, action, label, params in events:
         # The stdlib fallback writes every non-ASCII character as `\uXXXX`, so a surrogate as `\udXXX`;
@@ -66,8 +75,41 @@ def render(profile: Profile, events: list[TimelineEvent]) -> bytes | None:
         except msgspec.DecodeError:
             return None
         client = _Client(profile.client_id, client_uuid, profile.custom_id, profile.email)
-        out.append(_Event(uuid, format_ms(time_ms), action, label, client, msgspec.Raw(params)))
+        try:
+            out.append(_encode(_Event(uuid, format_ms(time_ms), action, label, client, msgspec.Raw(params))))
+        except UnicodeEncodeError:  # a label with an escaped lone surrogate (stored as sent)
+            return None
+    return out
+
+
+def event_dicts(profile: Profile, events: Sequence[TimelineEvent]) -> list[dict[str, Any]]:
+    """The general way: what `render.event_json` makes of the same events (params decoded, escaped lone
+    surrogates included), for the lists `render_items` declines."""
+    out = []
+    for uuid, time_ms, action, label, params in events:
+        decoded = decode_params(params)
+        client = {
+            "id": profile.client_id,
+            "uuid": decoded.get("uuid"),
+            "customId": profile.custom_id,
+            "email": profile.email,
+        }
+        out.append(
+            {
+                "uuid": uuid,
+                "time": format_ms(time_ms),
+                "action": action,
+                "label": label,
+                "client": client,
+                "params": decoded,
+            }
+        )
+    return out
+
+
+def decode_params(params: bytes | str) -> Any:
+    # msgspec refuses the escaped lone surrogates the stdlib fallback may have stored; json.loads reads them.
     try:
-        return _encode(out)
-    except UnicodeEncodeError:  # a label with an escaped lone surrogate (stored as sent)
-        return None
+        return _decode_any(params)
+    except msgspec.DecodeError:
+        return json.loads(params)
