@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
-from tracktion import __version__
+from tracktion import __version__, datadir
 from tracktion.app import create_app, open_store
 from tracktion.auth.jwt import KEY_FILE, SigningKey
 from tracktion.auth.permissions import sorted_permissions, unknown_permissions
@@ -167,7 +167,7 @@ def _with_store(settings: Settings, work: Callable[[Store], Awaitable[T]], *, cr
 
     async def run() -> T:
         if create:
-            settings.data_dir.mkdir(parents=True, exist_ok=True)
+            datadir.prepare(settings.data_dir)
         store = open_store(settings)
         try:
             await store.start()

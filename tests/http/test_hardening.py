@@ -17,7 +17,11 @@ socket: tests/reliability/test_server_limits.py.
 from __future__ import annotations
 
 import asyncio
+import logging
+import os
+import stat
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -370,3 +374,54 @@ async def test_excerpt_without_secrets_is_unchanged(api: Api) -> None:
     assert (await api.post("/v4/events/custom", content=body)).status_code == 400
     (record,) = await api.quarantine()
     assert record["body"] == body.decode()
+
+
+# -- 7. the store's files are the owner's only (§13.8) -----------------------------------------------------
+
+
+def _mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+@pytest.fixture
+def loose_umask() -> Iterator[None]:
+    previous = os.umask(0o002)  # group- and world-readable files unless tracktion says otherwise
+    yield
+    os.umask(previous)
+
+
+async def test_data_dir_and_sqlite_files_are_private(
+    make_api: MakeApi, tmp_path: Path, loose_umask: None
+) -> None:
+    data_dir = tmp_path / "private"
+    api = await make_api(data_dir=data_dir)
+    assert (await api.send_event(event())).status_code == 202
+    assert _mode(data_dir) == 0o700
+    files = sorted(data_dir.glob("tracktion.db*"))
+    if api.app.ctx.settings.database_url is None:
+        assert {p.name for p in files} >= {"tracktion.db", "tracktion.db-wal", "tracktion.db-shm"}
+    for path in files:
+        assert _mode(path) == 0o600, (path.name, oct(_mode(path)))
+
+
+async def test_loose_modes_of_an_existing_store_are_fixed_at_start(
+    make_api: MakeApi, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    data_dir = tmp_path / "loose"
+    api = await make_api(data_dir=data_dir)
+    assert (await api.send_event(event())).status_code == 202
+    await api.app.shutdown()
+    data_dir.chmod(0o755)
+    loosened = [p for p in data_dir.glob("tracktion.db*")]
+    for path in loosened:
+        path.chmod(0o644)
+    caplog.set_level(logging.WARNING)
+    api = await make_api(data_dir=data_dir)
+    assert _mode(data_dir) == 0o700
+    for path in data_dir.glob("tracktion.db*"):
+        assert _mode(path) == 0o600, path.name
+    warned = " ".join(r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING)
+    assert str(data_dir) in warned
+    for path in loosened:
+        assert path.name in warned
+    assert (await api.get("/-/api/events")).status_code == 200
