@@ -108,7 +108,7 @@ class Settings:
         default=None,
         metadata={
             "env": "TRACKTION_METRICS_TOKEN",
-            "help": "bearer token protecting /-/metrics (public when unset)",
+            "help": "bearer token protecting /-/metrics (unset: loopback and trusted proxies only)",
             "parse": _optional,
             "secret": True,
         },

@@ -17,6 +17,7 @@ socket: tests/reliability/test_server_limits.py.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import os
 import stat
@@ -28,7 +29,7 @@ import msgspec
 import pytest
 
 from tests.support.api import API_KEY, Api
-from tests.support.http import MakeApi, assert_error, basic, bearer, entry, event
+from tests.support.http import MakeApi, assert_error, basic, bearer, client_for, entry, event
 from tests.support.security import ANONYMOUS, CLIENT_REFRESH, LOGIN, anonymous_login, profile_secret
 from tracktion.http import stream
 
@@ -425,3 +426,38 @@ async def test_loose_modes_of_an_existing_store_are_fixed_at_start(
     for path in loosened:
         assert path.name in warned
     assert (await api.get("/-/api/events")).status_code == 200
+
+
+# -- 8. who may read /-/metrics (§13.1) --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("peer", ["127.0.0.1", "127.8.9.10", "::1", "::ffff:127.0.0.1"])
+async def test_metrics_without_token_answer_loopback_peers(api: Api, peer: str) -> None:
+    r = await client_for(api, (peer, 40000)).client.get("/-/metrics")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/plain; version=0.0.4")
+
+
+@pytest.mark.parametrize("forwarded", [None, "127.0.0.1"])
+async def test_metrics_without_token_are_404_to_other_peers(api: Api, forwarded: str | None) -> None:
+    headers = {"X-Forwarded-For": forwarded} if forwarded else {}
+    r = await api.client.get("/-/metrics", headers=headers)  # the test peer, 203.0.113.7
+    assert_error(r, 404, entry(3001, "", "Not found"), path="/-/metrics")
+    assert "tracktion_" not in r.text
+    r = await api.client.get("/-/metrics", headers={"Authorization": f"Bearer {api.token}"})
+    assert r.status_code == 404  # an API credential is not a metrics credential
+
+
+async def test_metrics_without_token_answer_trusted_proxies(make_api: MakeApi) -> None:
+    api = await make_api(trusted_proxies=(ipaddress.ip_network("203.0.113.0/24"),), login=False)
+    r = await api.client.get("/-/metrics", headers={"X-Forwarded-For": "198.51.100.1"})
+    assert r.status_code == 200
+    r = await client_for(api, ("198.51.100.1", 1)).client.get("/-/metrics")
+    assert r.status_code == 404
+
+
+async def test_metrics_token_is_required_even_from_loopback(make_api: MakeApi) -> None:
+    api = await make_api(metrics_token="scrape-secret", login=False)
+    local = client_for(api, ("127.0.0.1", 1))
+    assert (await local.client.get("/-/metrics")).status_code == 401
+    r = await api.client.get("/-/metrics", headers={"Authorization": "Bearer scrape-secret"})
+    assert r.status_code == 200  # with the token, from anywhere
