@@ -153,6 +153,29 @@ class Settings:
             "parse": _sqlite_writer,
         },
     )
+    header_timeout_seconds: float = field(
+        default=30.0,
+        metadata={
+            "env": "TRACKTION_HEADER_TIMEOUT_SECONDS",
+            "help": "a request's headers must arrive within this time, else the connection is closed",
+            "parse": float,
+        },
+    )
+    keepalive_timeout_seconds: float = field(
+        default=75.0,
+        metadata={
+            "env": "TRACKTION_KEEPALIVE_TIMEOUT_SECONDS",
+            "help": "an idle kept-alive connection is closed after this time",
+            "parse": float,
+        },
+    )
+    max_connections: int = field(
+        default=1024,
+        metadata={
+            "env": "TRACKTION_MAX_CONNECTIONS",
+            "help": "open connections per server process; the next one gets 503 and is closed",
+        },
+    )
     workers: int = field(default=1, metadata={"env": "TRACKTION_WORKERS", "help": "server processes"})
     log_level: str = field(
         default="info", metadata={"env": "TRACKTION_LOG_LEVEL", "help": "debug, info, warning"}
