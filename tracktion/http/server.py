@@ -110,11 +110,14 @@ class HttpProtocol(HttpToolsProtocol):
         self._line_open = True  # still inside the request line
         self._line_bytes = 0
         self._header_bytes = 0
-        self._first_line = bytearray()  # the request line as received (≤ 8 KiB), for the error body's path
+        # A request line received over several reads (≤ 8 KiB), for the error body's path. A line that comes
+        # whole in one read (nearly always) is not copied: see `_path`.
+        self._first_line = b""
         self._header_timer: asyncio.TimerHandle | None = None
         self._head_deadline: float | None = None  # when the head being received must be complete
         self._linger_timer: asyncio.TimerHandle | None = None
         self._dropping = False  # answered and closing: whatever arrives is read and dropped
+        self.url = b""  # the request target as the parser read it (uvicorn sets it per message)
 
     # -- connection ------------------------------------------------------------------------------------
 
@@ -125,7 +128,7 @@ class HttpProtocol(HttpToolsProtocol):
             log.warning(
                 "refused a connection: %d open (TRACKTION_MAX_CONNECTIONS)", len(self.connections) - 1
             )
-            self._answer(Overloaded("Too many open connections, retry later"))
+            self._answer(Overloaded("Too many open connections, retry later"), "")
             return
         self._head_begins()  # from connect
 
@@ -140,6 +143,18 @@ class HttpProtocol(HttpToolsProtocol):
         if self._dropping:
             return
         self._unset_keepalive_if_required()
+        if self._in_head and self._line_open and not self._line_bytes:
+            # The usual read: a whole request (head and body) or the start of one. One search for the end
+            # of the request line; when the line and everything after it are within the limits, the parser
+            # gets the read as it is.
+            if self._head_deadline is None:
+                self._head_begins()  # the first byte of a request on a kept-alive connection
+            end = data.find(b"\n", 0, REQUEST_LINE_BYTES + 2)
+            if end >= 0 and len(data) - end - 1 <= HEADER_BYTES + 2:
+                self._line_open = False
+                self._header_bytes = len(data) - end - 1
+                self._feed(data)
+                return
         while data:
             if not self._in_head:
                 self._feed(data)
@@ -161,9 +176,10 @@ class HttpProtocol(HttpToolsProtocol):
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserInvalidMethodError:
-            self._refuse(NotImplementedYet("Method not implemented"))
+            self._refuse(NotImplementedYet("Method not implemented"), data)
         except httptools.HttpParserError as exc:
-            self._refuse(_FrameError(errors=[ErrorEntry(1000, "", "Malformed HTTP request", str(exc)[:256])]))
+            problem = ErrorEntry(1000, "", "Malformed HTTP request", str(exc)[:256])
+            self._refuse(_FrameError(errors=[problem]), data)
         except httptools.HttpParserUpgrade:
             # The request before the upgrade is being answered as plain HTTP; the parser reads nothing after
             # it, so the connection ends with that answer.
@@ -184,18 +200,18 @@ class HttpProtocol(HttpToolsProtocol):
             end = data.find(b"\n", 0, room)
             if end < 0:
                 if len(data) >= room:
-                    self._first_line += data[:room]
-                    self._refuse(_TooLong())
+                    self._refuse(_TooLong(), self._first_line + data[:room])
                     return None
                 self._first_line += data
                 self._line_bytes += len(data)
                 return len(data)
-            self._first_line += data[:end]
+            if self._first_line:
+                self._first_line += data[:end]
             self._line_open = False
             taken = end + 1
         room = HEADER_BYTES + 2 - self._header_bytes  # the header lines and the empty line ending them
         if room <= 0 and taken < len(data):
-            self._refuse(_HeadersTooLarge())
+            self._refuse(_HeadersTooLarge(), None)
             return None
         more = min(len(data) - taken, room)
         self._header_bytes += more
@@ -212,7 +228,7 @@ class HttpProtocol(HttpToolsProtocol):
         self._in_head = True
         self._line_open = True
         self._line_bytes = self._header_bytes = 0
-        self._first_line = bytearray()
+        self._first_line = b""
 
     # -- the header timer (§12) ---------------------------------------------------------------------------
     # One timer per connection at most, re-armed lazily: a head only sets its deadline, so a busy kept-alive
@@ -242,7 +258,8 @@ class HttpProtocol(HttpToolsProtocol):
 
     # -- answers given here ------------------------------------------------------------------------------
 
-    def _refuse(self, error: TracktionError) -> None:
+    def _refuse(self, error: TracktionError, received: bytes | None) -> None:
+        """Answer `error` (`received`: the bytes being read when it was found, for the path) and close."""
         cycle = self.cycle
         if cycle is not None and not cycle.response_complete:
             if self._in_head or cycle.response_started:
@@ -256,11 +273,11 @@ class HttpProtocol(HttpToolsProtocol):
             # client left (its answer, if any, goes nowhere) and this one is the answer.
             cycle.disconnected = True
             cycle.message_event.set()
-        self._answer(error)
+        self._answer(error, self._path(received))
 
-    def _answer(self, error: TracktionError) -> None:
+    def _answer(self, error: TracktionError, path: str) -> None:
         """The §1.6 answer of `error`, `Connection: close`, then a lingering close."""
-        body = _encode(error_body(error.status, error.errors, self._path(), format_ms(now_ms())))
+        body = _encode(error_body(error.status, error.errors, path, format_ms(now_ms())))
         headers = [
             *self.server_state.default_headers,
             (b"content-type", b"application/json"),
@@ -281,12 +298,20 @@ class HttpProtocol(HttpToolsProtocol):
             self.transport.write_eof()
         self._linger_timer = self.loop.call_later(LINGER_SECONDS, self.transport.close)
 
-    def _path(self) -> str:
-        """The request's path as far as it was received (§1.6 `path`), or "" before there is one."""
-        parts = bytes(self._first_line).split(b" ")
-        if len(parts) < 2 or not parts[1].startswith(b"/"):
+    def _path(self, received: bytes | None) -> str:
+        """The request's path as far as it was received (§1.6 `path`), or "" before there is one: the target
+        the parser read, else the request line taken from the bytes (an unknown method stops the parser
+        before the target)."""
+        if not self._line_open and self.url:
+            target = self.url
+        else:
+            parts = (self._first_line or received or b"").split(b"\n", 1)[0].split(b" ")
+            if len(parts) < 2:
+                return ""
+            target = parts[1]
+        if not target.startswith(b"/"):
             return ""
-        return urllib.parse.unquote(parts[1].split(b"?", 1)[0].decode("latin-1"))
+        return urllib.parse.unquote(target.split(b"?", 1)[0].decode("latin-1"))
 
     def _unsupported_upgrade_warning(self) -> None:
         pass  # uvicorn would log two warnings per upgrade request (a free way to fill the log)
