@@ -176,10 +176,10 @@ class HttpProtocol(HttpToolsProtocol):
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserInvalidMethodError:
-            self._refuse(NotImplementedYet("Method not implemented"), data)
+            self._refuse(NotImplementedYet("Method not implemented"), self._first_line or data)
         except httptools.HttpParserError as exc:
             problem = ErrorEntry(1000, "", "Malformed HTTP request", str(exc)[:256])
-            self._refuse(_FrameError(errors=[problem]), data)
+            self._refuse(_FrameError(errors=[problem]), self._first_line or data)
         except httptools.HttpParserUpgrade:
             # The request before the upgrade is being answered as plain HTTP; the parser reads nothing after
             # it, so the connection ends with that answer.
@@ -259,7 +259,8 @@ class HttpProtocol(HttpToolsProtocol):
     # -- answers given here ------------------------------------------------------------------------------
 
     def _refuse(self, error: TracktionError, received: bytes | None) -> None:
-        """Answer `error` (`received`: the bytes being read when it was found, for the path) and close."""
+        """Answer `error` and close. `received`: the request line as far as it is known, from its start,
+        for the path of the error body when the parser did not read the target."""
         cycle = self.cycle
         if cycle is not None and not cycle.response_complete:
             if self._in_head or cycle.response_started:
@@ -305,7 +306,7 @@ class HttpProtocol(HttpToolsProtocol):
         if not self._line_open and self.url:
             target = self.url
         else:
-            parts = (self._first_line or received or b"").split(b"\n", 1)[0].split(b" ")
+            parts = (received or b"").split(b"\n", 1)[0].split(b" ")
             if len(parts) < 2:
                 return ""
             target = parts[1]
