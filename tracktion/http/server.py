@@ -9,7 +9,8 @@ subclass closes those gaps and changes nothing else on the request path:
 * **Head size.** Bytes are counted before the parser sees them: the request line may hold 8 KiB, the
   header lines 64 KiB together. Past that, the parser is not fed another byte; the client gets 414 or 431
   with the §1.6 body and the connection is closed. (A request head that starts inside the same read as the
-  end of the previous request is counted from the next read: at most one read, 256 KiB, goes uncounted.)
+  end of the previous request is counted from the next read: at most one read, 250 kB with uvloop, goes
+  uncounted.)
 * **Header timeout.** A request's headers must arrive within `TRACKTION_HEADER_TIMEOUT_SECONDS` (30 s)
   of the connection being made, or, on a kept-alive connection, of the first byte of that request: an idle
   kept-alive connection is the keep-alive timeout's (75 s), else that one could never be reached.
