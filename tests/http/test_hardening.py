@@ -313,6 +313,28 @@ async def test_profile_event_lists_hold_fewer_items(api: Api) -> None:
     assert [item["params"]["i"] for item in items] == list(range(MANY - 1, MANY - 1 - len(items), -1))
 
 
+async def test_profile_list_read_in_several_fetches_is_whole_and_in_order(api: Api) -> None:
+    """Past the first fetch (100 rows) a profile's list continues after the last event's (time, seq):
+    nothing lost or repeated, events of the same millisecond included."""
+    batch = [
+        {"type": "custom", **event(params={"i": i}), "time": "2024-03-05T10:15:30.250Z"} for i in range(150)
+    ]
+    batch += [{"type": "custom", **event(params={"i": 150 + i})} for i in range(100)]
+    assert (await api.post("/v4/events/batch", batch)).status_code == 202
+    everything = []
+    cursor = None
+    while True:
+        page = (
+            await api.get("/-/api/events", params={"limit": 7, **({"cursor": cursor} if cursor else {})})
+        ).json()
+        everything += [item["uuid"] for item in page["items"]]
+        if (cursor := page["nextCursor"]) is None:
+            break
+    (first,) = (await api.get("/-/api/events", params={"limit": 1})).json()["items"]
+    r = await api.get(f"/v4/events/by-client/{first['client']['id']}", params={"limit": 1000})
+    assert [item["uuid"] for item in r.json()] == everything and len(everything) == 250
+
+
 async def test_own_events_list_holds_fewer_items(api: Api) -> None:
     token = await anonymous_login(api, await profile_secret(api), UUID_A)
     for i in range(MANY):

@@ -52,14 +52,41 @@ _encode = msgspec.json.Encoder().encode
 _decode_any = msgspec.json.Decoder().decode
 
 
-def render(profile: Profile, events: list[TimelineEvent]) -> bytes | None:
+def render(profile: Profile, events: Sequence[TimelineEvent]) -> bytes | None:
     """The JSON array of `events` (all of `profile`), or None when it must be rendered the general way."""
-    items = render_items(profile, events)
-    return None if items is None else b"[" + b",".join(items) + b"]"
+    structs = _structs(profile, events)
+    if structs is None:
+        return None
+    try:
+        return _encode(structs)
+    except UnicodeEncodeError:  # a label with an escaped lone surrogate (stored as sent)
+        return None
+
+
+def render_joined(profile: Profile, events: Sequence[TimelineEvent]) -> tuple[bytes, int] | None:
+    """`render`'s items joined by commas (the array without its brackets: one encoding for a whole fetch of
+    a page, `tracktion.http.pages`), and a bound on the largest one's size (its params, its label and
+    action escaped at worst, the rest); None as `render`."""
+    array = render(profile, events)
+    if array is None:
+        return None
+    bound = max(len(params) + 6 * (len(label) + len(action)) for _, _, action, label, params in events)
+    return array[1:-1], bound + 6 * (len(profile.custom_id or "") + len(profile.email or "")) + 512
 
 
 def render_items(profile: Profile, events: Sequence[TimelineEvent]) -> list[bytes] | None:
-    """Each event's JSON (a page is built item by item, `tracktion.http.pages`), or None as `render`."""
+    """Each event's JSON (for a fetch whose items must be counted against the page's cap one by one), or
+    None as `render`."""
+    structs = _structs(profile, events)
+    if structs is None:
+        return None
+    try:
+        return [_encode(struct) for struct in structs]
+    except UnicodeEncodeError:
+        return None
+
+
+def _structs(profile: Profile, events: Sequence[TimelineEvent]) -> list[_Event] | None:
     out = []
     for uuid, time_ms, action, label, params in events:
         # The stdlib fallback writes every non-ASCII character as `\uXXXX`, so a surrogate as `\udXXX`;
@@ -75,10 +102,7 @@ def render_items(profile: Profile, events: Sequence[TimelineEvent]) -> list[byte
         except msgspec.DecodeError:
             return None
         client = _Client(profile.client_id, client_uuid, profile.custom_id, profile.email)
-        try:
-            out.append(_encode(_Event(uuid, format_ms(time_ms), action, label, client, msgspec.Raw(params))))
-        except UnicodeEncodeError:  # a label with an escaped lone surrogate (stored as sent)
-            return None
+        out.append(_Event(uuid, format_ms(time_ms), action, label, client, msgspec.Raw(params)))
     return out
 
 
