@@ -33,6 +33,7 @@ import statistics
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -320,8 +321,9 @@ def test_another_workspace_looks_exactly_like_nothing(target: Target, figures: C
             k: v for k, v in b.headers.items() if k not in ("date", "x-request-id")
         }
         seen: dict[str, list[float]] = {"foreign": [], "missing": []}
-        for _ in range(rounds):
-            for name, ident in (("foreign", foreign), ("missing", missing)):
+        for i in range(rounds):
+            pair = (("foreign", foreign), ("missing", missing))
+            for name, ident in pair if i % 2 else reversed(pair):  # in turn first: no order effect
                 started = time.perf_counter()
                 target.client.get(template.format(ident), headers=other)
                 seen[name].append(time.perf_counter() - started)
@@ -578,7 +580,7 @@ def test_stream_ends_when_its_key_is_revoked(target: Target) -> None:
         tail = list(lines)  # the server ends the stream
     seconds = time.monotonic() - started
     assert "event: error" in tail, tail
-    data = next(line for line in tail if line.startswith("data: "))
+    data = next(line for line in tail[tail.index("event: error") :] if line.startswith("data: "))
     assert json.loads(data[len("data: ") :])["errors"][0]["code"] == 2001
     assert seconds < 5 + 2, seconds  # re-checked at least every 5 s
 
@@ -589,7 +591,7 @@ def test_stream_ends_when_its_key_is_revoked(target: Target) -> None:
 def test_pages_of_big_events_stay_under_16_mib_and_memory_stays_bounded(
     target: Target, figures: Callable[..., None]
 ) -> None:
-    n = 64 * SCALE
+    n = 80 * SCALE
     pad = "x" * 1_000_000
     for i in range(n):
         body = {
@@ -599,6 +601,9 @@ def test_pages_of_big_events_stay_under_16_mib_and_memory_stays_bounded(
             "params": {"i": i, "s": pad},
         }
         assert target.post("/v4/events/custom", body).status_code == 202
+    # Peak RSS from here on: the kernel's high-water mark is reset (clear_refs 5), so what earlier attacks
+    # and the writes above used does not count.
+    Path(f"/proc/{target.pid}/clear_refs").write_text("5")
     rss_before, _ = target.server.memory_kib()
     seen = []
     cursor = None
@@ -620,11 +625,12 @@ def test_pages_of_big_events_stay_under_16_mib_and_memory_stays_bounded(
     r = target.get(f"/v4/events/by-client/{client_id}", params={"limit": 1000})
     assert r.status_code == 200 and len(r.content) <= PAGE_BYTES and 1 <= len(r.json()) < n
     _, peak = target.server.memory_kib()
-    # Measured on SQLite with 64 such events: the whole 61 MiB page grew the server by 187 MiB (and 300 would
-    # have grown it by ~900); a page cut at 16 MiB grows it by about 80 MiB, whatever the number of events.
+    # Measured on SQLite: one page of 64 such events (61 MiB) grew the server by 187 MiB, and growth goes
+    # with the number of events (300: ~700 MiB); pages cut at 16 MiB, followed to the end, grow it by
+    # 80–115 MiB whatever the number (the allocator keeps what one page freed for the next).
     growth = (peak - rss_before) // 1024
     figures(f"attack_pages[{target.backend}]", events=n, page_growth_mib=growth)
-    assert growth < 130, (rss_before // 1024, peak // 1024)
+    assert growth < 160, (rss_before // 1024, peak // 1024)
 
 
 def test_quarantined_malformed_bodies_hide_secrets(target: Target) -> None:
