@@ -1,23 +1,22 @@
-"""One response page holds at most 16 MiB of JSON (contract §12), and the server never holds much more than
-that to build it.
+"""One response page holds at most 16 MiB of JSON (contract §12), and building it holds a bounded amount.
 
 An event's params can be close to 1 MiB, so `limit=1000` could mean a gigabyte read, decoded and encoded in
 one go (300 such events took the server from 178 MB to 881 MB). A page is therefore read from the store in
-fetches sized from the largest item seen so far (the first fetch is small: nothing is known yet), each item
-is encoded as it comes, and the page ends before the item that would pass `PAGE_BYTES`: with a cursor that
-continues at that item, or, on endpoints without cursors, with fewer items. The first item is always
-returned, however large.
+fetches sized from the largest item seen so far (the first fetch has a fixed size: nothing is known yet),
+items are encoded as they are taken, and the page ends before the item that would pass `PAGE_BYTES`: with a
+cursor that continues at that item, or, on endpoints without cursors, with fewer items. The first item is
+always returned, however large. A fetch whose items all fit may come encoded at once (`joined`, the §8.1
+read path: one encoding per fetch, as before pages were capped).
 
-Items are encoded one by one, so a page is `[` + items joined by `,` + `]`: the same bytes as encoding the
-list at once. The one exception is kept too: `json_response` writes a whole body ASCII-escaped when some
-value holds an escaped lone surrogate (msgspec cannot write it as UTF-8), so a page holding one is written
-that way throughout.
+A page is `[` + items joined by `,` + `]`: the same bytes as encoding the list at once. The one exception
+is kept too: `json_response` writes a whole body ASCII-escaped when some value holds an escaped lone
+surrogate (msgspec cannot write it as UTF-8), so a page holding one is written that way throughout.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -71,7 +70,7 @@ class Sizer:
 
 @dataclass(slots=True)
 class Page(Generic[H]):
-    items: list[bytes]  # each item's JSON
+    items: list[bytes | memoryview]  # pieces of JSON: items, or items joined by commas
     more: bool  # items follow the last one (the page ended at the limit or at the byte cap)
     last: H | None  # the handle of the last item's row (None on an empty page)
 
@@ -84,14 +83,14 @@ class _Builder:
     of `items` is one item's JSON or, from `append_joined`, several items' joined by commas."""
 
     def __init__(self, overhead: int) -> None:
-        self.items: list[bytes] = []
+        self.items: list[bytes | memoryview] = []
         self.count = 0  # items on the page
         self.size = overhead + 2
         self.biggest = 0
         self.ascii = False
         self.cut = False  # the ASCII switch dropped items from the end: the page ends at the last kept one
 
-    def extend(self, values: Sequence[Any]) -> int:
+    def extend(self, values: Iterable[Any]) -> int:
         """Append `values` in order until one would pass the cap (the first item always goes in); how many
         went in. One loop without calls per item: on the §8.1 read path the values are already bytes."""
         items, size, biggest = self.items, self.size, self.biggest
@@ -121,7 +120,7 @@ class _Builder:
         self.count += added
         return added
 
-    def append_joined(self, joined: bytes, count: int, biggest: int) -> bool:
+    def append_joined(self, joined: bytes | memoryview, count: int, biggest: int) -> bool:
         """Append `count` items already joined by commas, if they all fit (`biggest`: a bound on the
         largest one's size)."""
         if self.ascii or self.size + len(joined) + 1 > PAGE_BYTES:
@@ -134,7 +133,9 @@ class _Builder:
 
     def _to_ascii(self) -> None:
         self.ascii = True
-        self.items = [ascii_item(item) for piece in self.items for item in _decode(b"[" + piece + b"]")]
+        self.items = [
+            ascii_item(item) for piece in self.items for item in _decode(b"[" + bytes(piece) + b"]")
+        ]
         self.count = len(self.items)
         self.size = sum(len(item) + 1 for item in self.items) + 2
         # Escapes make items longer: a page near the cap may now be past it.
@@ -151,13 +152,13 @@ async def _same(handle: Any) -> Any:
 async def collect(
     fetch: Callable[[int, K | None], Awaitable[Sequence[R]]],
     handle: Callable[[R], H],
-    render: Callable[[Sequence[R]], Awaitable[Sequence[Any]]],
+    render: Callable[[Sequence[R]], Awaitable[Iterable[Any]]],
     limit: int,
     after: K | None = None,
     overhead: int = 0,
     position: Callable[[H], Awaitable[K | None]] = _same,
     first: int = FIRST_FETCH,
-    joined: Callable[[Sequence[R]], tuple[bytes, int] | None] | None = None,
+    joined: Callable[[Sequence[R], int], tuple[bytes | memoryview, int] | None] | None = None,
 ) -> Page[H]:
     """Up to `limit` items after `after`, within `PAGE_BYTES` (`overhead`: the bytes around the array).
 
@@ -179,7 +180,7 @@ async def collect(
         asked = want + 1 if want == remaining else want
         rows = await fetch(asked, at)
         taken = rows[:want]
-        whole = joined(taken) if joined is not None and taken else None
+        whole = joined(taken, PAGE_BYTES - page.size - 1) if joined is not None and taken else None
         if whole is not None and page.append_joined(whole[0], len(taken), whole[1]):
             added = len(taken)
         else:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import operator
 import re
 import uuid as uuidlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -71,10 +71,11 @@ async def _profile_events(ctx: Context, request: Request, workspace_id: int, cli
         profile = found[0]
         return found[1]
 
-    async def render(events: Sequence[TimelineEvent]) -> list[Any]:
+    async def render(events: Sequence[TimelineEvent]) -> Iterable[Any]:
         assert profile is not None
         # The stored params as they are (`timeline`); the rare list it declines is rendered the general way.
-        return timeline.render_items(profile, events) or timeline.event_dicts(profile, events)
+        items = timeline.render_items(profile, events)
+        return items if items is not None else timeline.event_dicts(profile, events)
 
     async def position(event_uuid: str) -> tuple[int, int] | None:
         # The timeline's rows carry no `seq`; the next fetch continues after this event's (time, seq).
@@ -84,9 +85,9 @@ async def _profile_events(ctx: Context, request: Request, workspace_id: int, cli
     # The hot read path (§8.1, a p99 target): a default page (100) comes in one read, as before. Its rows
     # are the stored JSON, not decoded objects, so the first fetch costs at most its rows' bytes (≤ 101
     # events); larger pages continue in fetches sized from what the first one held.
-    def joined(events: Sequence[TimelineEvent]) -> tuple[bytes, int] | None:
+    def joined(events: Sequence[TimelineEvent], room: int) -> tuple[memoryview, int] | None:
         assert profile is not None
-        return timeline.render_joined(profile, events)
+        return timeline.render_joined(profile, events, room)
 
     page = await pages.collect(
         fetch,
