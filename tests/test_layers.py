@@ -23,6 +23,8 @@ ALLOWED: dict[str, frozenset[str]] = {
     "errors": frozenset(),
     "clock": frozenset(),
     "settings": frozenset(),
+    # The data dir's and store files' modes (§13.8): standard library only; the composition roots call it.
+    "datadir": frozenset(),
     "observability": frozenset(),
     "live": frozenset(),
     "domain": frozenset({"errors"}),
@@ -62,11 +64,13 @@ ALLOWED: dict[str, frozenset[str]] = {
             "observability",
             "clock",
             "relay",
+            "datadir",
         }
     ),
     "cli": frozenset(
         {
             "app",
+            "datadir",
             "tools",
             "storage",
             "http",

@@ -9,6 +9,7 @@ import signal
 import threading
 from typing import Any
 
+from tracktion import datadir
 from tracktion.auth.jwt import KEY_FILE, SigningKey, TokenService
 from tracktion.bootstrap import SigningKeyRefused, bootstrap, check_signing_key
 from tracktion.domain.lifecycle import LifecycleWorker, SuppressionCache
@@ -40,6 +41,8 @@ def open_store(settings: Settings) -> Store:
         )
     from tracktion.storage.sqlite import SQLiteStore
 
+    datadir.prepare(settings.data_dir)
+    datadir.private_sqlite(settings.data_dir / "tracktion.db")
     return SQLiteStore(
         settings.data_dir / "tracktion.db",
         queue_size=settings.write_queue_size,
@@ -181,7 +184,7 @@ def create_app(
 ) -> TracktionApp:
     """The app over `store` (default: the one `settings` names), signing tokens with `signing_key`
     (default: `<data_dir>/jwt-private.pem`, created on first start)."""
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    datadir.prepare(settings.data_dir)  # 0700 (§13.8): it holds the signing key on either backend
     store = store or open_store(settings)
     key = SigningKey.load_or_create(settings.data_dir) if signing_key is None else signing_key
     tokens = TokenService(key, settings.jwt_issuer, settings.token_ttl_seconds)

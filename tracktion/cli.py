@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
-from tracktion import __version__
+from tracktion import __version__, datadir
 from tracktion.app import create_app, open_store
 from tracktion.auth.jwt import KEY_FILE, SigningKey
 from tracktion.auth.permissions import sorted_permissions, unknown_permissions
@@ -24,6 +24,7 @@ from tracktion.clock import now_ms
 from tracktion.domain.models import ApiKey, Workspace
 from tracktion.domain.ports import Store
 from tracktion.errors import StorageUnavailable
+from tracktion.http import server
 from tracktion.observability.logs import configure as configure_logging
 from tracktion.schemas.render import key_json, workspace_json
 from tracktion.settings import Settings, help_for, store_description
@@ -167,7 +168,7 @@ def _with_store(settings: Settings, work: Callable[[Store], Awaitable[T]], *, cr
 
     async def run() -> T:
         if create:
-            settings.data_dir.mkdir(parents=True, exist_ok=True)
+            datadir.prepare(settings.data_dir)
         store = open_store(settings)
         try:
             await store.start()
@@ -210,7 +211,6 @@ def _serve(args: argparse.Namespace) -> int:
         log_level=settings.log_level,
         log_config=None,  # keep tracktion's handlers (JSON lines, or readable on a terminal) for uvicorn too
         access_log=False,  # tracktion logs its own request lines, with request id and route template
-        http="httptools",
         loop="uvloop",
         lifespan="on",
         server_header=False,
@@ -219,6 +219,7 @@ def _serve(args: argparse.Namespace) -> int:
         # own rewriting would trust any local peer and cost a middleware call per request.
         proxy_headers=False,
         timeout_graceful_shutdown=5,
+        **server.uvicorn_options(settings),  # §12's limits on every connection (tracktion/http/server.py)
     )
     if settings.workers > 1:
         # Worker processes rebuild the app from the environment: pass the resolved settings through it.
@@ -244,6 +245,7 @@ def app_from_environment() -> Any:
     # parent's (same settings, same stderr).
     settings = Settings.load()
     configure_logging(settings.log_level, settings.log_format)
+    server.configure(settings)  # a worker process: its connections' limits come from the same settings
     return create_app(settings, watch_signals=True)
 
 

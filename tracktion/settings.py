@@ -108,7 +108,7 @@ class Settings:
         default=None,
         metadata={
             "env": "TRACKTION_METRICS_TOKEN",
-            "help": "bearer token protecting /-/metrics (public when unset)",
+            "help": "bearer token protecting /-/metrics (unset: loopback and trusted proxies only)",
             "parse": _optional,
             "secret": True,
         },
@@ -151,6 +151,29 @@ class Settings:
             "env": "TRACKTION_SQLITE_WRITER",
             "help": "SQLite writes in a 'process' of their own (uses a second core) or a 'thread'",
             "parse": _sqlite_writer,
+        },
+    )
+    header_timeout_seconds: float = field(
+        default=30.0,
+        metadata={
+            "env": "TRACKTION_HEADER_TIMEOUT_SECONDS",
+            "help": "a request's headers must arrive within this time, else the connection is closed",
+            "parse": float,
+        },
+    )
+    keepalive_timeout_seconds: float = field(
+        default=75.0,
+        metadata={
+            "env": "TRACKTION_KEEPALIVE_TIMEOUT_SECONDS",
+            "help": "an idle kept-alive connection is closed after this time",
+            "parse": float,
+        },
+    )
+    max_connections: int = field(
+        default=1024,
+        metadata={
+            "env": "TRACKTION_MAX_CONNECTIONS",
+            "help": "open connections per server process; the next one gets 503 and is closed",
         },
     )
     workers: int = field(default=1, metadata={"env": "TRACKTION_WORKERS", "help": "server processes"})

@@ -10,7 +10,17 @@ from typing import Any
 import pytest
 
 from tests.support.api import Api
-from tests.support.http import Clock, Keys, MakeApi, assert_error, bearer, entry, event, sqlite_bytes
+from tests.support.http import (
+    Clock,
+    Keys,
+    MakeApi,
+    assert_error,
+    bearer,
+    client_for,
+    entry,
+    event,
+    sqlite_bytes,
+)
 from tests.support.security import anonymous_login, profile_secret, sql
 from tracktion.domain.ports import EventQuery
 from tracktion.domain.timefmt import format_ms
@@ -201,7 +211,9 @@ async def test_suppression_drops_later_writes_until_lifted(api: Api) -> None:
     for q in records:
         assert q["status"] == 202 and "item" not in q and q["body"] is None
         assert "quiet" not in str(q).lower() and UUID_A not in str(q)
-    metrics = (await api.client.get("/-/metrics")).text
+    metrics = (
+        await client_for(api, ("127.0.0.1", 9100)).client.get("/-/metrics")
+    ).text  # §13.1: a local scraper
     assert "tracktion_suppressed_total 5" in metrics
     (suppression,) = (await api.get("/-/api/suppressions")).json()
     assert suppression == {

@@ -6,7 +6,14 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.support.api import Api
-from tests.support.http import MakeApi
+from tests.support.http import MakeApi, client_for
+
+
+async def scrape(api: Api) -> str:
+    """`/-/metrics` as a local scraper reads it (other peers get 404 without a metrics token, §13.1)."""
+    r = await client_for(api, ("127.0.0.1", 9100)).client.get("/-/metrics")
+    assert r.status_code == 200, r.text
+    return r.text
 
 
 def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -18,11 +25,11 @@ def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
 
 
 async def test_counters_move_with_requests(api: Api) -> None:
-    before = samples((await api.client.get("/-/metrics")).text)
+    before = samples(await scrape(api))
     for _ in range(3):
         r = await api.send_event({"action": "a.b", "label": "l", "client": {"customId": "who"}})
         assert r.status_code == 202
-    r = await api.client.get("/-/metrics")
+    r = await client_for(api, ("127.0.0.1", 9100)).client.get("/-/metrics")
     assert r.status_code == 200
     assert r.headers["content-type"].startswith("text/plain; version=0.0.4")
     after = samples(r.text)
@@ -37,7 +44,7 @@ async def test_counters_move_with_requests(api: Api) -> None:
     assert ("tracktion_write_queue_depth", ()) in after
     # Route templates only: no identifier ever becomes a label.
     await api.get("/v4/events/by-client/7000000001")
-    text = (await api.client.get("/-/metrics")).text
+    text = await scrape(api)
     assert 'route="/v4/events/by-client/{clientId}"' in text
     assert "7000000001" not in text and "who" not in text
 
@@ -54,7 +61,7 @@ async def test_metrics_token_protects_the_endpoint(make_api: MakeApi, token: str
 
 
 async def test_stored_quarantined_and_profiles_counters(api: Api) -> None:
-    before = samples((await api.client.get("/-/metrics")).text)
+    before = samples(await scrape(api))
     order = {
         "client": {"customId": "buyer-1"},
         "orderId": "o-1",
@@ -70,7 +77,7 @@ async def test_stored_quarantined_and_profiles_counters(api: Api) -> None:
     lone = {"action": "a.b", "label": "l", "client": {"id": 5092159999}}
     assert (await api.send_event(lone)).status_code == 202  # quarantined, not stored
     assert (await api.send_event({"action": "a.b", "label": ""})).status_code == 400
-    after = samples((await api.client.get("/-/metrics")).text)
+    after = samples(await scrape(api))
 
     def delta(name: str, *labels: tuple[str, str]) -> float:
         key = (name, tuple(sorted(labels)))

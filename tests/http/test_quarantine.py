@@ -8,7 +8,18 @@ from typing import Any
 import pytest
 
 from tests.support.api import Api
-from tests.support.http import TIMESTAMP_RE, UUID_RE, Clock, Keys, MakeApi, assert_error, bearer, entry, event
+from tests.support.http import (
+    TIMESTAMP_RE,
+    UUID_RE,
+    Clock,
+    Keys,
+    MakeApi,
+    assert_error,
+    bearer,
+    client_for,
+    entry,
+    event,
+)
 from tracktion.domain.timefmt import format_ms
 
 CUSTOM = "/v4/events/custom"
@@ -200,5 +211,5 @@ async def test_quarantine_cap_evicts_the_oldest_records_per_workspace(make_api: 
         assert r.status_code == 400
     items = await api.quarantine()
     assert [item["item"]["client"]["customId"] for item in items] == ["c4", "c3", "c2"]
-    metrics = (await api.client.get("/-/metrics")).text
+    metrics = (await client_for(api, ("127.0.0.1", 9100)).client.get("/-/metrics")).text  # §13.1: local
     assert "tracktion_quarantine_evicted_total 2" in metrics

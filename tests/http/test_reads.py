@@ -175,8 +175,8 @@ async def test_by_client_other_parameters_are_ignored(api: Api) -> None:
 
 
 @pytest.mark.parametrize(
-    "raw", ["abc", "0", "-5", "1.5", "7000000001x", "9223372036854775808", "%C2%B9", "+1"]
-)
+    "raw", ["abc", "0", "-5", "1.5", "7000000001x", "%C2%B9", "+1"]
+)  # digits past int64 name no profile: 404 (§12, tests/http/test_hardening.py)
 async def test_by_client_non_integer_client_id_is_1017(api: Api, raw: str) -> None:
     r = await api.get(f"/v4/events/by-client/{raw}")
     shown = "¹" if raw == "%C2%B9" else raw

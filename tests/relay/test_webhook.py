@@ -6,6 +6,7 @@ import asyncio
 from typing import Any
 
 from tests.support.api import Api
+from tests.support.http import client_for
 from tests.support.relay import SECRET, WebhookReceiver, batch_of, create_destination, eventually, status
 
 
@@ -74,7 +75,9 @@ async def test_transient_failures_are_retried_with_the_same_items(
     assert receiver.uuids() == await _stored_uuids(rapi)
     s = await eventually(lambda: _caught_up(rapi, d["id"]))
     assert s["state"] == "running"
-    text = (await rapi.client.get("/-/metrics")).text
+    text = (
+        await client_for(rapi, ("127.0.0.1", 9100)).client.get("/-/metrics")
+    ).text  # §13.1: a local scraper
     assert f'tracktion_relay_delivered_total{{destination="{d["id"]}"}} 10' in text
     assert f'tracktion_relay_attempts_total{{destination="{d["id"]}",outcome="retry"}} 4' in text
 

@@ -22,8 +22,12 @@ def generate_secret() -> str:
 
 
 def hash_secret(secret: str) -> str:
-    """The stored form of a key: lower-case hex SHA-256 of its UTF-8 bytes."""
-    return hashlib.sha256(secret.encode("utf-8")).hexdigest()
+    """The stored form of a key: lower-case hex SHA-256 of its UTF-8 bytes.
+
+    A presented secret may hold a lone surrogate (JSON `"\\ud800"` passes the body decoder): `surrogatepass`
+    hashes it instead of raising (which was a 500). Such a digest matches no key, since every key we issue
+    is ASCII, so the caller answers 401 like for any unknown key."""
+    return hashlib.sha256(secret.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def secrets_equal(a: str, b: str) -> bool:

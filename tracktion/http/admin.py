@@ -44,11 +44,27 @@ API_KEY_BODY: JsonSchema = {
 }
 
 
+def _check_text(value: str, field: str) -> None:
+    """A name is stored as UTF-8: a lone surrogate (JSON `"\\ud800"`, which the body decoder lets through)
+    cannot be, and used to fail in the store with a 500. 1008, as for identifiers (§3.2)."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValidationFailed(
+            errors=[
+                ErrorEntry(
+                    1008, field, f"{field.capitalize()} contains forbidden characters", rejected(value)
+                )
+            ]
+        ) from None
+
+
 async def create_workspace(ctx: Context, request: Request, body: Any) -> Response:
     name = _object(body).get("name")
     if not isinstance(name, str) or not name.strip():
         code = 1002 if name is None else 1004 if not isinstance(name, str) else 1003
         raise ValidationFailed(errors=[ErrorEntry(code, "name", "Name is required", rejected(name))])
+    _check_text(name, "name")
     workspace = await ctx.store.create_workspace(name, ctx.clock_ms())
     return json_response(workspace_json(workspace), 201)
 
@@ -58,10 +74,14 @@ async def list_workspaces(ctx: Context, request: Request, body: Any) -> Response
 
 
 async def _workspace(ctx: Context, request: Request) -> Workspace:
-    workspace_id = query.positive_int(request.path_params["id"], "id")
-    workspace = await ctx.store.workspace(workspace_id)
+    raw = request.path_params["id"]
+
+    def not_found() -> NotFound:
+        return NotFound("Workspace not found", field="id", rejected_value=raw)
+
+    workspace = await ctx.store.workspace(query.path_id(raw, "id", not_found))
     if workspace is None:
-        raise NotFound("Workspace not found", field="id", rejected_value=request.path_params["id"])
+        raise not_found()
     return workspace
 
 
@@ -77,6 +97,8 @@ async def create_api_key(ctx: Context, request: Request, body: Any) -> Response:
     name = fields.get("name")
     if name is not None and not isinstance(name, str):
         raise ValidationFailed(errors=[ErrorEntry(1004, "name", "Name must be a string", rejected(name))])
+    if name is not None:
+        _check_text(name, "name")
     permissions = fields.get("permissions")
     if permissions is not None:
         if kind == "profile":

@@ -11,7 +11,8 @@ from tracktion.auth.basic import parse_basic
 from tracktion.auth.jwt import TokenService
 from tracktion.domain.models import ApiKey, Credential
 from tracktion.domain.ports import Store
-from tracktion.errors import Unauthorized
+from tracktion.errors import BadParameter, Unauthorized
+from tracktion.http.query import int64
 
 # A revoked key stops working within this many seconds in *other* processes (the CLI, other nodes);
 # revocations made through this process are applied at once (`forget`).
@@ -115,6 +116,10 @@ class Authenticator:
 
     async def _basic(self, value: str) -> Credential:
         workspace_ref, secret = parse_basic(value)
+        if workspace_ref.isascii() and workspace_ref.isdigit() and int64(workspace_ref) is None:
+            # §12: an integer past 19 digits or int64 is a bad parameter, never looked up (`int()` of
+            # thousands of digits raised in the store: a 500). Nothing of the header is echoed back.
+            raise BadParameter("Workspace id must be an integer within int64", field="Authorization")
         key = await self.key_by_secret(secret)
         if key is None or key.revoked_ms is not None or key.kind != "workspace":
             raise Unauthorized()

@@ -8,7 +8,8 @@ import re
 from tracktion.errors import UnsupportedApiVersion, UnsupportedMediaType
 from tracktion.settings import IPNetwork
 
-API_VERSION_RE = re.compile(r"^4\.(\d+)(\.\d+)?$", re.ASCII)
+# At most 19 digits per number (§12): `int()` of thousands of digits raises (a 500) or costs quadratic time.
+API_VERSION_RE = re.compile(r"^4\.(\d{1,19})(\.\d{1,19})?$", re.ASCII)
 API_VERSIONED_PREFIXES = ("/v4/", "/uauth/", "/sauth/")
 
 

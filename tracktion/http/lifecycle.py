@@ -97,7 +97,10 @@ async def create_erasure(ctx: Context, request: Request, credential: Credential,
 
 async def delete_client(ctx: Context, request: Request, credential: Credential, body: Any) -> Response:
     """`DELETE /v4/clients/{clientId}` (§9.7): an erasure without suppression."""
-    client_id = query.positive_int(request.path_params["clientId"], "clientId")
+    raw = request.path_params["clientId"]
+    client_id = query.path_id(
+        raw, "clientId", lambda: NotFound(PROFILE_NOT_FOUND, field="clientId", rejected_value=raw)
+    )
     erasure = await _erase(ctx, credential.workspace_id, "clientId", client_id, False)
     return json_response({"erasureId": erasure.id}, 202, _location(erasure.id))
 
@@ -154,10 +157,14 @@ async def patch_workspace(ctx: Context, request: Request, body: Any) -> Response
     if "retentionDays" not in body:
         raise _invalid(1002, "retentionDays", "retentionDays is required", None)
     days = retention_days(body["retentionDays"])
-    workspace_id = query.positive_int(request.path_params["id"], "id")
-    workspace = await ctx.store.set_retention(workspace_id, days)
+    raw = request.path_params["id"]
+
+    def not_found() -> NotFound:
+        return NotFound("Workspace not found", field="id", rejected_value=raw)
+
+    workspace = await ctx.store.set_retention(query.path_id(raw, "id", not_found), days)
     if workspace is None:
-        raise NotFound("Workspace not found", field="id", rejected_value=request.path_params["id"])
+        raise not_found()
     if ctx.lifecycle is not None:
         ctx.lifecycle.wake()
     return json_response(workspace_json(workspace))

@@ -87,15 +87,19 @@ def profile_json(p: ProfileDetails) -> dict[str, Any]:
     }
 
 
+def _profile_not_found() -> NotFound:
+    return NotFound("Profile not found")
+
+
 async def _profile_response(ctx: Context, workspace_id: int, client_ids: tuple[int, ...]) -> Response:
     details = await ctx.store.profile_details(workspace_id, client_ids[0]) if client_ids else None
     if details is None:
-        raise NotFound("Profile not found")
+        raise _profile_not_found()
     return json_response(profile_json(details))
 
 
 async def client_by_id(ctx: Context, request: Request, credential: Credential, body: Any) -> Response:
-    client_id = query.positive_int(request.path_params["clientId"], "clientId")
+    client_id = query.path_id(request.path_params["clientId"], "clientId", _profile_not_found)
     return await _profile_response(ctx, credential.workspace_id, (client_id,))
 
 

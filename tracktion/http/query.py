@@ -4,34 +4,58 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Callable
 
 import msgspec
 
 from tracktion.domain.timefmt import TimeFormatError, TimeRangeError, parse_time_ms
-from tracktion.errors import BadParameter
+from tracktion.errors import BadParameter, NotFound
 from tracktion.http.request import Request
 from tracktion.schemas.common import TIME
 from tracktion.schemas.openapi_shapes import JsonSchema
 
 MAX_INT64 = 2**63 - 1
 DEFAULT_LIMIT, MAX_LIMIT = 100, 1000
+# §12: an integer read from a path, a query or a header has at most 19 digits (int64's width). The length is
+# checked before `int()`, which refuses strings past 4300 digits with a ValueError (a 500 if it escaped) and
+# spends quadratic time below that.
+MAX_DIGITS = 19
+
+
+def int64(value: str) -> int | None:
+    """The value of a string of 1–19 ASCII digits within int64, else None."""
+    if not 0 < len(value) <= MAX_DIGITS or not value.isascii() or not value.isdigit():
+        return None
+    number = int(value)
+    return number if number <= MAX_INT64 else None
 
 
 def positive_int(value: str, name: str) -> int:
-    if not value.isascii() or not value.isdigit() or not 0 < int(value) <= MAX_INT64:
+    number = int64(value)
+    if number is None or number == 0:
         raise BadParameter(f"{name} must be a positive integer", field=name, rejected_value=value)
-    return int(value)
+    return number
+
+
+def path_id(value: str, name: str, not_found: Callable[[], NotFound]) -> int:
+    """A positive integer id in a path. Digits that can name no row (past 19 digits or int64) are an id
+    that does not exist: the caller's own 404 (§12), the same answer as for any unknown id. Anything else
+    that is not a positive integer stays 400, 1017."""
+    if value.isascii() and value.isdigit() and int64(value) is None:
+        raise not_found()
+    return positive_int(value, name)
 
 
 def limit(request: Request, default: int = DEFAULT_LIMIT, maximum: int = MAX_LIMIT) -> int:
     raw = request.query_one("limit")
     if raw is None:
         return default
-    if not raw.isascii() or not raw.isdigit() or not 1 <= int(raw) <= maximum:
+    number = int64(raw)
+    if number is None or not 1 <= number <= maximum:
         raise BadParameter(
             f"limit must be an integer between 1 and {maximum}", field="limit", rejected_value=raw
         )
-    return int(raw)
+    return number
 
 
 def time_param(request: Request, name: str) -> int | None:

@@ -3,20 +3,28 @@ quarantine (§13.4)."""
 
 from __future__ import annotations
 
+import operator
+import re
 import uuid as uuidlib
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import replace
 from typing import Any
 
-from tracktion.domain.models import Credential, QuarantineRecord
-from tracktion.domain.ports import EventQuery, QuarantineQuery
+import msgspec
+
+from tracktion.domain.definitions import Definition
+from tracktion.domain.models import Credential, Profile, QuarantineRecord
+from tracktion.domain.ports import EventQuery, QuarantineQuery, StoredEvent, TimelineEvent
 from tracktion.domain.timefmt import format_ms
 from tracktion.errors import NotFound
-from tracktion.http import query, timeline
+from tracktion.http import pages, query, timeline
 from tracktion.http.context import Context
 from tracktion.http.request import Request, Response, json_response
 from tracktion.schemas.client import lookup_identifier
-from tracktion.schemas.render import definition_json, definitions_json, event_json
+from tracktion.schemas.render import definition_json, event_json
 
 PROFILE_NOT_FOUND = "Profile not found"
+TIMELINE_FIRST_FETCH = 100
 _JSON_HEADER = (b"content-type", b"application/json")  # as `json_response` sends it
 # §13.2 identifier filters: (store argument, query parameter, name in messages)
 _IDENTIFIER_FILTERS = (
@@ -24,12 +32,18 @@ _IDENTIFIER_FILTERS = (
     ("custom_id", "customId", "Custom id"),
     ("email", "email", "Email"),
 )
+_encode = msgspec.json.encode
 
 
 async def events_by_client(ctx: Context, request: Request, credential: Credential, body: Any) -> Response:
     """`GET /v4/events/by-client/{clientId}` (workspace credentials)."""
-    client_id = query.positive_int(request.path_params["clientId"], "clientId")
+    raw = request.path_params["clientId"]
+    client_id = query.path_id(raw, "clientId", lambda: _profile_not_found(raw))
     return await _profile_events(ctx, request, credential.workspace_id, client_id)
+
+
+def _profile_not_found(client_id: str) -> NotFound:
+    return NotFound(PROFILE_NOT_FOUND, field="clientId", rejected_value=client_id)
 
 
 async def own_events(ctx: Context, request: Request, credential: Credential, body: Any) -> Response:
@@ -40,22 +54,54 @@ async def own_events(ctx: Context, request: Request, credential: Credential, bod
 
 async def _profile_events(ctx: Context, request: Request, workspace_id: int, client_id: int) -> Response:
     start, end = query.time_range(request, "time[from]", "time[to]")
-    limit = query.limit(request)
     selection = EventQuery(
         workspace_id,
         client_ids=(client_id,),
         actions=tuple(request.query_all("action")),
         from_ms=start,
         to_ms=end if end is not None else request.received_ms,
-        limit=limit,
     )
-    found = await ctx.store.profile_events(selection)
-    if found is None:
-        raise NotFound(PROFILE_NOT_FOUND, field="clientId", rejected_value=str(client_id))
-    body = timeline.render(*found)
-    if body is None:  # rare (see `timeline`): the general path, which reads the events again
-        return json_response([event_json(e) for e in await ctx.store.events(selection)])
-    return Response(200, body, [_JSON_HEADER])
+    profile: Profile | None = None
+
+    async def fetch(n: int, after: tuple[int, int] | None) -> list[TimelineEvent]:
+        nonlocal profile
+        found = await ctx.store.profile_events(replace(selection, limit=n, after=after))
+        if found is None:
+            raise _profile_not_found(str(client_id))
+        profile = found[0]
+        return found[1]
+
+    async def render(events: Sequence[TimelineEvent]) -> Iterable[Any]:
+        assert profile is not None
+        # The stored params as they are (`timeline`); the rare list it declines is rendered the general way.
+        items = timeline.render_items(profile, events)
+        return items if items is not None else timeline.event_dicts(profile, events)
+
+    async def position(event_uuid: str) -> tuple[int, int] | None:
+        # The timeline's rows carry no `seq`; the next fetch continues after this event's (time, seq).
+        stored = await ctx.store.event(workspace_id, event_uuid)
+        return (stored.row.time_ms, stored.row.seq) if stored is not None else None
+
+    # The hot read path (§8.1, a p99 target): a default page (100) comes in one read, as before. Its rows
+    # are the stored JSON, not decoded objects, so the first fetch costs at most its rows' bytes (≤ 101
+    # events); larger pages continue in fetches sized from what the first one held.
+    def joined(events: Sequence[TimelineEvent], room: int) -> tuple[memoryview, int] | None:
+        assert profile is not None
+        return timeline.render_joined(profile, events, room)
+
+    page = await pages.collect(
+        fetch,
+        _timeline_uuid,
+        render,
+        query.limit(request),
+        position=position,
+        first=TIMELINE_FIRST_FETCH,
+        joined=joined,
+    )
+    return Response(200, page.array(), [_JSON_HEADER])
+
+
+_timeline_uuid: Callable[[TimelineEvent], str] = operator.itemgetter(0)  # its uuid; a C call per row
 
 
 async def search_events(ctx: Context, request: Request, credential: Credential, body: Any) -> Response:
@@ -72,22 +118,40 @@ async def search_events(ctx: Context, request: Request, credential: Credential, 
         client_ids = await ctx.store.find_client_ids(ws, client_id=client_id, **idents)
     start, end = query.time_range(request, "from", "to")
     limit = query.limit(request)
-    after = query.decode_cursor(request)
-    events = await ctx.store.events(
-        EventQuery(
-            ws,
-            client_ids=client_ids,
-            actions=tuple(request.query_all("action")),
-            from_ms=start,
-            to_ms=end,
-            endpoint=request.query_one("endpoint"),
-            limit=limit + 1,
-            after=after,
-        )
+    selection = EventQuery(
+        ws,
+        client_ids=client_ids,
+        actions=tuple(request.query_all("action")),
+        from_ms=start,
+        to_ms=end,
+        endpoint=request.query_one("endpoint"),
     )
-    page = events[:limit]
-    cursor = query.encode_cursor(page[-1].row.time_ms, page[-1].row.seq) if len(events) > limit else None
-    return json_response({"items": [event_json(e, extended=True) for e in page], "nextCursor": cursor})
+
+    async def fetch(n: int, after: tuple[int, int] | None) -> list[StoredEvent]:
+        return await ctx.store.events(replace(selection, limit=n, after=after))
+
+    async def render(events: Sequence[StoredEvent]) -> list[dict[str, Any]]:
+        return [event_json(e, extended=True) for e in events]
+
+    page = await pages.collect(
+        fetch, _event_key, render, limit, query.decode_cursor(request), overhead=_ENVELOPE_BYTES
+    )
+    return _items_page(page)
+
+
+def _event_key(stored: StoredEvent) -> tuple[int, int]:
+    return stored.row.time_ms, stored.row.seq
+
+
+# `{"items":…,"nextCursor":"…"}` around a page's array: a cursor is two int64 in base64 (under 64 bytes).
+_ENVELOPE_BYTES = 100
+
+
+def _items_page(page: pages.Page[tuple[int, int]]) -> Response:
+    """`{"items", "nextCursor"}`: the bytes `json_response` would write for it."""
+    cursor = query.encode_cursor(*page.last) if page.more and page.last is not None else None
+    body = b'{"items":' + page.array() + b',"nextCursor":' + _encode(cursor) + b"}"
+    return Response(200, body, [_JSON_HEADER])
 
 
 async def get_event(ctx: Context, request: Request, credential: Credential, body: Any) -> Response:
@@ -106,7 +170,21 @@ async def list_definitions(ctx: Context, request: Request, credential: Credentia
     defs = await ctx.store.definitions(
         credential.workspace_id, kind=request.query_one("kind"), prefix=request.query_one("prefix")
     )
-    return json_response(definitions_json(defs))
+
+    async def fetch(n: int, after: int | None) -> list[tuple[int, Definition]]:
+        start = after or 0
+        return list(enumerate(defs[start : start + n], start + 1))  # (position after it, definition)
+
+    async def render(rows: Sequence[tuple[int, Definition]]) -> list[dict[str, Any]]:
+        return [definition_json(d) for _, d in rows]
+
+    # No cursor here: a list past 16 MiB (actions with many thousands of param names) ends early (§12).
+    page = await pages.collect(fetch, _first, render, max(len(defs), 1))
+    return Response(200, page.array(), [_JSON_HEADER])
+
+
+def _first(row: tuple[int, Any]) -> int:
+    return row[0]
 
 
 async def get_definition(ctx: Context, request: Request, credential: Credential, body: Any) -> Response:
@@ -133,9 +211,21 @@ def quarantine_json(record: QuarantineRecord) -> dict[str, Any]:
     if record.has_item:
         out["item"] = _masked(record.item)
     else:
-        out["body"] = record.body
+        out["body"] = masked_body(record.body)
         out["bodyTruncated"] = record.body_truncated
     return out
+
+
+# §11: in a request-level body excerpt, the string after an `"apiKey"` or `"eventSalt"` key is shown as
+# `"***"`. Matched on the text, since such a body did not parse: the value runs to its closing quote (escaped
+# quotes skipped) or, in a body cut short, to the end of the excerpt.
+_SECRET_VALUE = re.compile(r'("(?:apiKey|eventSalt)"\s*:\s*)"(?:[^"\\]|\\.)*(?:"|\\?$)', re.DOTALL)
+
+
+def masked_body(body: str | None) -> str | None:
+    if body is None or ('"apiKey"' not in body and '"eventSalt"' not in body):
+        return body
+    return _SECRET_VALUE.sub(r'\1"***"', body)
 
 
 def _masked(item: Any) -> Any:
@@ -154,20 +244,28 @@ def _masked(item: Any) -> Any:
 async def list_quarantine(ctx: Context, request: Request, credential: Credential, body: Any) -> Response:
     start, end = query.time_range(request, "from", "to")
     limit = query.limit(request)
-    rows = await ctx.store.quarantine(
-        QuarantineQuery(
-            credential.workspace_id,
-            reason=request.query_one("reason"),
-            endpoint=request.query_one("endpoint"),
-            from_ms=start,
-            to_ms=end,
-            limit=limit + 1,
-            after=query.decode_cursor(request),
-        )
+    selection = QuarantineQuery(
+        credential.workspace_id,
+        reason=request.query_one("reason"),
+        endpoint=request.query_one("endpoint"),
+        from_ms=start,
+        to_ms=end,
     )
-    page = rows[:limit]
-    cursor = query.encode_cursor(page[-1][1].received_ms, page[-1][0]) if len(rows) > limit else None
-    return json_response({"items": [quarantine_json(r) for _, r in page], "nextCursor": cursor})
+
+    async def fetch(n: int, after: tuple[int, int] | None) -> list[tuple[int, QuarantineRecord]]:
+        return await ctx.store.quarantine(replace(selection, limit=n, after=after))
+
+    async def render(rows: Sequence[tuple[int, QuarantineRecord]]) -> list[dict[str, Any]]:
+        return [quarantine_json(record) for _, record in rows]
+
+    page = await pages.collect(
+        fetch, _quarantine_key, render, limit, query.decode_cursor(request), overhead=_ENVELOPE_BYTES
+    )
+    return _items_page(page)
+
+
+def _quarantine_key(row: tuple[int, QuarantineRecord]) -> tuple[int, int]:
+    return row[1].received_ms, row[0]
 
 
 async def get_quarantine(ctx: Context, request: Request, credential: Credential, body: Any) -> Response:

@@ -95,7 +95,7 @@ def build_router(admin: bool = False) -> Router:
         "content": {"text/plain": {"schema": {"type": "string"}}},
     }
     # 401 only when TRACKTION_METRICS_TOKEN is set and not given as the bearer token.
-    r.add("GET", "/-/metrics", Public(public.metrics, doc=Doc({"200": text}, errors=(401,))))
+    r.add("GET", "/-/metrics", Public(public.metrics, doc=Doc({"200": text}, errors=(401, 404))))
     r.add("GET", "/-/jwks.json", Public(tokens.jwks, doc=Doc(ok(JWKS))))
     description = ok({"type": "object", "required": ["openapi", "paths"]})
     r.add("GET", "/-/openapi.json", Public(openapi.document(r), doc=Doc(description)))

@@ -14,6 +14,8 @@ cannot encode) and the caller renders them the general way.
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import msgspec
@@ -47,10 +49,57 @@ class _SystemUuid(msgspec.Struct):
 
 _read_uuid = msgspec.json.Decoder(_SystemUuid).decode
 _encode = msgspec.json.Encoder().encode
+_decode_any = msgspec.json.Decoder().decode
 
 
-def render(profile: Profile, events: list[TimelineEvent]) -> bytes | None:
+def render(profile: Profile, events: Sequence[TimelineEvent]) -> bytes | None:
     """The JSON array of `events` (all of `profile`), or None when it must be rendered the general way."""
+    structs = _structs(profile, events)
+    if structs is None:
+        return None
+    try:
+        return _encode(structs)
+    except UnicodeEncodeError:  # a label with an escaped lone surrogate (stored as sent)
+        return None
+
+
+def render_joined(
+    profile: Profile, events: Sequence[TimelineEvent], room: int
+) -> tuple[memoryview, int] | None:
+    """`render`'s items joined by commas (the array without its brackets, not copied: one encoding for a
+    whole fetch of a page, `tracktion.http.pages`) and a bound on the largest one's size (its params, its
+    label and action escaped at worst, the rest). None as `render`, and without encoding anything when the
+    params alone are more than `room` bytes."""
+    if sum(len(e[4]) for e in events) > room:
+        return None
+    array = render(profile, events)
+    if array is None:
+        return None
+    bound = max(len(params) + 6 * (len(label) + len(action)) for _, _, action, label, params in events)
+    return memoryview(array)[1:-1], bound + 6 * (
+        len(profile.custom_id or "") + len(profile.email or "")
+    ) + 512
+
+
+def render_items(profile: Profile, events: Sequence[TimelineEvent]) -> Iterator[Any] | None:
+    """Each event's JSON, encoded as it is asked for (a fetch whose items are counted against the page's cap
+    one by one: those past it are never encoded), or None as `render`. An event whose label msgspec cannot
+    write comes as `event_dicts` makes it."""
+    structs = _structs(profile, events)
+    if structs is None:
+        return None
+    return _encoded(profile, structs, events)
+
+
+def _encoded(profile: Profile, structs: list[_Event], events: Sequence[TimelineEvent]) -> Iterator[Any]:
+    for struct, event in zip(structs, events, strict=True):
+        try:
+            yield _encode(struct)
+        except UnicodeEncodeError:  # a label with an escaped lone surrogate (stored as sent)
+            yield from event_dicts(profile, [event])
+
+
+def _structs(profile: Profile, events: Sequence[TimelineEvent]) -> list[_Event] | None:
     out = []
     for uuid, time_ms, action, label, params in events:
         # The stdlib fallback writes every non-ASCII character as `\uXXXX`, so a surrogate as `\udXXX`;
@@ -67,7 +116,33 @@ def render(profile: Profile, events: list[TimelineEvent]) -> bytes | None:
             return None
         client = _Client(profile.client_id, client_uuid, profile.custom_id, profile.email)
         out.append(_Event(uuid, format_ms(time_ms), action, label, client, msgspec.Raw(params)))
+    return out
+
+
+def event_dicts(profile: Profile, events: Sequence[TimelineEvent]) -> Iterator[dict[str, Any]]:
+    """The general way: what `render.event_json` makes of the same events (params decoded, escaped lone
+    surrogates included), for the lists `render_items` declines; made as they are asked for."""
+    for uuid, time_ms, action, label, params in events:
+        decoded = decode_params(params)
+        client = {
+            "id": profile.client_id,
+            "uuid": decoded.get("uuid"),
+            "customId": profile.custom_id,
+            "email": profile.email,
+        }
+        yield {
+            "uuid": uuid,
+            "time": format_ms(time_ms),
+            "action": action,
+            "label": label,
+            "client": client,
+            "params": decoded,
+        }
+
+
+def decode_params(params: bytes | str) -> Any:
+    # msgspec refuses the escaped lone surrogates the stdlib fallback may have stored; json.loads reads them.
     try:
-        return _encode(out)
-    except UnicodeEncodeError:  # a label with an escaped lone surrogate (stored as sent)
-        return None
+        return _decode_any(params)
+    except msgspec.DecodeError:
+        return json.loads(params)
