@@ -1,4 +1,4 @@
-"""The endpoint catalog (contract §4.1, `catalog.json`) as data.
+"""The endpoint catalog (docs/api.md §4.1, `catalog.json`) as data.
 
 Dedicated endpoints are rows here, not handlers: routing, validation and permissions read these rows.
 """

@@ -1,4 +1,4 @@
-"""The data dir and the store's files are readable by their owner only (contract §13.8).
+"""The data dir and the store's files are readable by their owner only (docs/api.md §13.8).
 
 The data dir holds the SQLite store and the JWT signing key: with the usual umask (022) a plain `mkdir` and
 SQLite's own file creation leave both world-readable (0755 / 0644), so any local user could copy every

@@ -1,4 +1,4 @@
-"""The error tree and the one builder of Synerise's error body (contract §1.6, §1.7).
+"""The error tree and the one builder of Synerise's error body (docs/api.md §1.6, §1.7).
 
 Every failure the API reports is a `TracktionError` carrying its HTTP status, its entries (code, field,
 message, rejected value) and the quarantine reason it maps to (§11). Only `error_body` turns one into

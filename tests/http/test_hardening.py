@@ -1,5 +1,5 @@
 """Issue 22, in process: what an independent attack on the running server found, each fixed with a test that
-failed on the code before the fix (contract §11, §12, §13.1, §13.5, §13.8).
+failed on the code before the fix (docs/api.md §11, §12, §13.1, §13.5, §13.8).
 
 * bad input never gets a 500: lone surrogates where a key or a name is read, integers of thousands of digits
   (Python's `int()` digit limit) and integers past int64 wherever an integer is read from a path, a query or a

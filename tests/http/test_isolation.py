@@ -1,4 +1,4 @@
-"""Workspace isolation on every read and write path (contract §2.1, issue 5).
+"""Workspace isolation on every read and write path (docs/api.md §2.1, issue 5).
 
 A credential of workspace A naming a clientId, event UUID, profile identifier, definition, API key or quarantine
 record of workspace B must behave exactly as if it did not exist: each case sends the request twice, once with

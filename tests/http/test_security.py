@@ -1,4 +1,4 @@
-"""Security, end to end over HTTP (issue 5; contract §2.1, §2.4, §13.7): forged and stale JWTs, keys at rest,
+"""Security, end to end over HTTP (issue 5; docs/api.md §2.1, §2.4, §13.7): forged and stale JWTs, keys at rest,
 constant-time comparison, the signing key file, secrets kept out of logs and error bodies, revocation.
 
 Each test is built to fail if the protection it names were removed. Workspace isolation and the profile-token

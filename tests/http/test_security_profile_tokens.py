@@ -1,4 +1,4 @@
-"""Profile-token rules (contract §2.6) on every endpoint: allowed ones work with `client` omitted (filled from the
+"""Profile-token rules (docs/api.md §2.6) on every endpoint: allowed ones work with `client` omitted (filled from the
 token), another profile's clientId/customId/email/uuid → 403 2004 at that field, everything else → 403 2005."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Crash durability (contract §1.5): SIGKILL the server at random moments under concurrent writes.
+"""Crash durability (docs/api.md §1.5): SIGKILL the server at random moments under concurrent writes.
 
 Each cycle starts `tracktion serve` on the same store, lets several clients send single events, salted
 events (and re-sends of earlier ones), atomic batches (some with one invalid item), and transactions with

@@ -1,4 +1,4 @@
-"""Slow and hostile clients (contract §1.3, §12): nothing a client sends stalls the server, inflates its
+"""Slow and hostile clients (docs/api.md §1.3, §12): nothing a client sends stalls the server, inflates its
 memory or gets a 500.
 
 * slow bodies (slowloris): many connections dripping a body one byte at a time do not delay anyone else;

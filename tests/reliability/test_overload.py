@@ -1,4 +1,4 @@
-"""Overload (contract §1.7): a saturated write path answers 503 (code 5002) with `Retry-After`, at once.
+"""Overload (docs/api.md §1.7): a saturated write path answers 503 (code 5002) with `Retry-After`, at once.
 
 The server runs with a write queue of 2 (`TRACKTION_WRITE_QUEUE_SIZE`) and gets far more concurrent writers
 than one commit can take. The test checks that the excess is refused quickly and honestly (nothing answered

@@ -1,4 +1,4 @@
-"""The HTTP server's own limits (contract §12, §1.6), on a real `tracktion serve` over raw sockets.
+"""The HTTP server's own limits (docs/api.md §12, §1.6), on a real `tracktion serve` over raw sockets.
 
 * request line ≤ 8 KiB and header lines ≤ 64 KiB together, else 414 / 431 with the §1.6 body, then close;
   an 80 MB header is refused after 64 KiB without stalling anyone else (it used to block the loop 2.7 s);

@@ -1,4 +1,4 @@
-"""Storage faults (contract §1.5, §13.1): disk full under SQLite, database gone under PostgreSQL.
+"""Storage faults (docs/api.md §1.5, §13.1): disk full under SQLite, database gone under PostgreSQL.
 
 While the fault lasts, writes are answered 503 with code 5001 and `Retry-After` and nothing of them is
 stored; `/-/health` keeps answering and `/-/ready` says 503. When the fault clears the same server process

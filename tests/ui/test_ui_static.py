@@ -1,4 +1,4 @@
-"""`/-/ui/` (contract §13.6): the debugger's files are served without credentials, with strict headers, and
+"""`/-/ui/` (docs/api.md §13.6): the debugger's files are served without credentials, with strict headers, and
 nothing else is reachable under that prefix. The assets themselves load nothing from outside the server."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""API key secrets (contract §2.1): generated here, shown once, stored only as SHA-256.
+"""API key secrets (docs/api.md §2.1): generated here, shown once, stored only as SHA-256.
 
 A secret carries 256 bits from `secrets`, so a plain (unsalted) SHA-256 is enough: nobody can brute-force
 the preimage of a uniformly random 256-bit value, and an unsalted digest lets the store look a key up by its

@@ -1,4 +1,4 @@
-"""`Authorization: Basic …` credentials (contract §2.3).
+"""`Authorization: Basic …` credentials (docs/api.md §2.3).
 
 Only the syntax lives here; looking the workspace and key up (and refusing profile or revoked keys) is the
 caller's job. Every failure is the same 401 so a caller learns nothing about which part was wrong.

@@ -1,4 +1,4 @@
-"""RS512 tokens (contract §2.4) and the signing key behind them (§13.1 `/-/jwks.json`).
+"""RS512 tokens (docs/api.md §2.4) and the signing key behind them (§13.1 `/-/jwks.json`).
 
 Pure: no HTTP, no store. `TokenService.verify` proves a token is ours, well-formed and unexpired and hands
 back its claims; whether the workspace, key and profile still exist and the key is active and of the right

@@ -1,4 +1,4 @@
-"""Permission names (contract §2.5).
+"""Permission names (docs/api.md §2.5).
 
 The catalog rows carry the event endpoints' permissions; the other endpoints' names are fixed here. The
 catalog is the source of truth: `permission_for_event_path` states the naming rule and the tests check that

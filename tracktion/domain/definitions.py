@@ -1,4 +1,4 @@
-"""Event definitions (contract §10): what one unit of work adds to the per-action catalogue, and the
+"""Event definitions (docs/api.md §10): what one unit of work adds to the per-action catalogue, and the
 catalogue's entries as a store reads them back (`Definition`).
 
 The ingest collects a `DefinitionDelta` while it stores events; the store merges it in the same commit.

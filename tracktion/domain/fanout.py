@@ -1,4 +1,4 @@
-"""Transaction fan-out (contract §6.3): one `transaction.charge` plus one `product.buy` per product.
+"""Transaction fan-out (docs/api.md §6.3): one `transaction.charge` plus one `product.buy` per product.
 
 Pure: given the validated transaction and the charge UUID (which depends on the resolved profile), it
 returns the events' actions, labels, UUIDs and caller-side params. System params are injected later by the

@@ -1,4 +1,4 @@
-"""Profile identity (contract §9.2–§9.4, §2.6): find, create or extend the profile an event belongs to.
+"""Profile identity (docs/api.md §9.2–§9.4, §2.6): find, create or extend the profile an event belongs to.
 
 Split in two so a request can be fully checked before anything is written: `plan` only reads and may
 refuse (profile-token ownership, 403), `apply` performs the creation/attachments the plan decided.

@@ -1,4 +1,4 @@
-"""One write request as one unit of work (contract §1.4 steps 9–10, §3.6 `params.email`, §5.3–5.4, §7, §11).
+"""One write request as one unit of work (docs/api.md §1.4 steps 9–10, §3.6 `params.email`, §5.3–5.4, §7, §11).
 
 `apply_write` runs inside the store's write transaction. It checks each item's identity (reads only) and,
 if it passes, writes its profile changes and events before the next item is checked. It returns what to answer,

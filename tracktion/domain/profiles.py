@@ -1,4 +1,4 @@
-"""Profile data of `POST /v4/clients/batch` (contract §9.6): the pure merge rules and the read view.
+"""Profile data of `POST /v4/clients/batch` (docs/api.md §9.6): the pure merge rules and the read view.
 
 A profile's data is one JSON object, stored sparse: only fields that have a value are kept.
 

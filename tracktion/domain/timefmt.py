@@ -1,4 +1,4 @@
-"""Time rules of contract §3.5: the accepted ISO 8601 grammar, epoch milliseconds, the UTC output format.
+"""Time rules of docs/api.md §3.5: the accepted ISO 8601 grammar, epoch milliseconds, the UTC output format.
 
 Pure functions; the receive time is always passed in, never read from a clock here.
 """

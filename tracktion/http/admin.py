@@ -1,4 +1,4 @@
-"""Admin HTTP API (contract §13.7), served only when `TRACKTION_ADMIN_TOKEN` is set."""
+"""Admin HTTP API (docs/api.md §13.7), served only when `TRACKTION_ADMIN_TOKEN` is set."""
 
 from __future__ import annotations
 

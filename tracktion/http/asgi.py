@@ -1,4 +1,4 @@
-"""The ASGI entry point: route, then the checks of contract §1.4 in order, then the handler; every failure
+"""The ASGI entry point: route, then the checks of docs/api.md §1.4 in order, then the handler; every failure
 rendered by the one error renderer, request-level failures of write endpoints quarantined (§11)."""
 
 from __future__ import annotations

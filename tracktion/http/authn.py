@@ -1,4 +1,4 @@
-"""From an `Authorization` header to a `Credential` (contract §2.3, §2.4), with the store checks the token
+"""From an `Authorization` header to a `Credential` (docs/api.md §2.3, §2.4), with the store checks the token
 layer cannot make: workspace and key exist, the key is not revoked and is of the token's kind."""
 
 from __future__ import annotations

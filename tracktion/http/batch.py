@@ -1,4 +1,4 @@
-"""Batch endpoints (contract §5): `/v4/events/batch`, `/v4/events/ai-compat/batch` and the rules every batch
+"""Batch endpoints (docs/api.md §5): `/v4/events/batch`, `/v4/events/ai-compat/batch` and the rules every batch
 shares (`/v4/transactions/batch` and `/v4/clients/batch` too): envelope, limits, atomic mode and
 `?partial=true` (207 with a result per item)."""
 

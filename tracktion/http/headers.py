@@ -1,4 +1,4 @@
-"""Header rules of contract §1.2: `Api-Version`, `Content-Type`, `Content-Encoding`, caller address."""
+"""Header rules of docs/api.md §1.2: `Api-Version`, `Content-Type`, `Content-Encoding`, caller address."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""One response page holds at most 16 MiB of JSON (contract §12), and building it holds a bounded amount.
+"""One response page holds at most 16 MiB of JSON (docs/api.md §12), and building it holds a bounded amount.
 
 An event's params can be close to 1 MiB, so `limit=1000` could mean a gigabyte read, decoded and encoded in
 one go (300 such events took the server from 178 MB to 881 MB). A page is therefore read from the store in

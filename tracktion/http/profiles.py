@@ -1,4 +1,4 @@
-"""Profile-token endpoints (contract §2.2 `/sauth/…`), reading profiles (§9.5), the profile batch (§9.6) and
+"""Profile-token endpoints (docs/api.md §2.2 `/sauth/…`), reading profiles (§9.5), the profile batch (§9.6) and
 `POST /v4/clients` (§9.7)."""
 
 from __future__ import annotations

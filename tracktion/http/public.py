@@ -1,4 +1,4 @@
-"""Public endpoints (contract §13.1): liveness, readiness and metrics; and the server clock (§8.3)."""
+"""Public endpoints (docs/api.md §13.1): liveness, readiness and metrics; and the server clock (§8.3)."""
 
 from __future__ import annotations
 

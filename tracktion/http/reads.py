@@ -1,4 +1,4 @@
-"""Read endpoints: events by profile (contract §8), event search (§13.2), definitions (§13.3) and the
+"""Read endpoints: events by profile (docs/api.md §8), event search (§13.2), definitions (§13.3) and the
 quarantine (§13.4)."""
 
 from __future__ import annotations

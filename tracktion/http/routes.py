@@ -1,4 +1,4 @@
-"""The one route table: Synerise's paths verbatim, tracktion's own under `/-/` (contract §1.1, §2.5).
+"""The one route table: Synerise's paths verbatim, tracktion's own under `/-/` (docs/api.md §1.1, §2.5).
 
 Each entry also carries what the OpenAPI description says of it (`Doc`: body schema, query parameters,
 success answers, the error statuses only it answers); `tracktion.http.openapi` only assembles them. The

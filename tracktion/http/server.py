@@ -1,4 +1,4 @@
-"""tracktion's HTTP/1.1 connections: uvicorn's httptools protocol with the limits of contract §12.
+"""tracktion's HTTP/1.1 connections: uvicorn's httptools protocol with the limits of docs/api.md §12.
 
 uvicorn + httptools is the fastest server measured for this workload (granian: 0.63× the events/s), but on
 its own it reads a request head of any size (an 80 MB header blocked the event loop for 2.7 s: llhttp hands

@@ -1,4 +1,4 @@
-"""`GET /-/api/stream` (contract §13.5): the workspace's committed writes as server-sent events.
+"""`GET /-/api/stream` (docs/api.md §13.5): the workspace's committed writes as server-sent events.
 
 Each stream follows the store by `seq` (events) and quarantine `seq`: woken at once by local commits, and
 polling every second for writes of other processes. With `Last-Event-ID`, up to 1000 stored events after

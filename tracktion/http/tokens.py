@@ -1,4 +1,4 @@
-"""Token endpoints (contract §2.2) and the public key set (§13.1)."""
+"""Token endpoints (docs/api.md §2.2) and the public key set (§13.1)."""
 
 from __future__ import annotations
 

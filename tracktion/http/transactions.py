@@ -1,4 +1,4 @@
-"""Transaction endpoints (contract §6): `POST /v4/transactions` and its batch, workspace credentials only."""
+"""Transaction endpoints (docs/api.md §6): `POST /v4/transactions` and its batch, workspace credentials only."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""`/-/ui/` (contract §13.6): the live event debugger's static files, served without authentication; and
+"""`/-/ui/` (docs/api.md §13.6): the live event debugger's static files, served without authentication; and
 the two doors a person tries first, `/` (where everything is) and `/-/ui` (redirected to `/-/ui/`).
 
 Only the files named in `ASSETS` are served, read once from the package (`tracktion/ui/`). Any other name,

@@ -1,6 +1,6 @@
 """The one write path of the HTTP layer: each body or batch item through its validator into a `WriteItem`,
 the items of one request into one `WriteRequest`, and that to the store, which answers only once everything
-is durably committed (contract §3–§6, §9.6, §11)."""
+is durably committed (docs/api.md §3–§6, §9.6, §11)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Flat AI-engine bodies of `/v4/events/ai-compat/*` (contract §4.3, §5.5) → `EventIn`.
+"""Flat AI-engine bodies of `/v4/events/ai-compat/*` (docs/api.md §4.3, §5.5) → `EventIn`.
 
 No `client`, `label`, `params` or `eventSalt` envelope: `clientUUID` identifies the profile, `EventTimestamp`
 is the time, and every other top-level key becomes a param. The required and typed keys come from the catalog

@@ -1,4 +1,4 @@
-"""The envelope every batch shares (contract §5.1, §5.2): an array of 1–1000 items, or `items` of an
+"""The envelope every batch shares (docs/api.md §5.1, §5.2): an array of 1–1000 items, or `items` of an
 ai-compat batch (§5.5). What each item must be is its own validator's business."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Request body bytes → JSON value (contract §1.3, §12): gzip with a size cap, then strict JSON.
+"""Request body bytes → JSON value (docs/api.md §1.3, §12): gzip with a size cap, then strict JSON.
 
 Both functions raise the §1.7 errors directly (`MalformedJson` 1000, `PayloadTooLarge` 1014) so the HTTP layer
 only has to render them.

@@ -1,4 +1,4 @@
-"""The `client` object and its identifiers (contract §3.2, §3.8 rows 2–4).
+"""The `client` object and its identifiers (docs/api.md §3.2, §3.8 rows 2–4).
 
 Validation appends `ErrorEntry`s to a caller-owned list instead of raising, so one pass over a body can report
 every failing field (§1.6) and the valid path never pays for an exception.

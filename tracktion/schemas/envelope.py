@@ -1,4 +1,4 @@
-"""One event envelope (contract §3) against its catalog row → `EventIn`, or `ValidationFailed` with every error.
+"""One event envelope (docs/api.md §3) against its catalog row → `EventIn`, or `ValidationFailed` with every error.
 
 Covers the custom row and the dedicated rows (legacy ones included); ai-compat bodies have another shape (§4.3).
 Checks run in the order of §3.8 and append to one list, so the error list comes out already ordered and the

@@ -1,4 +1,4 @@
-"""Login bodies (contract §2.2): `{"apiKey"}` of the workspace login and of a profile token's refresh, and
+"""Login bodies (docs/api.md §2.2): `{"apiKey"}` of the workspace login and of a profile token's refresh, and
 `{"apiKey", "uuid", "deviceId"}` of the anonymous profile login."""
 
 from __future__ import annotations

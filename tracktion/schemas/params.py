@@ -1,4 +1,4 @@
-"""`params` of a catalog row (contract §3.6, §4.2): required and typed paths compiled once per row into checks.
+"""`params` of a catalog row (docs/api.md §3.6, §4.2): required and typed paths compiled once per row into checks.
 
 The catalog is data, so nothing here names an endpoint. A few param *names* carry extra rules wherever they are
 typed (money objects, `source`, `searchType`, `lat`, `lon`, `position`); those come from §3.6 and §4.2.

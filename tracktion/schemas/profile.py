@@ -1,4 +1,4 @@
-"""Elements of `POST /v4/clients/batch` (contract §9.6) and the body of `POST /v4/clients` (§9.7, the same rules)
+"""Elements of `POST /v4/clients/batch` (docs/api.md §9.6) and the body of `POST /v4/clients` (§9.7, the same rules)
 → `ProfileIn`, or `ValidationFailed` with every error.
 
 Fields follow `Synerise/php-sdk:lib/V4/Models/CreateClientRequestBody.php`. Paths are relative to the element

@@ -1,4 +1,4 @@
-"""`POST /v4/transactions` bodies (contract §6.2) → `TransactionIn`, or `ValidationFailed` with every error.
+"""`POST /v4/transactions` bodies (docs/api.md §6.2) → `TransactionIn`, or `ValidationFailed` with every error.
 
 Fields are checked in the order of §6.2's table, each reporting only its first failure. Money objects follow
 §3.6; every currency must equal the reference currency (the first valid one, §6.2), so the reference is found
