@@ -16,6 +16,7 @@ import httpx
 import msgspec
 
 from tracktion.catalog import load_catalog
+from tracktion.domain.definitions import SYSTEM_PARAMS  # §7.2: what the target computes itself
 from tracktion.domain.relay import RelayEvent
 from tracktion.domain.timefmt import format_ms
 from tracktion.errors import ErrorEntry
@@ -32,20 +33,6 @@ from tracktion.relay.types import (
 
 MAX_BODY = 1_048_576  # §5.2: a batch body the target accepts
 _TOKEN_MARGIN_S = 60
-# §7.2: what the target computes itself; forwarding them would only be overwritten (or confuse `time`).
-SYSTEM_PARAMS = frozenset(
-    {
-        "eventUUID",
-        "time",
-        "eventCreateTime",
-        "clientId",
-        "uuid",
-        "businessProfileId",
-        "ip",
-        "modifiedBy",
-        "snr-original-time",
-    }
-)
 
 
 @cache

@@ -18,23 +18,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
+from tracktion.domain.definitions import SYSTEM_PARAMS  # §7.2: hidden, the table shows the caller's own
 from tracktion.tools.client import ApiError, Client, SSEEvent, SSEParser
 
 STREAM_PATH = "/-/api/stream"
-# §7.2: injected into every event; the table shows the caller's own params instead.
-SYSTEM_PARAMS = frozenset(
-    {
-        "eventUUID",
-        "time",
-        "eventCreateTime",
-        "clientId",
-        "uuid",
-        "businessProfileId",
-        "ip",
-        "modifiedBy",
-        "snr-original-time",
-    }
-)
 _WIDTHS = (24, 28, 19, 24)  # time, action, client id, label
 MAX_BACKOFF_S = 10.0
 
