@@ -241,3 +241,24 @@ def test_the_writer_process_takes_live_requests_first_and_bulk_ones_alone() -> N
         assert queue.eof
     finally:
         child.close()
+
+
+async def test_a_nearly_full_disk_is_not_ready_even_after_a_commit_that_fit(
+    store: SQLiteStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # On a full filesystem a small commit can still fit in a WAL page already allocated: the last commit
+    # succeeding must not make a store ready while almost every write fails (docs/api.md §13.1).
+    assert (await store.write(request(event()))).error is None
+    assert await store.ready()
+    real = os.statvfs
+
+    def almost_full(path: object) -> object:
+        found = real(path)  # type: ignore[arg-type]
+        fields = list(found)
+        fields[4] = 0  # f_bavail: no block left for an unprivileged writer
+        return os.statvfs_result(fields)
+
+    monkeypatch.setattr(os, "statvfs", almost_full)
+    assert not await store.ready()
+    monkeypatch.setattr(os, "statvfs", real)
+    assert await store.ready()

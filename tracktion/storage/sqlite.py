@@ -120,14 +120,17 @@ class SQLiteStore(SQLStore[SQLiteTx]):
         process = self._process
         if not self._writer.alive or (process is not None and not process.alive):
             return False
+        # A nearly full disk is not ready even when the last commit succeeded: on a full filesystem a small
+        # commit can still fit in a WAL page already allocated, so "the last commit worked" flips back and
+        # forth while most writes fail. One statvfs per readiness poll; never on the write path.
+        disk = os.statvfs(self.path.parent)
+        if disk.f_bavail * disk.f_frsize < _READY_MIN_FREE:
+            return False
         if self._writer.healthy and (process is None or process.healthy):
             return True
         # The last commit failed (disk full, I/O error). Once the disk has room and a commit succeeds, the
         # store accepts writes again: check, or a load balancer routing by readiness would never send the
         # write that proves it.
-        disk = os.statvfs(self.path.parent)
-        if disk.f_bavail * disk.f_frsize < _READY_MIN_FREE:
-            return False
         try:
             await self._unit(_probe_commit)
         except TracktionError:
