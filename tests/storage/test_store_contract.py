@@ -44,7 +44,7 @@ async def test_workspaces(store: Store) -> None:
     assert await store.workspace(1) == one
     assert await store.workspace("2") == two
     assert await store.workspace(two.guid) == two
-    for unknown in ("3", "0", "¹", str(2**64), "no-such-guid", "a\x00b"):
+    for unknown in ("3", "0", "¹", str(2**64), "9" * 5000, "no-such-guid", "a\x00b"):
         assert await store.workspace(unknown) is None, unknown
 
 

@@ -330,7 +330,8 @@ class SQLStore(LifecycleSQL[TxT], RelaySQL[TxT], ABC, Generic[TxT]):
         m = self._d.mark
         # ASCII digits only (`"¹".isdigit()` is true, `int("¹")` fails); ids beyond int64 exist nowhere.
         if isinstance(ident, int) or (isinstance(ident, str) and ident.isascii() and ident.isdigit()):
-            if not 0 < int(ident) <= _MAX_INT64:
+            # Length first: `int()` refuses strings past 4300 digits with a ValueError.
+            if (isinstance(ident, str) and len(ident.lstrip("0")) > 19) or not 0 < int(ident) <= _MAX_INT64:
                 return None
             rows = await self._read(f"SELECT {_WORKSPACE_COLS} FROM workspaces WHERE id = {m}", (int(ident),))
         else:
