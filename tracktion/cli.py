@@ -230,6 +230,7 @@ def _serve(args: argparse.Namespace) -> int:
                 "TRACKTION_DATA_DIR": str(settings.data_dir),
                 "TRACKTION_LOG_LEVEL": settings.log_level,
                 "TRACKTION_LOG_FORMAT": settings.log_format,
+                "TRACKTION_ACCESS_LOG": "1" if settings.access_log else "0",
             }
         )
         if settings.database_url:
