@@ -30,7 +30,14 @@ import pytest
 
 from tests.support.api import API_KEY, Api
 from tests.support.http import MakeApi, assert_error, basic, bearer, client_for, entry, event
-from tests.support.security import ANONYMOUS, CLIENT_REFRESH, LOGIN, anonymous_login, profile_secret
+from tests.support.security import (
+    ANONYMOUS,
+    CLIENT_REFRESH,
+    LOGIN,
+    anonymous_login,
+    profile_secret,
+    stream_scope,
+)
 from tracktion.http import stream
 
 ADMIN_TOKEN = "admin-secret-0123456789"
@@ -48,20 +55,7 @@ def bad_parameter(name: str, value: str, message: str) -> dict[str, Any]:
 async def sse_until_end(api: Api, path: str, headers: dict[str, str], seconds: float) -> bytes:
     """The bytes a stream client receives until the server ends the stream, or `seconds` pass (then the
     client leaves). Raw ASGI: httpx's transport would wait for the end of a never-ending answer."""
-    raw_path, _, query = path.partition("?")
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "GET",
-        "scheme": "http",
-        "path": raw_path,
-        "raw_path": raw_path.encode(),
-        "query_string": query.encode(),
-        "headers": [(k.lower().encode(), v.encode()) for k, v in headers.items()],
-        "client": ("203.0.113.7", 51234),
-        "server": ("tracktion.test", 80),
-    }
+    scope = stream_scope(path, headers)
     gone = asyncio.Event()
     asked = False
     chunks: list[bytes] = []

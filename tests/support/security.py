@@ -172,6 +172,24 @@ def sha256(text: str) -> str:
 # -- server-sent events -------------------------------------------------------------------------------------
 
 
+def stream_scope(path: str, headers: dict[str, str]) -> dict[str, Any]:
+    """The ASGI scope of a `GET path` stream request (raw ASGI: httpx would wait for the end)."""
+    raw_path, _, query = path.partition("?")
+    return {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": raw_path,
+        "raw_path": raw_path.encode(),
+        "query_string": query.encode(),
+        "headers": [(k.lower().encode(), v.encode()) for k, v in headers.items()],
+        "client": ("203.0.113.7", 51234),
+        "server": ("tracktion.test", 80),
+    }
+
+
 async def sse(
     api: Api,
     path: str,
@@ -185,20 +203,7 @@ async def sse(
 
     `connected` is set when the stream says `: connected` (its starting point is fixed: later writes are
     live); with `until`, the stream stays open until that is done and the `seconds` count from then."""
-    raw_path, _, query = path.partition("?")
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "GET",
-        "scheme": "http",
-        "path": raw_path,
-        "raw_path": raw_path.encode(),
-        "query_string": query.encode(),
-        "headers": [(k.lower().encode(), v.encode()) for k, v in headers.items()],
-        "client": ("203.0.113.7", 51234),
-        "server": ("tracktion.test", 80),
-    }
+    scope = stream_scope(path, headers)
     gone = asyncio.Event()
     sent_request = False
 
