@@ -75,7 +75,8 @@ export function table(headings, rows, caption) {
     h("table", null,
       caption ? h("caption", { class: "sr-only" }, caption) : null,
       h("thead", null, h("tr", null, headings.map((t) => h("th", { scope: "col" }, t)))),
-      h("tbody", null, rows.map((cells) => h("tr", null, cells.map((c) => h("td", null, c)))))));
+      // `data-label`: at phone width each row becomes a card and the cell shows its heading (app.css).
+      h("tbody", null, rows.map((cells) => h("tr", null, cells.map((c, i) => h("td", { "data-label": headings[i] }, c)))))));
 }
 
 export function notice(text, kind = "error") {

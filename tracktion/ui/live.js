@@ -148,8 +148,9 @@ export const live = {
     this.lastId = null;
     this.backoff = RETRY_FIRST_MS;
     const started = ++this.generation;
-    // The newest stored events first, so the page is not empty; the stream then resumes after them.
-    const r = await call("GET", "/-/api/events?limit=100");
+    // The latest arrivals first (`order=seq`, not event time: a backfill of 2020 events is the newest thing
+    // that happened), so the page is not empty; the stream then resumes after the highest seq among them.
+    const r = await call("GET", "/-/api/events?order=seq&limit=100");
     if (started !== this.generation) return;
     if (r.ok && r.data && Array.isArray(r.data.items)) {
       const items = r.data.items.slice().sort((a, b) => (b.seq || 0) - (a.seq || 0));
