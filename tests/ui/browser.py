@@ -138,8 +138,9 @@ class Tab:
         if "Content Security Policy" in text or "Trusted" in text:
             self.errors.append(f"console: {text}")
 
-    def sign_in(self) -> None:
-        self.page.goto(f"{self.base}/-/ui/")
+    def sign_in(self, view: str = "live") -> None:
+        """Sign in straight into `view` (the page keeps the hash it was opened with)."""
+        self.page.goto(f"{self.base}/-/ui/#/{view}")
         self.page.fill("#api-key", KEY)
         self.page.click("form button[type=submit]")
         self.wait_live()

@@ -34,6 +34,10 @@ MODULES = (
     "definitions.js",
     "quarantine.js",
     "send.js",
+    "search.js",
+    "charts.js",
+    "overview.js",
+    "destinations.js",
 )
 ASSETS: dict[str, str] = {
     INDEX: "text/html; charset=utf-8",

@@ -8,6 +8,10 @@ import { renderProfile } from "./profiles.js";
 import { renderDefinitions } from "./definitions.js";
 import { quarantineFilters, renderQuarantine } from "./quarantine.js";
 import { renderSend } from "./send.js";
+import { renderOverview } from "./overview.js";
+import { renderSearch, searchFilters } from "./search.js";
+import { profileFilters } from "./profiles.js";
+import { renderDestinations } from "./destinations.js";
 
 let signInMessage = "";
 
@@ -20,6 +24,8 @@ function signOut(message) {
   live.reset();
   quarantineFilters.endpoint = "";
   quarantineFilters.reason = "";
+  for (const key of Object.keys(searchFilters)) searchFilters[key] = key === "identKind" ? "customId" : key === "order" ? "time" : "";
+  profileFilters.prefix = "";
   signInMessage = message || "";
   if (location.hash && location.hash !== "#/") history.replaceState(null, "", location.pathname);
   route();
@@ -37,7 +43,7 @@ function parseHash() {
   } catch {
     arg = "";
   }
-  return { name: name || "live", arg };
+  return { name: name || "overview", arg };
 }
 
 function route(focus = false) {
@@ -50,11 +56,11 @@ function route(focus = false) {
   }
   const { name, arg } = parseHash();
   const views = {
-    live: renderLive, event: renderEvent, profile: renderProfile, definitions: renderDefinitions,
-    quarantine: renderQuarantine, send: renderSend,
+    overview: renderOverview, live: renderLive, events: renderSearch, event: renderEvent, profile: renderProfile,
+    definitions: renderDefinitions, quarantine: renderQuarantine, destinations: renderDestinations, send: renderSend,
   };
-  const render = views[name] || renderLive;
-  const navName = name === "event" ? "live" : name;
+  const render = views[name] || renderOverview;
+  const navName = name === "event" ? "events" : name;
   for (const a of $("nav").querySelectorAll("a")) {
     if (a.dataset.view === navName) a.setAttribute("aria-current", "page");
     else a.removeAttribute("aria-current");
@@ -108,7 +114,7 @@ function renderSignIn() {
 function startSession(token) {
   setToken(token);
   live.start();
-  if (!location.hash || location.hash === "#/") history.replaceState(null, "", "#/live");
+  if (!location.hash || location.hash === "#/") history.replaceState(null, "", "#/overview");
   route(true);
 }
 
