@@ -15,7 +15,7 @@ from tests.support.serve_process import ServeProcess
 from tests.ui.browser import PHONE, Client, Tab, open_tab, overflowing, require_api
 
 with contextlib.suppress(ImportError):  # without playwright the `browser` fixture skips (or fails under CI)
-    from playwright.sync_api import Browser, expect
+    from playwright.sync_api import Browser, Page, expect
 
 pytestmark = pytest.mark.e2e
 
@@ -241,8 +241,8 @@ def all_items(client: Client, path: str, **params: str) -> list[dict[str, object
             return items
 
 
-def legend(page: object, chart: str) -> dict[str, int]:
-    found: dict[str, int] = page.evaluate(  # type: ignore[attr-defined]
+def legend(page: Page, chart: str) -> dict[str, int]:
+    found: dict[str, int] = page.evaluate(
         """(sel) => Object.fromEntries([...document.querySelectorAll(sel + " .legend li")]
              .map((li) => [li.dataset.key, Number(li.dataset.total)]))""",
         chart,
@@ -276,8 +276,9 @@ def test_charts_match_the_stats_api_and_the_stored_events(tab: Tab, client: Clie
     # … and they are the events actually stored (all received within the last day, in this test run).
     stored = all_items(client, "/-/api/events")
     counts: dict[str, int] = {}
-    for item in stored:
-        counts[str(item["action"])] = counts.get(str(item["action"]), 0) + 1
+    for stored_item in stored:
+        action = str(stored_item["action"])
+        counts[action] = counts.get(action, 0) + 1
     shown = legend(page, "#chart-events")
     assert sum(shown.values()) == len(stored)
     for key, total in shown.items():
@@ -296,9 +297,11 @@ def test_charts_match_the_stats_api_and_the_stored_events(tab: Tab, client: Clie
 
     # Per action in Definitions.
     tab.nav("definitions")
-    item = page.locator(".def").filter(has_text="product.addToCart")
-    item.locator("summary").click()
-    expect(item.locator(".legend li[data-key='product.addToCart']")).to_have_attribute("data-total", "1")
+    definition = page.locator(".def").filter(has_text="product.addToCart")
+    definition.locator("summary").click()
+    expect(definition.locator(".legend li[data-key='product.addToCart']")).to_have_attribute(
+        "data-total", "1"
+    )
 
 
 def test_charts_at_phone_width_in_dark_mode(
