@@ -31,6 +31,9 @@ class Dialect:
     action_prefix: str  # the first n characters of `action`, n being one placeholder (definition prefixes)
     as_text: Callable[[str], str]  # a selected column, spelt so that the driver returns text (or bytes)
     bytewise: str  # appended to a text ORDER BY term: bytewise order on both, whatever the collation
+    received_minute: (
+        str  # over `events`: the minute (epoch ms) of the row's receive time (`storage.counters`)
+    )
 
     # -- values: the stored form <-> Python -------------------------------------------------------------
     event_uuid: Callable[[str], Any]  # uuid text -> the form `events.uuid` holds; None: no row can match

@@ -28,9 +28,16 @@ def event_page(query: EventQuery, d: Dialect) -> tuple[str, list[Any]]:
     if query.endpoint is not None:
         where.append(f"e.endpoint = {mark}")
         params.append(query.endpoint)
-    _after(where, params, mark, "e.time_ms, e.seq", query.after)
+    if query.order == "seq":  # by arrival (docs/api.md §13.2 `order=seq`): the primary key's order
+        if query.after is not None:
+            where.append(f"e.seq < {mark}")
+            params.append(query.after[1])
+        order = "e.seq DESC"
+    else:
+        _after(where, params, mark, "e.time_ms, e.seq", query.after)
+        order = "e.time_ms DESC, e.seq DESC"
     params.append(query.limit)
-    return f" WHERE {' AND '.join(where)} ORDER BY e.time_ms DESC, e.seq DESC LIMIT {mark}", params
+    return f" WHERE {' AND '.join(where)} ORDER BY {order} LIMIT {mark}", params
 
 
 def quarantine_filters(query: QuarantineQuery, d: Dialect) -> tuple[str, list[Any]]:
