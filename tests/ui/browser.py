@@ -191,9 +191,3 @@ CELLS = "td, th, .row-link > span, .badge, .legend li, .kv dd"
 def overflowing(page: Page, selector: str = CELLS) -> list[str]:
     found: list[str] = page.evaluate(OVERFLOW_JS, selector)
     return found
-
-
-def require_api(client: Client, path: str) -> None:
-    """Skip until the API this view reads exists on this branch (it is built on h-stats in parallel)."""
-    if client.http.get(path).status_code == 404:
-        pytest.skip(f"{path} is not on this branch yet")

@@ -43,9 +43,11 @@ function svg(tag, attrs) {
 
 const fmtNumber = (n) => Number(n).toLocaleString("en-US");
 
+/** A bucket's start: "12-06" per day, "12-05 08:00" per hour (24 h span two dates), "07:42" per minute. */
 function bucketLabel(ms, step) {
   const iso = new Date(ms).toISOString();
   if (step >= DAY) return iso.slice(5, 10);
+  if (step >= HOUR) return `${iso.slice(5, 10)} ${iso.slice(11, 16)}`;
   return iso.slice(11, 16);
 }
 
@@ -81,7 +83,7 @@ export function stackedChart(series, w, { id, title, unit }) {
       base[i] -= hgt;
       const rect = svg("rect", {
         x: i * slot + (slot - bar) / 2, y: base[i], width: bar, height: hgt, class: cls,
-        "data-key": layer.key, "data-count": n,
+        "data-key": layer.key, "data-count": n, "data-start": new Date(w.starts[i]).toISOString(),
       });
       const t = svg("title", {});
       t.textContent = `${layer.key} · ${bucketLabel(w.starts[i], w.step)} · ${n}`;

@@ -156,7 +156,7 @@ function renderDestination(id) {
           ["Last success", timeEl(s.lastSuccessAt)],
           ["Last error", lastError(s)],
           ["Type", orDash(d.type)],
-          ["Filter", h("span", { class: "mono" }, d.filter ? JSON.stringify(d.filter) : "everything")],
+          ["Filter", h("span", { class: "mono" }, d.filter && Object.keys(d.filter).length ? JSON.stringify(d.filter) : "everything")],
           ["Created", timeEl(d.createdAt)],
         ])),
         h("h2", null, "Config"),
