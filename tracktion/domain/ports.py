@@ -193,7 +193,8 @@ class Store(Protocol):
 
     async def quarantine(self, query: QuarantineQuery) -> list[tuple[int, QuarantineRecord]]: ...
     async def stats(self, query: StatsQuery) -> list[tuple[str, int, int]]:
-        """(key, bucket start ms, count) of every non-empty bucket the query covers (§13.6a)."""
+        """(key, bucket start ms, count) of every non-empty bucket the query covers (§13.6a), in bucket
+        order (a key may come more than once for one bucket: its counts add up)."""
         ...
 
     async def profiles(self, query: ProfileQuery) -> list[ProfileDetails]:

@@ -23,27 +23,32 @@ def bucket_range(from_ms: int, to_ms: int, width_ms: int) -> tuple[int, int, int
     return first, last, (last - first) // width_ms + 1
 
 
-def series(rows: list[tuple[str, int, int]], top: int) -> list[tuple[str, int, list[tuple[int, int]]]]:
-    """From (key, bucket start, count) rows: (key, total, [(bucket start, count)…] in time order) for the
-    `top` keys with the largest totals and, when others exist, one `OTHER` summing them; sorted by total
-    descending, then key (code point order = UTF-8 byte order). Empty buckets are left out."""
-    totals: dict[str, int] = {}
-    points: dict[str, dict[int, int]] = {}
+def series(rows: list[tuple[str, int, int]], top: int) -> list[tuple[str, int, list[list[Any]]]]:
+    """From (key, bucket start, count) rows in bucket order: (key, total, [[bucket start, count]…] in time
+    order) for the `top` keys with the largest totals and, when others exist, one `OTHER` summing them;
+    sorted by total descending, then key (code point order = UTF-8 byte order); empty buckets left out.
+    One pass over the rows (30 days by hour of 20 actions is 14,400 of them)."""
+    points: dict[str, list[list[Any]]] = {}
     for key, bucket, n in rows:
-        totals[key] = totals.get(key, 0) + n
-        by_bucket = points.setdefault(key, {})
-        by_bucket[bucket] = by_bucket.get(bucket, 0) + n
+        found = points.get(key)
+        if found is None:
+            points[key] = [[bucket, n]]
+        elif found[-1][0] == bucket:
+            found[-1][1] += n
+        else:
+            found.append([bucket, n])
+    totals = {k: sum(n for _, n in p) for k, p in points.items()}
     ranked = sorted(totals, key=lambda k: (-totals[k], k))
     out = [(k, totals[k], points[k]) for k in ranked[:top]]
     rest = ranked[top:]
     if rest:
         other: dict[int, int] = {}
         for k in rest:
-            for bucket, n in points[k].items():
+            for bucket, n in points[k]:
                 other[bucket] = other.get(bucket, 0) + n
-        out.append((OTHER, sum(totals[k] for k in rest), other))
+        out.append((OTHER, sum(totals[k] for k in rest), [[b, other[b]] for b in sorted(other)]))
         out.sort(key=lambda s: (-s[1], s[0]))
-    return [(k, total, sorted((b, n) for b, n in p.items() if n)) for k, total, p in out]
+    return [(k, total, [p for p in pts if p[1]]) for k, total, pts in out if total or any(p[1] for p in pts)]
 
 
 def same_json(a: Any, b: Any) -> bool:

@@ -58,16 +58,24 @@ async def get_stats(ctx: Context, request: Request, credential: Credential, body
             rejected_value=bucket,
         )
     rows = await ctx.store.stats(StatsQuery(credential.workspace_id, by, width, first, last))
+    names: dict[int, str] = {}  # a bucket's ISO text, made once for all the series sharing it
+
+    def name(b: int) -> str:
+        text = names.get(b)
+        if text is None:
+            text = names[b] = format_ms(b)
+        return text
+
+    for _, _, points in (found := stats.series(rows, top)):
+        for point in points:
+            point[0] = name(point[0])  # [start ms, n] becomes [ISO text, n]
     return json_response(
         {
             "bucket": bucket,
             "from": format_ms(start),
             "to": format_ms(end),
             "by": by,
-            "series": [
-                {"key": key, "total": total, "points": [[format_ms(b), n] for b, n in points]}
-                for key, total, points in stats.series(rows, top)
-            ],
+            "series": [{"key": key, "total": total, "points": points} for key, total, points in found],
         }
     )
 

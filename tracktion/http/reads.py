@@ -177,12 +177,13 @@ class _ParamScan:
         if not self.wanted:
             return await store.events(replace(selection, limit=n, after=after))
         out: list[StoredEvent] = []
+        asked = n  # every row may match; fewer matches than wanted make the next read 4× larger
         while len(out) < n:
             room = PARAM_SCAN_ROWS - self.scanned
             if room <= 0:
                 self.exhausted = True
                 break
-            asked = min(room, _PARAM_FETCH_ROWS)
+            asked = min(room, _PARAM_FETCH_ROWS, asked)
             rows = await store.events(replace(selection, limit=asked, after=after))
             for stored in rows:
                 self.scanned += 1
@@ -193,6 +194,7 @@ class _ParamScan:
                         break
             if len(rows) < asked:
                 break
+            asked *= 4
         return out
 
 

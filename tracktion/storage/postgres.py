@@ -104,6 +104,7 @@ _DIALECT = Dialect(
     one_of=_any_of,
     action_prefix="left(action, %s)",
     as_text=_cast_text,
+    seq_walk_workspace="e.workspace_id",
     received_minute=POSTGRES_RECEIVED_MINUTE,
     bytewise=' COLLATE "C"',  # whatever the database's default collation
     event_uuid=_uuid_or_none,

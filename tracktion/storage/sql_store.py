@@ -290,16 +290,25 @@ class SQLStore(LifecycleSQL[TxT], RelaySQL[TxT], ABC, Generic[TxT]):
         return [(r[0], self._quarantine(r)) for r in rows]
 
     async def stats(self, query: StatsQuery) -> list[tuple[str, int, int]]:
-        """§13.6a from the counters (`storage.counters`): one index range of the grain asked for, grouped in
-        the index's order (bucket, then key)."""
+        """§13.6a from the counters (`storage.counters`): one range of the primary key at the grain asked for,
+        in its order (bucket, then key), never the events. By action or reason a row is already one (bucket,
+        key) (an action has one kind, `catalog.kind_for_action`); by kind the actions of a bucket are summed."""
         m = self._d.mark
-        table, key = ("quarantine_counts", "reason") if query.by == "reason" else ("event_counts", query.by)
-        rows = await self._read(
-            f"SELECT {key}, bucket_ms, SUM(n) FROM {table} WHERE workspace_id = {m} AND width = {m}"
-            f" AND bucket_ms >= {m} AND bucket_ms <= {m} GROUP BY bucket_ms, {key} HAVING SUM(n) <> 0",
-            (query.workspace_id, query.width_ms, query.first_ms, query.last_ms),
-        )
-        return [(k, int(b), int(n)) for k, b, n in rows]
+        where = f"workspace_id = {m} AND width = {m} AND bucket_ms >= {m} AND bucket_ms <= {m}"
+        if query.by == "kind":
+            sql = (
+                f"SELECT kind, bucket_ms, CAST(SUM(n) AS BIGINT) FROM event_counts WHERE {where}"
+                " GROUP BY bucket_ms, kind HAVING SUM(n) <> 0 ORDER BY bucket_ms, kind"
+            )
+        else:
+            table, key = (
+                ("quarantine_counts", "reason") if query.by == "reason" else ("event_counts", "action")
+            )
+            sql = (
+                f"SELECT {key}, bucket_ms, n FROM {table} WHERE {where} AND n <> 0 ORDER BY bucket_ms, {key}"
+            )
+        params = (query.workspace_id, query.width_ms, query.first_ms, query.last_ms)
+        return [(k, b, n) for k, b, n in await self._read(sql, params)]
 
     async def profiles(self, query: ProfileQuery) -> list[ProfileDetails]:
         """Newest first = clientId descending (clientIds are given in creation order and never reused, §9.1):
@@ -404,6 +413,8 @@ class SQLStore(LifecycleSQL[TxT], RelaySQL[TxT], ABC, Generic[TxT]):
         return rows[0][0], rows[0][1]
 
     async def delete_quarantine(self, workspace_id: int, record_id: str) -> bool:
+        if not self._storable(record_id):
+            return False
         m = self._d.mark
         where = f"workspace_id = {m} AND id = {m}"
         counted = counters.deleted_records_sql(where)

@@ -53,6 +53,7 @@ _DIALECT = Dialect(
     one_of=_in_list,
     action_prefix="substr(action, 1, ?)",
     as_text=as_is,
+    seq_walk_workspace="+e.workspace_id",
     received_minute=SQLITE_RECEIVED_MINUTE,
     bytewise="",  # BINARY, SQLite's default collation, is bytewise
     event_uuid=lambda text: uuidlib.UUID(text).bytes,
