@@ -91,6 +91,16 @@ def test_copy_as_curl_sends_the_event_and_the_rejected_request_again(tab: Tab, c
     assert again["client"]["customId"] == "curl-1"
     assert {k: again["params"][k] for k in ("step", "cart")} == {"step": 2, "cart": {"value": 129.5}}
 
+    # A dedicated event goes back to its own endpoint, without an action (the endpoint implies it).
+    tab.nav("live")
+    tab.row("Item added to cart").first.locator("a").click()
+    page.click("#copy-curl")
+    command = page.locator("#copy-curl").get_attribute("data-copied")
+    assert command is not None and "/v4/events/added-to-cart'" in command and '"action"' not in command
+    assert run_curl(command, token).stdout == "202"
+    carts = client.http.get("/-/api/events", params={"action": "product.addToCart"}).json()["items"]
+    assert len(carts) == 2 and carts[0]["params"]["finalUnitPrice"] == carts[1]["params"]["finalUnitPrice"]
+
     # A quarantined request: the same body, the same rejection.
     bad = f"bad {uuid.uuid4().hex[:6]}!"
     client.send({"action": bad, "label": "Broken", "client": {"customId": "curl-2"}}, status=400)
@@ -296,7 +306,7 @@ def test_charts_match_the_stats_api_and_the_stored_events(tab: Tab, client: Clie
     definition = page.locator(".def").filter(has_text="product.addToCart")
     definition.locator("summary").click()
     expect(definition.locator(".legend li[data-key='product.addToCart']")).to_have_attribute(
-        "data-total", "1"
+        "data-total", str(counts["product.addToCart"])
     )
 
 
