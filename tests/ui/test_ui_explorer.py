@@ -188,6 +188,12 @@ def test_events_search_filters_on_the_server_and_pages_with_load_more(tab: Tab, 
     # Newest first by event time: the batch's last item on top, no duplicate across pages.
     labels = rows.locator(".c-label").all_inner_texts()
     assert labels[0] == "search 119" and len(set(labels)) == 120
+    # An event opened from the results leads back to them, search kept.
+    rows.nth(3).locator("a").click()
+    expect(page.locator("h1")).to_have_text(f"Event search.page{tag}")
+    page.click("text=← Events")
+    expect(page.locator("#e-actions")).to_have_value(f"search.page{tag}")
+    expect(rows).to_have_count(50)
 
     # Two actions at once, an identifier, an endpoint, a time range.
     page.fill("#e-actions", f"search.old{tag}, page.visit")
@@ -227,6 +233,10 @@ def test_events_search_filters_on_the_server_and_pages_with_load_more(tab: Tab, 
     page.fill("#e-params", "mood:happy")  # not JSON: the server's 400
     page.click("main form button[type=submit]")
     expect(page.locator("#search-status")).to_contain_text("400")
+    # Clear: every filter empty, the newest events of the whole store.
+    page.click("main form button[type=reset]")
+    expect(page.locator("#e-params")).to_have_value("")
+    expect(page.locator("#search-status")).to_contain_text("50 events shown · more match")
 
 
 def all_items(client: Client, path: str, **params: str) -> list[dict[str, object]]:

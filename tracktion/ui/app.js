@@ -3,7 +3,7 @@
 import { $, h, main, notice, view } from "./dom.js";
 import { TOKEN_KEY, call, decodeClaims, describeError, hooks, session, setToken } from "./api.js";
 import { live, renderLive } from "./live.js";
-import { renderEvent } from "./event.js";
+import { cameFrom, renderEvent } from "./event.js";
 import { renderProfile } from "./profiles.js";
 import { renderDefinitions } from "./definitions.js";
 import { quarantineFilters, renderQuarantine } from "./quarantine.js";
@@ -65,6 +65,7 @@ function route(focus = false) {
     if (a.dataset.view === navName) a.setAttribute("aria-current", "page");
     else a.removeAttribute("aria-current");
   }
+  if (name !== "event") Object.assign(cameFrom, { name, arg });
   const heading = render(arg);
   if (focus && heading) heading.focus();
 }

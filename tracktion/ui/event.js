@@ -3,9 +3,14 @@ import { SYSTEM_PARAMS, copyButton, definitionList, h, jsonType, link, notice, o
 import { getJSON } from "./api.js";
 import { eventCurl } from "./rows.js";
 
+// Where "←" leads: the list the event was opened from (set by app.js on every other view), Live by default.
+const TITLES = { live: "Live events", events: "Events", profile: "Profile", destinations: "Destination", quarantine: "Quarantine" };
+export const cameFrom = { name: "live", arg: "" };
+
 export function renderEvent(uuid) {
   const body = h("div", null, h("p", { class: "muted" }, "Loading…"));
-  const v = view("Event", h("p", null, link("live", null, "← Live events")), body);
+  const back = TITLES[cameFrom.name] ? cameFrom : { name: "live", arg: "" };
+  const v = view("Event", h("p", null, link(back.name, back.arg || null, `← ${TITLES[back.name]}`)), body);
   getJSON(`/-/api/events/${encodeURIComponent(uuid)}`).then((e) => {
     if (!v.current()) return;
     v.heading.textContent = `Event ${e.action}`;
