@@ -65,8 +65,8 @@ function route(focus = false) {
     if (a.dataset.view === navName) a.setAttribute("aria-current", "page");
     else a.removeAttribute("aria-current");
   }
-  if (name !== "event") Object.assign(cameFrom, { name, arg });
   const heading = render(arg);
+  if (name !== "event") Object.assign(cameFrom, parseHash()); // after render: a view may rewrite its hash
   if (focus && heading) heading.focus();
 }
 

@@ -51,8 +51,9 @@ function bucketLabel(ms, step) {
   return iso.slice(11, 16);
 }
 
-/** A stacked bar chart of `series` ([{key, total, points: [[iso, n]]}]) over the buckets of `w`. */
-export function stackedChart(series, w, { id, title, unit }) {
+/** A stacked bar chart of `series` ([{key, total, points: [[iso, n]]}]) over the buckets of `w`; `keyLink(key)`
+ * makes each legend key a link (an action opens its events). */
+export function stackedChart(series, w, { id, title, unit, keyLink = null }) {
   const width = 600;
   const height = 160;
   const index = new Map(w.starts.map((ms, i) => [ms, i]));
@@ -95,7 +96,8 @@ export function stackedChart(series, w, { id, title, unit }) {
   const legend = h("ul", { class: "legend" }, layers.map((l, li) =>
     h("li", { "data-key": l.key, "data-total": l.total },
       h("span", { class: `swatch ${l.key === OTHER ? "s-other" : `s${li % 10}`}`, "aria-hidden": "true" }),
-      h("span", { class: "key mono" }, l.key), " ", h("span", { class: "num" }, fmtNumber(l.total)))));
+      keyLink && l.key !== OTHER ? h("a", { class: "key mono", href: keyLink(l.key) }, l.key) : h("span", { class: "key mono" }, l.key),
+      " ", h("span", { class: "num" }, fmtNumber(l.total)))));
   return h("figure", { class: "chart card", id, "data-from": w.from, "data-to": w.to, "data-bucket": w.bucket },
     h("figcaption", null, h("span", { class: "strong" }, title), " ",
       h("span", { class: "muted total", "data-total": total }, `${fmtNumber(total)} ${unit}`)),

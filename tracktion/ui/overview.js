@@ -1,6 +1,6 @@
 /* Overview, the home view: events over time stacked by action (top 10 + "(other)") and rejections over time by
  * reason, for the last hour, day or 30 days, from per-bucket counters (GET /-/api/stats, docs/api.md §13.6a). */
-import { h, link, notice, view } from "./dom.js";
+import { h, hashFor, link, notice, view } from "./dom.js";
 import { loadStats, rangePicker, stackedChart, statsWindow } from "./charts.js";
 
 export const overviewState = { range: "day" };
@@ -19,7 +19,9 @@ export function renderOverview() {
       const [events, rejections] = await Promise.all([loadStats(w, "action", 10), loadStats(w, "reason", 10)]);
       if (!v.current()) return;
       charts.replaceChildren(
-        stackedChart(events.series || [], w, { id: "chart-events", title: "Events by action", unit: "events" }),
+        stackedChart(events.series || [], w, {
+          id: "chart-events", title: "Events by action", unit: "events", keyLink: (action) => hashFor("events", action),
+        }),
         stackedChart(rejections.series || [], w, { id: "chart-rejections", title: "Rejections by reason", unit: "rejections" }));
     } catch (err) {
       if (v.current()) charts.replaceChildren(notice(err.message));

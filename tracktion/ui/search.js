@@ -1,7 +1,7 @@
 /* Events: a server-side search of the whole history (docs/api.md §13.2): actions, an identifier, the endpoint,
  * a time range and exact param values, newest first, "Load more" following the cursor. A page stops after a
  * bounded amount of work on the server, so it can hold fewer events than asked while more may match. */
-import { add, h, notice, plural, view } from "./dom.js";
+import { add, h, hashFor, notice, plural, view } from "./dom.js";
 import { getJSON } from "./api.js";
 import { eventRow } from "./rows.js";
 
@@ -27,8 +27,13 @@ export function searchQuery(f) {
   return q;
 }
 
-export function renderSearch() {
+/** `#/events/<action>` (a chart's legend) starts a new search for that action alone. */
+export function renderSearch(action) {
   const f = searchFilters;
+  if (action) {
+    Object.assign(f, { actions: action, ident: "", endpoint: "", from: "", to: "", params: "" });
+    history.replaceState(null, "", hashFor("events"));
+  }
   const input = (id, value, props = {}) => h("input", { id, type: "search", autocomplete: "off", spellcheck: "false", value, ...props });
   const actions = input("e-actions", f.actions, { placeholder: "page.visit, product.addToCart" });
   const identKind = h("select", { id: "e-ident-kind", "aria-label": "Identifier kind" },
