@@ -75,10 +75,13 @@ def test_copy_as_curl_sends_the_event_and_the_rejected_request_again(tab: Tab, c
     )
     tab.sign_in()
     page = tab.page
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=tab.base)
     tab.row(action).locator("a").click()
     page.click("#copy-curl")
-    command = page.locator("#copy-curl").get_attribute("data-copied")
-    assert command is not None and command == page.locator("#curl").text_content()
+    expect(page.locator("#copy-curl")).to_have_text("Copied")
+    command = page.evaluate("navigator.clipboard.readText()")
+    assert command == page.locator("#copy-curl").get_attribute("data-copied")
+    assert command == page.locator("#curl").text_content()
     token = str(client.http.headers["Authorization"]).removeprefix("Bearer ")
     assert token not in command and "$TRACKTION_TOKEN" in command  # the token is never copied
     done = run_curl(command, token)
@@ -106,7 +109,12 @@ def test_copy_as_curl_sends_the_event_and_the_rejected_request_again(tab: Tab, c
     client.send({"action": bad, "label": "Broken", "client": {"customId": "curl-2"}}, status=400)
     tab.nav("quarantine")
     page.locator("#quarantine-rows li").filter(has_text="curl-2").first.locator("a").click()
+    # Where the clipboard is refused, the command unfolds, selected, to copy by hand.
+    page.evaluate("() => { navigator.clipboard.writeText = () => Promise.reject(new Error('denied')); }")
+    expect(page.locator("#curl")).to_be_hidden()
     page.click("#copy-curl")
+    expect(page.locator("#curl")).to_be_visible()
+    assert page.evaluate("getSelection().toString()") == page.locator("#curl").text_content()
     command = page.locator("#copy-curl").get_attribute("data-copied")
     assert command is not None
     done = run_curl(command, token)

@@ -113,19 +113,21 @@ export function view(title, ...content) {
   return { section, heading, current };
 }
 
-/** A button that copies `text()` to the clipboard and says so; the text is built only when clicked. */
-export function copyButton(label, text, props = {}) {
+/** A button that copies `text()` to the clipboard and says so; the text is built only when clicked. Where the
+ * clipboard is refused (a plain-http origin other than localhost, a denied permission) `onFail` shows the text. */
+export function copyButton(label, text, props = {}, onFail = () => {}) {
   const button = h("button", { type: "button", class: "small-button", ...props }, label);
   button.addEventListener("click", async (e) => {
     e.preventDefault();
     e.stopPropagation();
     const value = text();
-    button.dataset.copied = value; // what was copied, readable where the clipboard is not (tests, http origins)
+    button.dataset.copied = value; // what was copied, readable where the clipboard is not (tests)
     try {
       await navigator.clipboard.writeText(value);
       button.textContent = "Copied";
     } catch {
-      button.textContent = "Copy failed: select the text below";
+      button.textContent = "Copy it below";
+      onFail();
     }
     setTimeout(() => { button.textContent = label; }, 1500);
   });

@@ -1,7 +1,7 @@
 /* One event in full: identifiers, every param with its JSON type, the raw item (docs/api.md §13.2). */
-import { SYSTEM_PARAMS, copyButton, definitionList, h, jsonType, link, notice, orDash, pretty, table, timeEl, view } from "./dom.js";
+import { SYSTEM_PARAMS, definitionList, h, jsonType, link, notice, orDash, pretty, table, timeEl, view } from "./dom.js";
 import { getJSON } from "./api.js";
-import { eventCurl } from "./rows.js";
+import { curlSection, eventCurl } from "./rows.js";
 
 // Where "←" leads: the list the event was opened from (set by app.js on every other view), Live by default.
 const TITLES = { live: "Live events", events: "Events", profile: "Profile", destinations: "Destination", quarantine: "Quarantine" };
@@ -55,8 +55,6 @@ export function eventDetails(e) {
     h("p", { class: "muted small" }, "Params marked ", h("span", { class: "badge sys" }, "system"),
       " are injected by the server on every stored event; the others are what the caller sent."),
     table(["Param", "Type", "Value"], paramRows, "Event params"),
-    h("div", { class: "buttons" }, copyButton("Copy as curl", () => eventCurl(e), { id: "copy-curl" }),
-      h("span", { class: "muted small" }, "sends this event again; the token is read from $TRACKTION_TOKEN")),
-    h("details", null, h("summary", null, "curl"), h("pre", { class: "raw", id: "curl" }, eventCurl(e))),
+    curlSection(eventCurl(e), "sends this event again; the token is read from $TRACKTION_TOKEN"),
     h("details", null, h("summary", null, "Raw JSON"), h("pre", { class: "raw" }, JSON.stringify(e, null, 2))));
 }

@@ -1,7 +1,7 @@
 /* The quarantine (docs/api.md §13.4): every request or item that was not stored, and why. */
-import { QUARANTINE_REASONS, add, copyButton, definitionList, h, hashFor, link, notice, orDash, pretty, table, timeEl, view } from "./dom.js";
+import { QUARANTINE_REASONS, add, definitionList, h, hashFor, link, notice, orDash, pretty, table, timeEl, view } from "./dom.js";
 import { call, describeError, getJSON } from "./api.js";
-import { quarantineCurl, quarantineRow } from "./rows.js";
+import { curlSection, quarantineCurl, quarantineRow } from "./rows.js";
 
 export const quarantineFilters = { endpoint: "", reason: "" };
 
@@ -95,9 +95,8 @@ export function renderQuarantineRecord(id) {
       !hasItem && q.bodyTruncated ? notice("Only the first 64 KiB of the body were kept.", "info") : null,
       h("pre", { class: "raw", id: "as-sent" }, sent),
       h("p", { class: "muted small" }, "Event salts and params.apiKey are shown as ***."),
-      h("div", { class: "buttons" },
-        copyButton("Copy as curl", () => quarantineCurl(q), { id: "copy-curl" }), del, delStatus),
-      h("details", null, h("summary", null, "curl"), h("pre", { class: "raw", id: "curl" }, quarantineCurl(q)))]);
+      curlSection(quarantineCurl(q), "sends this request again as it was sent"),
+      h("div", { class: "buttons" }, del, delStatus)]);
   }).catch((err) => v.current() && body.replaceChildren(notice(err.message)));
   return v.heading;
 }

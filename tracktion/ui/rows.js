@@ -1,6 +1,6 @@
 /* One row per stored event or quarantine record (the live tail, searches, timelines, the quarantine list), and
  * "copy as curl" for both: the request that would send the same thing again. */
-import { SYSTEM_PARAMS, h, hashFor, orDash, timeEl, who } from "./dom.js";
+import { SYSTEM_PARAMS, copyButton, h, hashFor, orDash, timeEl, who } from "./dom.js";
 
 /** Event time, and when it differs by more than a minute the time it was received (a backfill, a late batch). */
 function times(e) {
@@ -83,4 +83,19 @@ export function quarantineCurl(q) {
     body = typeof q.body === "string" ? q.body : "";
   }
   return curl(typeof q.method === "string" ? q.method : "POST", path, body);
+}
+
+/** "Copy as curl" and the command itself (folded); when the clipboard is refused the command opens, selected. */
+export function curlSection(command, note) {
+  const pre = h("pre", { class: "raw", id: "curl" }, command);
+  const details = h("details", null, h("summary", null, "curl"), pre);
+  const showIt = () => {
+    details.open = true;
+    getSelection().selectAllChildren(pre);
+  };
+  return [
+    h("div", { class: "buttons" }, copyButton("Copy as curl", () => command, { id: "copy-curl" }, showIt),
+      h("span", { class: "muted small" }, note)),
+    details,
+  ];
 }
