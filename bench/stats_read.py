@@ -7,7 +7,8 @@ every minute of the 30 days non-empty for each, written straight into `event_cou
 (minute, hour, day) as the writer keeps them. `GET /-/api/stats` reads only the counters, so M is what the
 answer adds up, and the rows a query reads are what its cost depends on: 30 days by hour = 720 × A rows.
 
-Then R sequential requests per query, each timed from the client (one connection per request, as
+The migration's backfill is timed on the preloaded events first (what `0009_stats_counters` costs an
+existing store). Then R sequential requests per query (R/10, at least 10, for the two heavy ones), each timed from the client (one connection per request, as
 `bench.servers.http_request` does), report p50 / p99 / max in ms. The store is idle otherwise.
 """
 
@@ -25,6 +26,7 @@ from urllib.parse import quote
 
 from bench.preload import preload_sqlite
 from bench.servers import TracktionServer, http_request
+from tracktion.storage.counters import SQLITE_RECEIVED_MINUTE, backfill_sql
 
 MINUTE, HOUR, DAY = 60_000, 3_600_000, 86_400_000
 SPAN_DAYS = 30
@@ -62,6 +64,21 @@ def load_counters(db: Path, counted: int, actions: int, now_ms: int) -> int:
     return rows
 
 
+def time_backfill(db: Path) -> float:
+    """Seconds the migration's backfill (`0009_stats_counters`) takes over the preloaded events, in one
+    transaction as the migration runs it (the preload wrote no counters)."""
+    conn = sqlite3.connect(db, isolation_level=None, timeout=30.0)
+    try:
+        t0 = time.perf_counter()
+        conn.execute("BEGIN IMMEDIATE")
+        for sql in backfill_sql(SQLITE_RECEIVED_MINUTE):
+            conn.execute(sql)
+        conn.execute("COMMIT")
+        return round(time.perf_counter() - t0, 2)
+    finally:
+        conn.close()
+
+
 def timed(port: int, token: str, path: str, requests: int) -> dict[str, float | int]:
     reply = http_request(port, "GET", path, token=token)
     if reply.status != 200:
@@ -97,26 +114,33 @@ def main(argv: Sequence[str] | None = None) -> int:
             token = server.login()
             t0 = time.perf_counter()
             pre = preload_sqlite(server.sqlite_path, args.events)
+            backfill_s = time_backfill(server.sqlite_path)
             now_ms = int(time.time() * 1000)
             rows = load_counters(server.sqlite_path, args.counted, args.actions, now_ms)
             setup_s = round(time.perf_counter() - t0, 1)
             month = f"from={quote(_iso(now_ms - SPAN_DAYS * DAY))}&to={quote(_iso(now_ms))}"
             week = f"from={quote(_iso(now_ms - 6 * DAY))}&to={quote(_iso(now_ms))}"
+            heavy = max(10, args.requests // 10)  # answers of megabytes, or 10,000 rows looked at
             queries = {
-                "stats 30 d by hour, by action, top 10": f"/-/api/stats?{month}&bucket=hour",
-                "stats 30 d by hour, by kind": f"/-/api/stats?{month}&bucket=hour&by=kind",
-                "stats 30 d by day, by action": f"/-/api/stats?{month}&bucket=day",
-                "stats 24 h by hour (default)": "/-/api/stats",
-                "stats 6 d by minute, by action, top 10": f"/-/api/stats?{week}&bucket=minute",
+                "stats 30 d by hour, by action, top 10": (f"/-/api/stats?{month}&bucket=hour", args.requests),
+                "stats 30 d by hour, by kind": (f"/-/api/stats?{month}&bucket=hour&by=kind", args.requests),
+                "stats 30 d by day, by action": (f"/-/api/stats?{month}&bucket=day", args.requests),
+                "stats 24 h by hour (default)": ("/-/api/stats", args.requests),
+                "stats 6 d by minute, by action, top 10": (f"/-/api/stats?{week}&bucket=minute", heavy),
                 "events, param filter matching nothing (10,000 rows looked at)": (
-                    "/-/api/events?param=" + quote('campaign:"none"')
+                    "/-/api/events?param=" + quote('campaign:"none"'),
+                    heavy,
                 ),
                 "events, param filter matching every row, limit 100": (
-                    "/-/api/events?param=" + quote('campaign:"spring-sale"')
+                    "/-/api/events?param=" + quote('campaign:"spring-sale"'),
+                    args.requests,
                 ),
-                "events, order=seq, limit 100": "/-/api/events?order=seq",
+                "events, order=seq, limit 100": ("/-/api/events?order=seq", args.requests),
             }
-            results = {name: timed(server.port, token, path, args.requests) for name, path in queries.items()}
+            results = {
+                name: timed(server.port, token, path, n) | {"requests": n}
+                for name, (path, n) in queries.items()
+            }
         finally:
             server.stop()
     print(
@@ -126,6 +150,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "counted_events": args.counted,
                 "actions": args.actions,
                 "counter_rows": rows,
+                "backfill_seconds": backfill_s,
                 "setup_seconds": setup_s,
                 "requests_per_query": args.requests,
                 "results": results,

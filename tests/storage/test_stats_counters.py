@@ -197,3 +197,20 @@ async def test_profiles_newest_first_with_prefix(store: Store, prefix: str | Non
         assert [p.client_id for p in rest] == ids[1:]
         first = await store.profiles(dataclasses.replace(ProfileQuery(ws, prefix), limit=1))
         assert [p.client_id for p in first] == ids[:1]
+
+
+async def test_the_receive_minute_expression_reads_what_reads_show(store: Store) -> None:
+    """The SQL the counters use for a stored row's receive minute (overwrites, deletions, the backfill) agrees
+    with the `receivedAt` reads show. If the row format changes (e.g. the receive time gets a column), this
+    fails until `Dialect.received_minute` follows."""
+    assert isinstance(store, SQLStore)
+    ws = await _workspace(store)
+    for i, received in enumerate((T0, T0 + 7 * MINUTE_MS + 5, T0 + 3 * DAY_MS)):
+        await store.write(request(event(time_ms=T0 - i * HOUR_MS), received_ms=received))
+    rows = await store._read(f"SELECT seq, {store._d.received_minute} FROM events ORDER BY seq")
+    stored = sorted(await store.events(EventQuery(ws)), key=lambda e: e.row.seq)
+    from tracktion.domain.timefmt import parse_time_ms
+
+    shown = [parse_time_ms(e.row.params["eventCreateTime"]) // MINUTE_MS * MINUTE_MS for e in stored]
+    assert [int(m) for _, m in rows] == shown
+    assert len(set(shown)) == 3
