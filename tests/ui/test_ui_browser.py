@@ -92,6 +92,7 @@ def test_a_sent_event_appears_live_within_two_seconds_and_opens_its_details(tab:
     for name in SYSTEM_PARAMS:
         assert f"{name} system" in {p.replace("\n", " ") for p in params}, params
     expect(page.locator("tbody tr").filter(has_text="coupon").locator("td").nth(1)).to_have_text("null")
+    expect(page.locator("nav a[aria-current=page]")).to_have_text("Live")  # opened from Live
     tab.shot("event")
     page.click("text=← Live events")
     expect(page.locator("h1")).to_have_text("Live events")

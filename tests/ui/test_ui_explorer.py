@@ -199,6 +199,7 @@ def test_events_search_filters_on_the_server_and_pages_with_load_more(tab: Tab, 
     # An event opened from the results leads back to them, search kept.
     rows.nth(3).locator("a").click()
     expect(page.locator("h1")).to_have_text(f"Event search.page{tag}")
+    expect(page.locator("nav a[aria-current=page]")).to_have_text("Events")
     page.click("text=← Events")
     expect(page.locator("#e-actions")).to_have_value(f"search.page{tag}")
     expect(rows).to_have_count(50)

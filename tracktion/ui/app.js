@@ -3,7 +3,7 @@
 import { $, h, main, notice, view } from "./dom.js";
 import { TOKEN_KEY, call, decodeClaims, describeError, hooks, session, setToken } from "./api.js";
 import { live, renderLive } from "./live.js";
-import { cameFrom, renderEvent } from "./event.js";
+import { backView, cameFrom, renderEvent } from "./event.js";
 import { renderProfile } from "./profiles.js";
 import { renderDefinitions } from "./definitions.js";
 import { quarantineFilters, renderQuarantine } from "./quarantine.js";
@@ -60,7 +60,7 @@ function route(focus = false) {
     definitions: renderDefinitions, quarantine: renderQuarantine, destinations: renderDestinations, send: renderSend,
   };
   const render = views[name] || renderOverview;
-  const navName = name === "event" ? "events" : name;
+  const navName = name === "event" ? backView().name : name;
   for (const a of $("nav").querySelectorAll("a")) {
     if (a.dataset.view === navName) a.setAttribute("aria-current", "page");
     else a.removeAttribute("aria-current");

@@ -6,10 +6,12 @@ import { curlSection, eventCurl } from "./rows.js";
 // Where "←" leads: the list the event was opened from (set by app.js on every other view), Live by default.
 const TITLES = { live: "Live events", events: "Events", profile: "Profile", destinations: "Destination", quarantine: "Quarantine" };
 export const cameFrom = { name: "live", arg: "" };
+/** The list an event page belongs to: its back link, and the nav entry shown as current. */
+export const backView = () => (TITLES[cameFrom.name] ? cameFrom : { name: "live", arg: "" });
 
 export function renderEvent(uuid) {
   const body = h("div", null, h("p", { class: "muted" }, "Loading…"));
-  const back = TITLES[cameFrom.name] ? cameFrom : { name: "live", arg: "" };
+  const back = backView();
   const v = view("Event", h("p", null, link(back.name, back.arg || null, `← ${TITLES[back.name]}`)), body);
   getJSON(`/-/api/events/${encodeURIComponent(uuid)}`).then((e) => {
     if (!v.current()) return;
@@ -43,6 +45,7 @@ export function eventDetails(e) {
         ["Kind", orDash(e.kind)],
         ["Sequence", orDash(e.seq)],
       ])),
+    curlSection(eventCurl(e), "sends this event again; the token is read from $TRACKTION_TOKEN"),
     h("h2", null, "Client"),
     h("div", { class: "card" },
       definitionList([
@@ -55,6 +58,5 @@ export function eventDetails(e) {
     h("p", { class: "muted small" }, "Params marked ", h("span", { class: "badge sys" }, "system"),
       " are injected by the server on every stored event; the others are what the caller sent."),
     table(["Param", "Type", "Value"], paramRows, "Event params"),
-    curlSection(eventCurl(e), "sends this event again; the token is read from $TRACKTION_TOKEN"),
     h("details", null, h("summary", null, "Raw JSON"), h("pre", { class: "raw" }, JSON.stringify(e, null, 2))));
 }
