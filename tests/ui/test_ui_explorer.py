@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import subprocess
 import uuid
 from datetime import datetime
@@ -335,6 +336,20 @@ def test_charts_match_the_stats_api_and_the_stored_events(tab: Tab, client: Clie
     expect(definition.locator(".legend li[data-key='product.addToCart']")).to_have_attribute(
         "data-total", str(counts["product.addToCart"])
     )
+
+
+def test_the_overview_redraws_every_30_seconds(tab: Tab, client: Client) -> None:
+    tab.page.clock.install()  # the page's timers on a fake clock that starts now
+    tab.sign_in("overview")
+    page = tab.page
+    total = page.locator("#chart-events .total")
+    expect(total).to_have_attribute("data-total", re.compile(r"\d+"))
+    before = int(total.get_attribute("data-total") or 0)
+    client.event(f"redraw.{uuid.uuid4().hex[:6]}")
+    page.clock.run_for(29_000)
+    expect(total).to_have_attribute("data-total", str(before))  # not yet
+    page.clock.run_for(2_000)
+    expect(total).to_have_attribute("data-total", str(before + 1))
 
 
 def test_charts_at_phone_width_in_dark_mode(

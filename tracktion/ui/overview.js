@@ -4,6 +4,7 @@ import { h, hashFor, link, notice, view } from "./dom.js";
 import { loadStats, rangePicker, stackedChart, statsWindow } from "./charts.js";
 
 export const overviewState = { range: "day" };
+const REFRESH_MS = 30000;
 
 export function renderOverview() {
   const charts = h("div", { class: "charts" }, h("p", { class: "muted" }, "Loading…"));
@@ -30,5 +31,10 @@ export function renderOverview() {
     }
   };
   draw();
+  // Redrawn every 30 s while shown (a hidden tab skips its turns); stops once another view replaced this one.
+  const timer = setInterval(() => {
+    if (!v.current()) clearInterval(timer);
+    else if (document.visibilityState === "visible") draw();
+  }, REFRESH_MS);
   return v.heading;
 }
