@@ -98,21 +98,26 @@ def _rows(deltas: dict[tuple[Any, ...], int]) -> list[tuple[Any, ...]]:
     return [(*key, n) for key, n in sorted(deltas.items()) if n]
 
 
-def upsert_events_sql(mark: str) -> str:
-    m = mark
+_EVENT_COLS = "workspace_id, width, bucket_ms, action, kind, n"
+_RECORD_COLS = "workspace_id, width, bucket_ms, reason, n"
+# Rows per statement: a commit's deltas go in as one multi-row upsert (each statement step hands the GIL
+# over, see `sqlite_tx`), chunked far below SQLite's 32,766 parameters.
+_CHUNK = 256
+
+
+def upsert_events_sql(mark: str, rows: int = 1) -> str:
+    values = ", ".join([f"({', '.join([mark] * 6)})"] * rows)
     return (
-        "INSERT INTO event_counts (workspace_id, width, bucket_ms, action, kind, n)"
-        f" VALUES ({m}, {m}, {m}, {m}, {m}, {m}) ON CONFLICT (workspace_id, width, bucket_ms, action, kind)"
-        " DO UPDATE SET n = event_counts.n + excluded.n"
+        f"INSERT INTO event_counts ({_EVENT_COLS}) VALUES {values}"
+        " ON CONFLICT (workspace_id, width, bucket_ms, action, kind) DO UPDATE SET n = event_counts.n + excluded.n"
     )
 
 
-def upsert_records_sql(mark: str) -> str:
-    m = mark
+def upsert_records_sql(mark: str, rows: int = 1) -> str:
+    values = ", ".join([f"({', '.join([mark] * 5)})"] * rows)
     return (
-        "INSERT INTO quarantine_counts (workspace_id, width, bucket_ms, reason, n)"
-        f" VALUES ({m}, {m}, {m}, {m}, {m}) ON CONFLICT (workspace_id, width, bucket_ms, reason)"
-        " DO UPDATE SET n = quarantine_counts.n + excluded.n"
+        f"INSERT INTO quarantine_counts ({_RECORD_COLS}) VALUES {values}"
+        " ON CONFLICT (workspace_id, width, bucket_ms, reason) DO UPDATE SET n = quarantine_counts.n + excluded.n"
     )
 
 
@@ -141,13 +146,14 @@ def subtract(pending: PendingCounts, table: str, rows: Iterable[tuple[Any, ...]]
             pending.record(ws, minute, reason, -n)
 
 
-def write(pending: PendingCounts, execute_many: Any, mark: str) -> None:
-    """Upsert the commit's counter deltas (`execute_many(sql, rows)`)."""
+def write(pending: PendingCounts, execute: Any, mark: str) -> None:
+    """Upsert the commit's counter deltas (`execute(sql, params)`): one statement per table for up to
+    `_CHUNK` rows. Rows are sorted and unique, so no statement updates a row twice."""
     events, records = pending.take()
-    if events:
-        execute_many(upsert_events_sql(mark), events)
-    if records:
-        execute_many(upsert_records_sql(mark), records)
+    for rows, sql in ((events, upsert_events_sql), (records, upsert_records_sql)):
+        for at in range(0, len(rows), _CHUNK):
+            chunk = rows[at : at + _CHUNK]
+            execute(sql(mark, len(chunk)), [v for row in chunk for v in row])
 
 
 def backfill_sql(received_minute: str) -> list[str]:

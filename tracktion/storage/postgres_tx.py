@@ -474,7 +474,7 @@ class PostgresTx:
     def write_counts(self) -> None:
         """The group's counter deltas (`storage.counters`), after the definitions and in sorted order for
         the same reason: hot rows, locked last and in one order by every node."""
-        counters.write(self.counts, self._raw.executemany, "%s")
+        counters.write(self.counts, self._raw.execute, "%s")
 
     def evict_quarantine(self, workspace_id: int, keep: int) -> int:
         """Delete the workspace's oldest quarantine records beyond the newest `keep`; how many went."""

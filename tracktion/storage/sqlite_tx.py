@@ -189,7 +189,7 @@ class SQLiteTx:
         self._write_pending()
         self._job_start = 0
         self.write_definitions()
-        counters.write(self.counts, self.conn.executemany, "?")
+        counters.write(self.counts, self.conn.execute, "?")
 
     def committed(self) -> None:
         self.cache.commit(self._staged)
