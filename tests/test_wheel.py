@@ -20,6 +20,7 @@ import httpx
 import pytest
 
 from tests.support.serve_process import default_sigint, free_port
+from tracktion.http.ui import ASSETS, MODULES
 
 pytestmark = pytest.mark.e2e
 
@@ -76,7 +77,7 @@ def test_the_wheel_holds_the_package_data_and_no_dev_tools(venv: Path) -> None:
     )
     out = json.loads(sh(python, "-c", probe, cwd=venv, env=environment()).stdout)
     assert out["file"].startswith(str(venv)), out  # the installed copy, not the source tree
-    assert out["data"] == ["app.css", "app.js", "favicon.svg", "index.html", "catalog.json"]
+    assert out["data"] == [*sorted(ASSETS), "catalog.json"]  # every file the debugger serves
     assert out["dev"] == [] and out["psycopg"] is True
 
 
@@ -119,7 +120,8 @@ def test_the_installed_command_serves(venv: Path, tmp_path: Path) -> None:
             assert (item["action"], item["label"]) == ("wheel.test", "From the wheel")
             page = http.get("/-/ui/")
             assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
-            assert http.get("/-/ui/app.js").status_code == 200
+            for module in MODULES:  # the page's ES modules, each imported by name
+                assert http.get(f"/-/ui/{module}").status_code == 200, module
             assert http.get("/").json()["ui"] == "/-/ui/"
         check = healthcheck_command()
         assert check[0] == "python"

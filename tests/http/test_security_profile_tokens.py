@@ -270,6 +270,8 @@ FORBIDDEN = [
     ("GET", "/-/api/events", None, False),
     ("GET", "/-/api/events/6d3f9a4e-2f57-4c8e-9a51-0c1b7e1d2f33", None, False),
     ("GET", "/-/api/stream", None, False),
+    ("GET", "/-/api/stats", None, False),
+    ("GET", "/-/api/profiles", None, False),
     ("GET", "/-/api/definitions", None, False),
     ("GET", "/-/api/definitions/door.open", None, False),
     ("GET", "/-/api/quarantine", None, False),

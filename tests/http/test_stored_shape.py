@@ -52,7 +52,19 @@ async def test_every_system_param(api: Api, keys: Keys, clock: Clock) -> None:
 async def test_extended_item_shape(api: Api) -> None:
     assert (await api.post(CUSTOM, event(client={"customId": "c-9"}))).status_code == 202
     ev = await single(api)
-    assert list(ev) == ["uuid", "time", "action", "label", "client", "params", "endpoint", "kind", "seq"]
+    assert list(ev) == [
+        "uuid",
+        "time",
+        "action",
+        "label",
+        "client",
+        "params",
+        "endpoint",
+        "kind",
+        "seq",
+        "receivedAt",
+    ]
+    assert ev["receivedAt"] == ev["params"]["eventCreateTime"]
     assert ev["action"] == "door.open"
     assert ev["label"] == "Front door opened"
     assert ev["endpoint"] == CUSTOM

@@ -361,12 +361,13 @@ def test_events_of_known_profiles_cost_no_round_trip_of_their_own(
             assert pipelined == (["INSERT INTO events"] if jobs == 1 else []) + [
                 "INSERT INTO definitions",
                 "INSERT INTO definition_params",
+                "INSERT INTO event_counts",  # the §13.6a counters, in the same round trip
                 "COMMIT",
             ], statements.pipelined
             monkeypatch.undo()
-        # prefetch, BEGIN, one COPY (one INSERT for one row), definitions and their params, COMMIT: the same
-        # for 4 jobs as for 12.
-        assert counts == [6, 6, 6], counts
+        # prefetch, BEGIN, one COPY (one INSERT for one row), definitions and their params, the counters,
+        # COMMIT: the same for 4 jobs as for 12.
+        assert counts == [7, 7, 7], counts
         with psycopg.connect(url, autocommit=True) as conn:
             assert conn.execute("SELECT count(*) FROM events").fetchone() == (3 + 1 + 4 + 12,)
             assert conn.execute("SELECT count(*) FROM profiles").fetchone() == (3,)

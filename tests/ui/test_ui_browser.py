@@ -1,227 +1,28 @@
-"""The `/-/ui/` debugger in a real browser: Playwright for Python driving Debian's `chromium` (never a
-downloaded browser) against a real `tracktion serve` process on a loopback port.
-
-Without playwright or chromium these tests skip locally, and fail when `CI` is set. Each view is
-screenshotted; the PNGs go to `$TRACKTION_UI_SCREENSHOTS` when set (`docs/images` to refresh the committed
-ones, see docs/ui.md), else to a temporary directory, so a plain test run leaves the work tree alone.
-"""
+"""The `/-/ui/` debugger in a real browser: sign-in, the live tail, event details, the quarantine, profiles,
+definitions, the test form, pause and filters, phone width, and resuming after a restart."""
 
 from __future__ import annotations
 
-import os
+import contextlib
 import re
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, NoReturn
 
-import httpx
 import pytest
 
 from tests.support.serve_process import ServeProcess
+from tests.ui.browser import KEY, PHONE, SYSTEM_PARAMS, XSS_LABEL, Client, Tab, open_tab, server_for
 
-try:
-    from playwright.sync_api import Browser, Page, expect, sync_playwright
-except ImportError:  # reported by the `browser` fixture: a skip locally, a failure under CI
-    sync_playwright = None  # type: ignore[assignment]
+with contextlib.suppress(ImportError):  # without playwright the `browser` fixture skips (or fails under CI)
+    from playwright.sync_api import Browser, expect
 
 pytestmark = pytest.mark.e2e
 
-CHROMIUM = Path(os.environ.get("TRACKTION_TEST_CHROMIUM", "/usr/bin/chromium"))
-LAUNCH_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-]
-KEY = "tk_ui-browser-key-0123456789abcdef"
-LAPTOP = {"width": 1280, "height": 800}
-PHONE = {"width": 390, "height": 844}
-XSS_LABEL = "<img src=x onerror=alert(1)>"
-SYSTEM_PARAMS = (
-    "eventUUID",
-    "time",
-    "eventCreateTime",
-    "clientId",
-    "uuid",
-    "businessProfileId",
-    "ip",
-    "modifiedBy",
-)
-
-
-def unavailable(reason: str) -> NoReturn:
-    if os.environ.get("CI"):
-        pytest.fail(f"{reason} while CI is set: the browser tests must run under CI", pytrace=False)
-    pytest.skip(reason)
-
-
-def _server(data_dir: Path) -> ServeProcess:
-    """`tracktion serve` with the UI tests' key; stop() and start() again keep port and store."""
-    return ServeProcess(data_dir, api_key=KEY)
-
-
-class Client:
-    """The API as an app would call it, with a workspace token."""
-
-    def __init__(self, base: str) -> None:
-        self.http = httpx.Client(base_url=base, timeout=10)
-        self.login()
-
-    def login(self) -> None:
-        r = self.http.post("/uauth/v2/auth/login/profile", json={"apiKey": KEY})
-        assert r.status_code == 200, r.text
-        self.http.headers["Authorization"] = f"Bearer {r.json()['token']}"
-
-    def send(self, body: Any, path: str = "/v4/events/custom", status: int = 202) -> httpx.Response:
-        r = self.http.post(path, json=body)
-        assert r.status_code == status, r.text
-        return r
-
-    def event(self, action: str, **fields: Any) -> dict[str, Any]:
-        body = {
-            "action": action,
-            "label": f"{action} happened",
-            "client": {"customId": "ui-tester"},
-            **fields,
-        }
-        self.send(body)
-        r = self.http.get("/-/api/events", params={"action": action, "limit": 1})
-        item: dict[str, Any] = r.json()["items"][0]
-        return item
-
 
 @pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    if sync_playwright is None:
-        unavailable("playwright is not installed (pip install -e '.[dev]')")
-    if not CHROMIUM.exists():
-        unavailable(f"{CHROMIUM} is missing (apt-get install chromium)")
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=LAUNCH_ARGS)
-        yield b
-        b.close()
-
-
-@pytest.fixture(scope="module")
-def server(browser: Browser, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServeProcess]:
-    s = _server(tmp_path_factory.mktemp("ui-server") / "data")
-    s.start()
-    try:
-        seed(Client(s.url))
-        yield s
-    finally:
-        s.stop()
-
-
-@pytest.fixture(scope="module")
-def api(server: ServeProcess) -> Client:
-    return Client(server.url)
-
-
-def seed(api: Client) -> None:
-    """A small shop session, so every view (and its screenshot) shows something real."""
-    ana = {"email": "ana@example.org"}
-    for path in ("/", "/shoes", "/shoes/trail-runner-2"):
-        api.send({"action": "page.visit", "label": "Page visit", "client": ana, "params": {"url": path}})
-    api.send(
-        {
-            "label": "Item added to cart",
-            "client": ana,
-            "params": {
-                "sku": "TR-2-42",
-                "name": "Trail Runner 2",
-                "quantity": 1,
-                "finalUnitPrice": {"amount": 89.9, "currency": "EUR"},
-                "source": "WEB_DESKTOP",
-            },
-        },
-        path="/v4/events/added-to-cart",
-    )
-    api.send(
-        {
-            "action": "newsletter.signup",
-            "label": "Newsletter signup",
-            "client": {"customId": "cust-1042"},
-            "params": {"list": "weekly", "doubleOptIn": True},
-        }
-    )
-    api.send({"action": "page.visit", "label": "Page visit", "client": ana, "time": "yesterday"}, status=400)
-
-
-class Tab:
-    """One browser page on the debugger, recording dialogs and script errors."""
-
-    def __init__(self, page: Page, base: str, shots: Path) -> None:
-        self.page = page
-        self.base = base
-        self.shots = shots
-        self.dialogs: list[str] = []
-        self.errors: list[str] = []
-        page.set_default_timeout(10_000)
-        page.on("dialog", self._dialog)
-        page.on("pageerror", lambda exc: self.errors.append(f"page error: {exc}"))
-        page.on("console", self._console)
-
-    def _dialog(self, dialog: Any) -> None:
-        self.dialogs.append(dialog.message)
-        dialog.dismiss()
-
-    def _console(self, message: Any) -> None:
-        text = message.text
-        if "Content Security Policy" in text or "Trusted" in text:
-            self.errors.append(f"console: {text}")
-
-    def sign_in(self) -> None:
-        self.page.goto(f"{self.base}/-/ui/")
-        self.page.fill("#api-key", KEY)
-        self.page.click("form button[type=submit]")
-        self.wait_live()
-
-    def wait_live(self) -> None:
-        expect(self.page.locator("#stream-status")).to_have_attribute("data-state", "live")
-
-    def nav(self, view: str) -> None:
-        self.page.click(f"nav a[data-view={view}]")
-
-    def row(self, text: str) -> Any:
-        return self.page.locator("#live-rows li").filter(has_text=text)
-
-    def shot(self, name: str, full_page: bool = True) -> Path:
-        path = self.shots / f"ui-{name}.png"
-        self.page.mouse.move(0, 0)  # no hover highlight in the pictures
-        self.page.screenshot(path=str(path), full_page=full_page, animations="disabled")
-        return path
-
-
-@pytest.fixture(scope="module")
-def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    target = os.environ.get("TRACKTION_UI_SCREENSHOTS")
-    path = Path(target) if target else tmp_path_factory.mktemp("ui-screenshots")
-    path.mkdir(parents=True, exist_ok=True)
-    return path
-
-
-@contextmanager
-def open_tab(browser: Browser, base: str, shots: Path, **context: Any) -> Iterator[Tab]:
-    ctx = browser.new_context(viewport=context.pop("viewport", LAPTOP), **context)
-    try:
-        tab = Tab(ctx.new_page(), base, shots)
-        yield tab
-        assert tab.errors == []
-        assert tab.dialogs == []
-    finally:
-        ctx.close()
-
-
-@pytest.fixture
-def tab(browser: Browser, server: ServeProcess, shots: Path) -> Iterator[Tab]:
-    with open_tab(browser, server.url, shots) as t:
-        yield t
+def api(client: Client) -> Client:
+    return client
 
 
 # -- tests ---------------------------------------------------------------------------------------------
@@ -239,7 +40,7 @@ def test_sign_in_keeps_the_token_in_session_storage_only(tab: Tab) -> None:
     page.fill("#api-key", KEY)
     page.click("form button[type=submit]")
     tab.wait_live()
-    expect(page.locator("h1")).to_have_text("Live events")
+    expect(page.locator("h1")).to_have_text("Overview")  # the home view, with the charts
     expect(page.locator("#workspace")).to_have_text("workspace 1")
     token = page.evaluate("sessionStorage.getItem('tracktion.ui.token')")
     assert token and token.count(".") == 2
@@ -291,6 +92,7 @@ def test_a_sent_event_appears_live_within_two_seconds_and_opens_its_details(tab:
     for name in SYSTEM_PARAMS:
         assert f"{name} system" in {p.replace("\n", " ") for p in params}, params
     expect(page.locator("tbody tr").filter(has_text="coupon").locator("td").nth(1)).to_have_text("null")
+    expect(page.locator("nav a[aria-current=page]")).to_have_text("Live")  # opened from Live
     tab.shot("event")
     page.click("text=← Live events")
     expect(page.locator("h1")).to_have_text("Live events")
@@ -374,16 +176,10 @@ def test_profile_definitions_and_test_form(tab: Tab, api: Client) -> None:
     main = page.locator("main")
     expect(main).to_contain_text("ana@example.org")
     expect(main).to_contain_text("ad33ed01-06f4-510e-9688-5157b52fbba4")  # uuid5 of the e-mail (§9.3)
-    timeline = page.locator("main .rows li")
+    timeline = page.locator("#timeline-rows li")  # GET /-/api/events?clientId=
     expect(timeline.filter(has_text="product.addToCart")).to_have_count(1)
     expect(timeline.filter(has_text="page.visit")).to_have_count(3)
     tab.shot("profile")
-    # … and by customId through the lookup form.
-    page.select_option("#p-kind", "customid")
-    page.fill("#p-value", "cust-1042")
-    page.click("main form button[type=submit]")
-    expect(main).to_contain_text("newsletter.signup")
-
     # Definitions: count, first/last seen and the param types.
     tab.nav("definitions")
     item = page.locator(".def").filter(has_text="product.addToCart")
@@ -481,7 +277,7 @@ def test_pause_filters_and_the_row_cap(tab: Tab, api: Client) -> None:
 def test_the_live_view_resumes_after_a_server_restart_without_losing_events(
     browser: Browser, tmp_path: Path, shots: Path
 ) -> None:
-    server = _server(tmp_path / "data")
+    server = server_for(tmp_path / "data")
     server.start()
     try:
         api = Client(server.url)

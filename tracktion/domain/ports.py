@@ -64,8 +64,10 @@ class EventQuery:
     to_ms: int | None = None
     endpoint: str | None = None
     limit: int = 100
-    # Keyset cursor: strictly after (time_ms, seq) in the (time desc, seq desc) order.
+    # Keyset cursor: strictly after (time_ms, seq) in the (time desc, seq desc) order; with order "seq"
+    # (newest arrivals first, docs/api.md §13.2) only its seq counts.
     after: tuple[int, int] | None = None
+    order: str = "time"  # "time": (time desc, seq desc); "seq": seq desc
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +79,30 @@ class QuarantineQuery:
     to_ms: int | None = None
     limit: int = 100
     after: tuple[int, int] | None = None  # (received_ms, seq), newest first
+
+
+@dataclass(frozen=True, slots=True)
+class StatsQuery:
+    """Counters of docs/api.md §13.6a: `by` action | kind (stored events by receive time) | reason
+    (quarantine records); buckets of `width_ms` whose start lies in [`first_ms`, `last_ms`]."""
+
+    workspace_id: int
+    by: str
+    width_ms: int
+    first_ms: int
+    last_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class ProfileQuery:
+    """A page of the workspace's profiles, newest first (docs/api.md §13.6b); `prefix` matches the start of
+    the customId, the e-mail (case-insensitive) or a uuid. `after`: the clientId of the last profile of the
+    previous page (newest first = clientId descending: they are given in creation order)."""
+
+    workspace_id: int
+    prefix: str | None = None
+    limit: int = 100
+    after: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,6 +192,15 @@ class Store(Protocol):
         ...
 
     async def quarantine(self, query: QuarantineQuery) -> list[tuple[int, QuarantineRecord]]: ...
+    async def stats(self, query: StatsQuery) -> list[tuple[str, int, int]]:
+        """(key, bucket start ms, count) of every non-empty bucket the query covers (§13.6a), in bucket
+        order (a key may come more than once for one bucket: its counts add up)."""
+        ...
+
+    async def profiles(self, query: ProfileQuery) -> list[ProfileDetails]:
+        """A page of profiles, newest first (docs/api.md §13.6b)."""
+        ...
+
     async def quarantine_record(self, workspace_id: int, record_id: str) -> QuarantineRecord | None: ...
     async def events_since(self, workspace_id: int, after_seq: int, limit: int) -> list[StoredEvent]: ...
     async def quarantine_since(

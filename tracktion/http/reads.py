@@ -15,8 +15,9 @@ import msgspec
 from tracktion.domain.definitions import Definition
 from tracktion.domain.models import Credential, Profile, QuarantineRecord
 from tracktion.domain.ports import EventQuery, QuarantineQuery, StoredEvent, TimelineEvent
+from tracktion.domain.stats import params_match
 from tracktion.domain.timefmt import format_ms
-from tracktion.errors import NotFound
+from tracktion.errors import BadParameter, NotFound
 from tracktion.http import pages, query, timeline
 from tracktion.http.context import Context
 from tracktion.http.request import Request, Response, json_response
@@ -118,6 +119,10 @@ async def search_events(ctx: Context, request: Request, credential: Credential, 
         client_ids = await ctx.store.find_client_ids(ws, client_id=client_id, **idents)
     start, end = query.time_range(request, "from", "to")
     limit = query.limit(request)
+    order = request.query_one("order") or "time"
+    if order not in ("time", "seq"):
+        raise BadParameter("order must be time or seq", field="order", rejected_value=order)
+    wanted = tuple(_param_filter(raw) for raw in request.query_all("param"))
     selection = EventQuery(
         ws,
         client_ids=client_ids,
@@ -125,18 +130,72 @@ async def search_events(ctx: Context, request: Request, credential: Credential, 
         from_ms=start,
         to_ms=end,
         endpoint=request.query_one("endpoint"),
+        order=order,
     )
-
-    async def fetch(n: int, after: tuple[int, int] | None) -> list[StoredEvent]:
-        return await ctx.store.events(replace(selection, limit=n, after=after))
+    scan = _ParamScan(ctx, selection, wanted)
 
     async def render(events: Sequence[StoredEvent]) -> list[dict[str, Any]]:
         return [event_json(e, extended=True) for e in events]
 
     page = await pages.collect(
-        fetch, _event_key, render, limit, query.decode_cursor(request), overhead=_ENVELOPE_BYTES
+        scan.fetch, _event_key, render, limit, query.decode_cursor(request), overhead=_ENVELOPE_BYTES
     )
+    if scan.exhausted and not page.more and scan.last is not None:
+        # The budget ran out before the store did: continue after the last row looked at (§13.2).
+        page = pages.Page(page.items, True, scan.last)
     return _items_page(page)
+
+
+# Rows a `param` filter looks at per request (§13.2: bounded work per page); see docs/api.md §13.2.
+PARAM_SCAN_ROWS = 10_000
+_PARAM_FETCH_ROWS = 1_000
+
+
+def _param_filter(raw: str) -> tuple[str, Any]:
+    """`<name>:<JSON value>` (§13.2): the name runs to the first colon."""
+    name, colon, value = raw.partition(":")
+    if name and colon:
+        try:
+            return name, msgspec.json.decode(value.encode("utf-8", "surrogatepass"))
+        except (msgspec.DecodeError, UnicodeDecodeError):
+            pass
+    raise BadParameter("param must be <name>:<JSON value>", field="param", rejected_value=raw)
+
+
+class _ParamScan:
+    """The store's rows, filtered on params in Python, at most `PARAM_SCAN_ROWS` of them per request;
+    `exhausted` when that budget ended the scan, `last` the position of the last row looked at."""
+
+    def __init__(self, ctx: Context, selection: EventQuery, wanted: tuple[tuple[str, Any], ...]) -> None:
+        self.ctx, self.selection, self.wanted = ctx, selection, wanted
+        self.scanned = 0
+        self.exhausted = False
+        self.last: tuple[int, int] | None = None
+
+    async def fetch(self, n: int, after: tuple[int, int] | None) -> list[StoredEvent]:
+        store, selection = self.ctx.store, self.selection
+        if not self.wanted:
+            return await store.events(replace(selection, limit=n, after=after))
+        out: list[StoredEvent] = []
+        asked = n  # every row may match; fewer matches than wanted make the next read 4× larger
+        while len(out) < n:
+            room = PARAM_SCAN_ROWS - self.scanned
+            if room <= 0:
+                self.exhausted = True
+                break
+            asked = min(room, _PARAM_FETCH_ROWS, asked)
+            rows = await store.events(replace(selection, limit=asked, after=after))
+            for stored in rows:
+                self.scanned += 1
+                after = self.last = _event_key(stored)
+                if params_match(stored.row.params, self.wanted):
+                    out.append(stored)
+                    if len(out) == n:
+                        break
+            if len(rows) < asked:
+                break
+            asked *= 4
+        return out
 
 
 def _event_key(stored: StoredEvent) -> tuple[int, int]:

@@ -15,6 +15,7 @@ from tracktion.catalog import load_catalog
 from tracktion.http import (
     batch,
     destinations,
+    explore,
     lifecycle,
     openapi,
     profiles,
@@ -53,6 +54,7 @@ from tracktion.schemas.responses import (
     JWKS,
     REPLAY_ACCEPTED,
     SERVER_TIME,
+    STATS,
     TOKEN,
     array_of,
     ignored_keys_answers,
@@ -172,10 +174,22 @@ def build_router(admin: bool = False) -> Router:
         time_query("from"),
         time_query("to"),
         query_param("endpoint", {"type": "string"}),
+        query_param(
+            "param", {"type": "string"}, "`<name>:<JSON value>`, exact match on a top-level param", many=True
+        ),
+        query_param("order", {"enum": ["time", "seq"], "default": "time"}, "`seq`: newest arrivals first"),
         LIMIT,
         CURSOR,
     )
     r.add("GET", "/-/api/events", _read(reads.search_events, Doc(ok(page("EventExtended")), query=search)))
+    stats_query = (
+        time_query("from"),
+        time_query("to"),
+        query_param("bucket", {"enum": ["minute", "hour", "day"], "default": "hour"}),
+        query_param("by", {"enum": ["action", "kind", "reason"], "default": "action"}),
+        query_param("top", {"type": "integer", "minimum": 1, "maximum": 50, "default": 10}),
+    )
+    r.add("GET", "/-/api/stats", _read(explore.get_stats, Doc(ok(STATS), query=stats_query)))
     sse = {
         "description": "Server-sent events of committed writes (§13.5); never ends by itself",
         "content": {"text/event-stream": {"schema": {"type": "string"}}},
@@ -225,6 +239,12 @@ def build_router(admin: bool = False) -> Router:
     # Profiles (§9.5).
     profile = Doc(ok(ref("Profile")), errors=(404,))
     r.add("GET", "/v4/clients/{clientId}", _read(profiles.client_by_id, profile, CLIENT_READ))
+    listed = (query_param("prefix", {"type": "string", "minLength": 1, "maxLength": 256}), LIMIT, CURSOR)
+    r.add(
+        "GET",
+        "/-/api/profiles",
+        _read(explore.list_profiles, Doc(ok(page("Profile")), query=listed), CLIENT_READ),
+    )
     r.add(
         "GET", "/v4/clients/by-customid/{customId}", _read(profiles.client_by_custom_id, profile, CLIENT_READ)
     )

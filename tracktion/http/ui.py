@@ -22,9 +22,26 @@ from tracktion.schemas.responses import ok
 
 INDEX = "index.html"
 INDEX_PATH = "/-/ui/"
+# The page's ES modules: `app.js` is the entry and imports the others by relative name (no build step).
+MODULES = (
+    "app.js",
+    "api.js",
+    "dom.js",
+    "rows.js",
+    "live.js",
+    "event.js",
+    "profiles.js",
+    "definitions.js",
+    "quarantine.js",
+    "send.js",
+    "search.js",
+    "charts.js",
+    "overview.js",
+    "destinations.js",
+)
 ASSETS: dict[str, str] = {
     INDEX: "text/html; charset=utf-8",
-    "app.js": "text/javascript; charset=utf-8",
+    **{name: "text/javascript; charset=utf-8" for name in MODULES},
     "app.css": "text/css; charset=utf-8",
     "favicon.svg": "image/svg+xml",
 }

@@ -17,7 +17,7 @@ from tracktion.domain.timefmt import format_ms
 
 
 def event_json(stored: StoredEvent, extended: bool = False) -> dict[str, Any]:
-    """§8.1 shape; `extended` adds `endpoint`, `kind`, `seq` (§13.2)."""
+    """§8.1 shape; `extended` adds `endpoint`, `kind`, `seq`, `receivedAt` (§13.2)."""
     row = stored.row
     out: dict[str, Any] = {
         "uuid": row.uuid,
@@ -36,6 +36,8 @@ def event_json(stored: StoredEvent, extended: bool = False) -> dict[str, Any]:
         out["endpoint"] = row.endpoint
         out["kind"] = row.kind
         out["seq"] = row.seq
+        # The receive time of the latest write (§7.2 `eventCreateTime`, stored with every row).
+        out["receivedAt"] = row.params.get("eventCreateTime") or format_ms(row.time_ms)
     return out
 
 

@@ -63,11 +63,42 @@ EVENT: JsonSchema = {
 EVENT_EXTENDED: JsonSchema = {
     "allOf": [ref("Event")],
     "type": "object",
-    "required": ["endpoint", "kind", "seq"],
+    "required": ["endpoint", "kind", "seq", "receivedAt"],
     "properties": {
         "endpoint": {"type": "string"},
         "kind": {"enum": ["custom", "dedicated", "transaction"]},
         "seq": {"type": "integer"},
+        "receivedAt": TIMESTAMP,
+    },
+}
+STATS: JsonSchema = {  # `GET /-/api/stats` (§13.6a)
+    "type": "object",
+    "required": ["bucket", "from", "to", "by", "series"],
+    "properties": {
+        "bucket": {"enum": ["minute", "hour", "day"]},
+        "from": TIMESTAMP,
+        "to": TIMESTAMP,
+        "by": {"enum": ["action", "kind", "reason"]},
+        "series": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["key", "total", "points"],
+                "properties": {
+                    "key": {"type": "string"},
+                    "total": {"type": "integer"},
+                    "points": {
+                        "type": "array",
+                        "items": {
+                            "type": "array",
+                            "prefixItems": [TIMESTAMP, {"type": "integer", "minimum": 1}],
+                            "minItems": 2,
+                            "maxItems": 2,
+                        },
+                    },
+                },
+            },
+        },
     },
 }
 DEFINITION: JsonSchema = {

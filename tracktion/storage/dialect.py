@@ -31,6 +31,11 @@ class Dialect:
     action_prefix: str  # the first n characters of `action`, n being one placeholder (definition prefixes)
     as_text: Callable[[str], str]  # a selected column, spelt so that the driver returns text (or bytes)
     bytewise: str  # appended to a text ORDER BY term: bytewise order on both, whatever the collation
+    # Over `events`: the minute (epoch ms) of the row's receive time (`storage.counters`).
+    received_minute: str
+    # `workspace_id` spelt so that the planner walks the events in seq order (`order=seq`, §13.2) rather than
+    # by an index led by workspace_id: SQLite's rowid is seq; PostgreSQL's key (workspace_id, seq) fits as is.
+    seq_walk_workspace: str
 
     # -- values: the stored form <-> Python -------------------------------------------------------------
     event_uuid: Callable[[str], Any]  # uuid text -> the form `events.uuid` holds; None: no row can match

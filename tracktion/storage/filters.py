@@ -14,7 +14,9 @@ def event_page(query: EventQuery, d: Dialect) -> tuple[str, list[Any]]:
     """` WHERE … ORDER BY … LIMIT …` (over `events e`) and the parameters of one page of an event query:
     newest first, in the order the keyset cursor (`after`) continues. `client_ids` must not be ()."""
     mark = d.mark
-    where = [f"e.workspace_id = {mark}"]
+    # By arrival, unless one profile's events are asked for (its index, then a sort of its events, is cheaper).
+    walk = query.order == "seq" and not query.client_ids
+    where = [f"{d.seq_walk_workspace if walk else 'e.workspace_id'} = {mark}"]
     params: list[Any] = [query.workspace_id]
     for column, values, sql_type in (
         ("e.client_id", query.client_ids, "bigint"),
@@ -28,9 +30,16 @@ def event_page(query: EventQuery, d: Dialect) -> tuple[str, list[Any]]:
     if query.endpoint is not None:
         where.append(f"e.endpoint = {mark}")
         params.append(query.endpoint)
-    _after(where, params, mark, "e.time_ms, e.seq", query.after)
+    if query.order == "seq":  # by arrival (docs/api.md §13.2 `order=seq`): the primary key's order
+        if query.after is not None:
+            where.append(f"e.seq < {mark}")
+            params.append(query.after[1])
+        order = "e.seq DESC"
+    else:
+        _after(where, params, mark, "e.time_ms, e.seq", query.after)
+        order = "e.time_ms DESC, e.seq DESC"
     params.append(query.limit)
-    return f" WHERE {' AND '.join(where)} ORDER BY e.time_ms DESC, e.seq DESC LIMIT {mark}", params
+    return f" WHERE {' AND '.join(where)} ORDER BY {order} LIMIT {mark}", params
 
 
 def quarantine_filters(query: QuarantineQuery, d: Dialect) -> tuple[str, list[Any]]:

@@ -26,6 +26,8 @@ from tracktion.domain.lifecycle import (
     names_identifier,
 )
 from tracktion.domain.models import Workspace
+from tracktion.storage import counters
+from tracktion.storage.counters import PendingCounts
 from tracktion.storage.dialect import Dialect
 
 T = TypeVar("T")
@@ -59,6 +61,10 @@ class LifecycleSQL(Generic[TxT]):
         raise NotImplementedError
 
     def _execute(self, tx: TxT, sql: str, params: Sequence[Any] | None = None) -> Any:
+        raise NotImplementedError
+
+    def _counts(self, tx: TxT) -> PendingCounts:
+        """The transaction's §13.6a counter deltas (`storage.counters`)."""
         raise NotImplementedError
 
     # -- backend hooks ---------------------------------------------------------------------------------
@@ -137,10 +143,19 @@ class LifecycleSQL(Generic[TxT]):
 
     async def _delete_seqs(self, table: str, workspace_id: int, seqs: list[int], then: Any = None) -> int:
         condition, params = self._d.one_of("seq", seqs, "bigint")
-        sql = f"DELETE FROM {table} WHERE workspace_id = {self._d.mark} AND {condition}"
+        where = f"workspace_id = {self._d.mark} AND {condition}"
+        sql = f"DELETE FROM {table} WHERE {where}"
+        # What goes is subtracted from the §13.6a counters in the same commit.
+        counted = (
+            counters.deleted_events_sql(self._d.received_minute, where)
+            if table == "events"
+            else counters.deleted_records_sql(where)
+        )
 
         def work(tx: TxT) -> int:
             self._secure_delete(tx)
+            found = self._execute(tx, counted, [workspace_id, *params]).fetchall()
+            counters.subtract(self._counts(tx), table, found)
             n: int = self._execute(tx, sql, [workspace_id, *params]).rowcount
             if then is not None:
                 then(tx, n)

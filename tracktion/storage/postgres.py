@@ -27,6 +27,7 @@ import psycopg
 from tracktion.domain.models import Profile, QuarantineRecord, WriteRequest, WriteResult
 from tracktion.domain.ports import EventQuery, StoredEvent, TimelineEvent, WriteTx
 from tracktion.errors import StorageUnavailable
+from tracktion.storage.counters import POSTGRES_RECEIVED_MINUTE, PendingCounts
 from tracktion.storage.dialect import Dialect, as_is
 from tracktion.storage.filters import event_page
 from tracktion.storage.postgres_backend import MAX_COMMIT_JOBS, PostgresBackend, ReadPool, conninfo
@@ -103,6 +104,8 @@ _DIALECT = Dialect(
     one_of=_any_of,
     action_prefix="left(action, %s)",
     as_text=_cast_text,
+    seq_walk_workspace="e.workspace_id",
+    received_minute=POSTGRES_RECEIVED_MINUTE,
     bytewise=' COLLATE "C"',  # whatever the database's default collation
     event_uuid=_uuid_or_none,
     event_uuid_text=as_is,  # selected as text
@@ -186,6 +189,9 @@ class PostgresStore(SQLStore[PostgresTx]):
         tx.execute("SELECT pg_advisory_xact_lock(%s)", (_BOOTSTRAP_LOCK,))
 
     # -- data lifecycle hooks (see lifecycle_sql) ---------------------------------------------------
+    def _counts(self, tx: PostgresTx) -> PendingCounts:
+        return tx.counts
+
     def _forget_identities(self, tx: PostgresTx) -> None:
         tx.forget_identities()
 

@@ -179,6 +179,7 @@ class PostgresBackend(LazySavepoints):
         with self.conn.pipeline():
             self.tx.write_rows()
             self.tx.write_definitions()
+            self.tx.write_counts()
             cur = self.conn.execute("COMMIT")
         self.tx = None
         # COMMIT of a transaction that failed answers ROLLBACK without raising: never report success then.

@@ -39,6 +39,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from tracktion.storage.counters import POSTGRES_RECEIVED_MINUTE, backfill_sql
 from tracktion.storage.identifier_trim import migration_step
 
 # A step is an SQL statement, or a function of the connection for data migrations SQL alone cannot express.
@@ -280,6 +281,35 @@ MIGRATIONS: list[tuple[str, list[Step]]] = [
                 delivered bigint NOT NULL,
                 failed bigint NOT NULL,
                 PRIMARY KEY (workspace_id, destination_id, id))""",
+        ],
+    ),
+    (
+        # docs/api.md §13.6a, as `sqlite_schema`'s 0009 (no 0008 here: PostgreSQL's sequences never reuse a
+        # seq): per-bucket counters kept in the same commit as the rows they count, backfilled from them.
+        "0009_stats_counters",
+        [
+            """CREATE TABLE event_counts (
+                workspace_id bigint NOT NULL,
+                width bigint NOT NULL,
+                bucket_ms bigint NOT NULL,
+                action text NOT NULL,
+                kind text NOT NULL,
+                n bigint NOT NULL,
+                PRIMARY KEY (workspace_id, width, bucket_ms, action, kind))""",
+            """CREATE TABLE quarantine_counts (
+                workspace_id bigint NOT NULL,
+                width bigint NOT NULL,
+                bucket_ms bigint NOT NULL,
+                reason text NOT NULL,
+                n bigint NOT NULL,
+                PRIMARY KEY (workspace_id, width, bucket_ms, reason))""",
+            *backfill_sql(POSTGRES_RECEIVED_MINUTE),
+            # `GET /-/api/profiles?prefix=` (docs/api.md §13.6b) compares bytewise (`COLLATE "C"`), which the
+            # identifier indexes of 0001 (the database's collation) cannot serve.
+            'CREATE INDEX profiles_by_custom_id_c ON profiles (workspace_id, custom_id COLLATE "C")'
+            " WHERE custom_id IS NOT NULL",
+            'CREATE INDEX profiles_by_email_c ON profiles (workspace_id, email_lower COLLATE "C")'
+            " WHERE email_lower IS NOT NULL",
         ],
     ),
 ]

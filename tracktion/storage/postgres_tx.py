@@ -39,6 +39,8 @@ from psycopg import errors as pgerrors
 from tracktion.domain.definitions import DefinitionDelta, PendingDefinitions
 from tracktion.domain.ingest import Applied, apply_write
 from tracktion.domain.models import EventRow, Profile, QuarantineRecord, WriteRequest, WriteResult
+from tracktion.storage import counters
+from tracktion.storage.counters import POSTGRES_RECEIVED_MINUTE, PendingCounts
 
 _encode = msgspec.json.encode
 _decode = msgspec.json.decode
@@ -111,6 +113,10 @@ class PostgresTx:
         self._group_rows: list[tuple[Any, ...]] = []
         # Definition deltas: of the running job, and of the jobs already released in this group.
         self.definitions = PendingDefinitions()
+        # §13.6a counters, job-scoped like the definitions and written with them; `received_ms` is the
+        # running request's (set by `apply_request`).
+        self.counts = PendingCounts()
+        self.received_ms = 0
         # Identity lookups of the running job, prefetched in one query (see `prefetch`); None = off.
         self._known: dict[tuple[str, int, Any], Profile | None] | None = None
 
@@ -333,8 +339,15 @@ class PostgresTx:
         if not salted:
             # v4 UUIDs never collide: no lookup; the job's rows go out in one COPY at the end.
             self._pending.append(values)
+            self.counts.event(row.workspace_id, self.received_ms, row.action, row.kind)
             return True
         self.flush()  # keep seq in item order within the request
+        # The stored row, if any, locked until commit: its receive minute is where it is counted now
+        # (docs/api.md §13.6a), and no other node can move it meanwhile.
+        old = self.cur.execute(
+            f"SELECT {POSTGRES_RECEIVED_MINUTE} FROM events WHERE workspace_id = %s AND uuid = %s FOR UPDATE",
+            values[:2],
+        ).fetchone()
         # Overwrite in place (§3.7): label, params and endpoint replaced, a new seq; uuid, action,
         # client and time stay. `xmax = 0` holds only for a freshly inserted row version.
         result = self.cur.execute(
@@ -345,7 +358,13 @@ class PostgresTx:
             values,
         ).fetchone()
         assert result is not None  # ON CONFLICT DO UPDATE always returns the row
-        return bool(result[0])
+        inserted = bool(result[0])
+        if not inserted:
+            if old is None:  # another node inserted it since the lookup: run the job again, which sees it
+                raise _Conflict("event inserted by a concurrent transaction")
+            self.counts.event(row.workspace_id, old[0], row.action, row.kind, -1)
+        self.counts.event(row.workspace_id, self.received_ms, row.action, row.kind)
+        return inserted
 
     def flush(self) -> None:
         if self._pending:
@@ -383,6 +402,7 @@ class PostgresTx:
 
     def release_job(self) -> None:
         self.definitions.release_job()
+        self.counts.release_job()
         self._group_rows.extend(self._pending)
         self._pending.clear()
         if self._group_known is not None and self._known is not None:
@@ -417,6 +437,7 @@ class PostgresTx:
 
     def _clear_job(self) -> None:
         self.definitions.discard_job()
+        self.counts.discard_job()
         self._pending.clear()
         self._known = None
 
@@ -450,6 +471,11 @@ class PostgresTx:
                 params,
             )
 
+    def write_counts(self) -> None:
+        """The group's counter deltas (`storage.counters`), after the definitions and in sorted order for
+        the same reason: hot rows, locked last and in one order by every node."""
+        counters.write(self.counts, self._raw.execute, "%s")
+
     def evict_quarantine(self, workspace_id: int, keep: int) -> int:
         """Delete the workspace's oldest quarantine records beyond the newest `keep`; how many went."""
         row = self.cur.execute(
@@ -458,12 +484,15 @@ class PostgresTx:
         ).fetchone()
         if row is None:
             return 0
-        self.cur.execute(
-            "DELETE FROM quarantine WHERE workspace_id = %s AND seq <= %s", (workspace_id, row[0])
-        )
+        doomed = "workspace_id = %s AND seq <= %s"
+        found = self.cur.execute(counters.deleted_records_sql(doomed), (workspace_id, row[0])).fetchall()
+        counters.subtract(self.counts, "quarantine", found)
+        self.cur.execute(f"DELETE FROM quarantine WHERE {doomed}", (workspace_id, row[0]))
         return self.cur.rowcount
 
     def add_quarantine(self, records: list[QuarantineRecord]) -> None:
+        for r in records:
+            self.counts.record(r.workspace_id, r.received_ms, r.reason)
         self.insert_rows(
             "quarantine",
             _QUARANTINE_COLS,
@@ -515,6 +544,8 @@ def run_unit(tx: PostgresTx, work: Callable[[PostgresTx], T]) -> T:
 
 def apply_request(tx: PostgresTx, request: WriteRequest, quarantine_cap: int = 0) -> WriteResult:
     """One write request as one unit of work (§1.5: events, profiles, definitions, quarantine together)."""
+
+    tx.received_ms = request.received_ms
 
     def attempt(t: PostgresTx) -> Applied:
         t.prefetch(request)

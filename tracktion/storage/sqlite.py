@@ -22,6 +22,7 @@ from tracktion.domain.event_ids import uuid_text
 from tracktion.domain.models import Profile, WriteRequest, WriteResult
 from tracktion.domain.ports import EventQuery, TimelineEvent, WriteTx
 from tracktion.errors import TracktionError
+from tracktion.storage.counters import SQLITE_RECEIVED_MINUTE, PendingCounts
 from tracktion.storage.dialect import Dialect, as_is
 from tracktion.storage.filters import event_page
 from tracktion.storage.sql_store import SQLStore
@@ -52,6 +53,8 @@ _DIALECT = Dialect(
     one_of=_in_list,
     action_prefix="substr(action, 1, ?)",
     as_text=as_is,
+    seq_walk_workspace="+e.workspace_id",
+    received_minute=SQLITE_RECEIVED_MINUTE,
     bytewise="",  # BINARY, SQLite's default collation, is bytewise
     event_uuid=lambda text: uuidlib.UUID(text).bytes,
     event_uuid_text=uuid_text,
@@ -182,6 +185,9 @@ class SQLiteStore(SQLStore[SQLiteTx]):
         # so erased rows leave nothing in the file's free space. Settable inside a transaction; it stays on
         # for the connection (its other deletions are admin ones: quarantine records, keys).
         tx.conn.execute("PRAGMA secure_delete = ON")
+
+    def _counts(self, tx: SQLiteTx) -> PendingCounts:
+        return tx.counts
 
     def _forget_identities(self, tx: SQLiteTx) -> None:
         tx.forget_identities()

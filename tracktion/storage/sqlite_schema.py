@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from tracktion.storage.counters import SQLITE_RECEIVED_MINUTE, backfill_sql
 from tracktion.storage.identifier_trim import migration_step
 
 # A step is an SQL statement, or a function of the connection for data migrations SQL alone cannot express.
@@ -285,6 +286,29 @@ MIGRATIONS: list[tuple[str, list[Step]]] = [
             "CREATE UNIQUE INDEX quarantine_by_id ON quarantine(workspace_id, id)",
             "CREATE INDEX quarantine_by_time ON quarantine(workspace_id, received_ms, seq)",
             "CREATE INDEX quarantine_by_seq ON quarantine (workspace_id, seq)",
+        ],
+    ),
+    (
+        # docs/api.md §13.6a: per-bucket counters of stored events (by receive time) and quarantine records,
+        # kept in the same commit as the rows they count (`storage.counters`), backfilled from the rows here.
+        "0009_stats_counters",
+        [
+            """CREATE TABLE event_counts (
+                workspace_id INTEGER NOT NULL,
+                width INTEGER NOT NULL,
+                bucket_ms INTEGER NOT NULL,
+                action TEXT NOT NULL,
+                kind TEXT NOT NULL,
+                n INTEGER NOT NULL,
+                PRIMARY KEY (workspace_id, width, bucket_ms, action, kind)) WITHOUT ROWID""",
+            """CREATE TABLE quarantine_counts (
+                workspace_id INTEGER NOT NULL,
+                width INTEGER NOT NULL,
+                bucket_ms INTEGER NOT NULL,
+                reason TEXT NOT NULL,
+                n INTEGER NOT NULL,
+                PRIMARY KEY (workspace_id, width, bucket_ms, reason)) WITHOUT ROWID""",
+            *backfill_sql(SQLITE_RECEIVED_MINUTE),
         ],
     ),
 ]

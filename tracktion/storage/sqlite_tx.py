@@ -12,6 +12,8 @@ from tracktion.domain.definitions import DefinitionDelta, PendingDefinitions
 from tracktion.domain.event_ids import uuid_bytes
 from tracktion.domain.ingest import apply_write
 from tracktion.domain.models import EventRow, Profile, QuarantineRecord, WriteRequest, WriteResult
+from tracktion.storage import counters
+from tracktion.storage.counters import SQLITE_RECEIVED_MINUTE, PendingCounts
 
 FIRST_CLIENT_ID = 7_000_000_001
 JOB_SAVEPOINT = "job"  # opened around a writer job, lazily: at the job's first statement that writes
@@ -131,6 +133,9 @@ class SQLiteTx:
         self._job_start = 0  # rows of `_pending` from this index on belong to the running job
         self._savepoint_open = False
         self.definitions = PendingDefinitions()
+        # §13.6a counters of this commit; `received_ms` is the running request's (set by `apply_request`).
+        self.counts = PendingCounts()
+        self.received_ms = 0
         self.cache = cache or IdentityCache()
         self._staged: dict[tuple[Any, ...], Profile] = {}  # lookups of released jobs (this transaction)
         self._job_staged: dict[tuple[Any, ...], Profile] = {}  # lookups of the running job
@@ -159,6 +164,7 @@ class SQLiteTx:
         if self._pending_salted:
             self._pending_salted = {k: i for k, i in self._pending_salted.items() if i < self._job_start}
         self._job_staged.clear()
+        self.counts.discard_job()
 
     def release_job(self) -> None:
         if self._savepoint_open:
@@ -166,6 +172,7 @@ class SQLiteTx:
             self._savepoint_open = False
         self._job_start = len(self._pending)
         self.definitions.release_job()
+        self.counts.release_job()
         if self._job_staged:
             self._staged.update(self._job_staged)
             self._job_staged.clear()
@@ -182,6 +189,7 @@ class SQLiteTx:
         self._write_pending()
         self._job_start = 0
         self.write_definitions()
+        counters.write(self.counts, self.conn.execute, "?")
 
     def committed(self) -> None:
         self.cache.commit(self._staged)
@@ -343,6 +351,7 @@ class SQLiteTx:
         if not salted:
             # v4 UUIDs never collide: no lookup, and the insert waits for the commit's executemany.
             self._pending.append(values)
+            self.counts.event(row.workspace_id, self.received_ms, row.action, row.kind)
             return True
         key = values[1]
         at = self._pending_salted.get(key)
@@ -351,7 +360,7 @@ class SQLiteTx:
             self._pending[at] = None
             self._pending_salted[key] = len(self._pending)
             self._pending.append(values)
-            return False
+            return False  # counted when first sent: same request, same receive time
         if at is None:
             found = self.conn.execute(
                 "SELECT seq FROM events WHERE workspace_id = ? AND uuid = ?", (values[0], key)
@@ -359,13 +368,19 @@ class SQLiteTx:
             if found is None:
                 self._pending_salted[key] = len(self._pending)
                 self._pending.append(values)
+                self.counts.event(row.workspace_id, self.received_ms, row.action, row.kind)
                 return True
         # Overwriting a stored row (or one of an earlier job of this commit, which this job must be able to
         # undo): rows go in in order first, so the overwritten row's new seq follows everything sent before.
         self.flush()
-        (seq,) = self.conn.execute(
-            "SELECT seq FROM events WHERE workspace_id = ? AND uuid = ?", (values[0], key)
+        (seq, old_minute) = self.conn.execute(
+            f"SELECT seq, {SQLITE_RECEIVED_MINUTE} FROM events WHERE workspace_id = ? AND uuid = ?",
+            (values[0], key),
         ).fetchone()
+        # The stored row moves to this write's receive minute (§7.2 `eventCreateTime` is replaced): one
+        # event still, counted where its receive time now is (docs/api.md §13.6a).
+        self.counts.event(row.workspace_id, old_minute, row.action, row.kind, -1)
+        self.counts.event(row.workspace_id, self.received_ms, row.action, row.kind)
         # Overwrite in place (§3.7): label and params replaced, a new seq; uuid, action, client, time stay.
         # The new seq follows the highest ever used, deleted rows included, and becomes that mark: an UPDATE
         # does not move `sqlite_sequence` by itself (migration 0008_seq_never_reused).
@@ -443,12 +458,18 @@ class SQLiteTx:
         ).fetchone()
         if row is None:
             return 0
-        return self.conn.execute(
-            "DELETE FROM quarantine WHERE workspace_id = ? AND seq <= ?", (workspace_id, row[0])
-        ).rowcount
+        doomed = "workspace_id = ? AND seq <= ?"
+        counters.subtract(
+            self.counts,
+            "quarantine",
+            self.conn.execute(counters.deleted_records_sql(doomed), (workspace_id, row[0])),
+        )
+        return self.conn.execute(f"DELETE FROM quarantine WHERE {doomed}", (workspace_id, row[0])).rowcount
 
     def add_quarantine(self, records: list[QuarantineRecord]) -> None:
         self.savepoint()
+        for r in records:
+            self.counts.record(r.workspace_id, r.received_ms, r.reason)
         self.conn.executemany(
             "INSERT INTO quarantine (workspace_id, id, received_ms, request_id, method, endpoint, item_index,"
             " reason, status, errors, credential, item, body, body_truncated)"
@@ -478,6 +499,7 @@ class SQLiteTx:
 def apply_request(tx: SQLiteTx, request: WriteRequest, quarantine_cap: int = 0) -> WriteResult:
     """One request as one writer job (its savepoint, if it wrote anything directly, is the job's): a refused
     atomic request rolls its data back and keeps only its quarantine records."""
+    tx.received_ms = request.received_ms
     applied = apply_write(tx, request)
     if applied.rollback:
         tx.rollback_job_writes()
