@@ -18,7 +18,7 @@ import nats.errors
 import nats.js.errors
 from nats.aio.client import Client
 
-from tracktion.domain.relay import RelayEvent
+from tracktion.domain.relay import ErasureNotice, RelayEvent
 from tracktion.errors import ErrorEntry, rejected
 from tracktion.relay.types import DestinationType, Refused, Rejected, Retry
 from tracktion.schemas.render import event_json
@@ -158,6 +158,28 @@ class NatsSender:
                 raise Retry(f"NATS publish: {type(result).__name__}: {result}")
         if bad:
             raise Rejected(f"NATS: {first}", None, str(first), indices=bad)
+
+    async def erase(self, notice: ErasureNotice, delivery_id: str) -> None:
+        """§15.1: one message on the subject with `{kind}` (and `{action}`) = `erasure`, acknowledged by its
+        PubAck; `Nats-Msg-Id: erasure:<erasureId>` makes a re-send a duplicate JetStream drops."""
+        values = {"workspaceId": str(notice.workspace_id), "action": "erasure", "kind": "erasure"}
+        subject = _PLACEHOLDER.sub(lambda m: values[m.group(1)], self.subject)
+        body = msgspec.json.encode(
+            {"type": "erasure", "erasureId": notice.erasure_id, "identifiers": notice.public_identifiers()}
+        )
+        nc = await self._connect()
+        try:
+            await nc.jetstream().publish(
+                subject, body, timeout=_ACK_TIMEOUT, headers={"Nats-Msg-Id": f"erasure:{notice.erasure_id}"}
+            )
+        except asyncio.CancelledError:
+            raise
+        except (nats.js.errors.BadRequestError, nats.errors.MaxPayloadError) as exc:
+            raise Rejected(f"NATS: {exc}", None, str(exc)) from exc
+        except Exception as exc:
+            if isinstance(exc, nats.errors.ConnectionClosedError | nats.errors.StaleConnectionError):
+                await self._drop()
+            raise Retry(f"NATS publish: {type(exc).__name__}: {exc}") from exc
 
     async def _drop(self) -> None:
         nc, self.nc = self.nc, None

@@ -282,6 +282,20 @@ MIGRATIONS: list[tuple[str, list[Step]]] = [
                 PRIMARY KEY (workspace_id, destination_id, id))""",
         ],
     ),
+    (
+        # The twin of SQLite's 0009_erasure_notices (§15.1: destinations are told of an erasure).
+        "0009_erasure_notices",
+        [
+            "ALTER TABLE erasures ADD COLUMN deleted_relay_failures bigint NOT NULL DEFAULT 0",
+            """CREATE TABLE relay_erasure_notices (
+                workspace_id bigint NOT NULL,
+                destination_id text NOT NULL,
+                erasure_id text NOT NULL,
+                identifiers text NOT NULL,
+                created_ms bigint NOT NULL,
+                PRIMARY KEY (workspace_id, destination_id, erasure_id))""",
+        ],
+    ),
 ]
 
 # Tables that are not keyed by workspace_id, and why (enforced by tests/storage/test_schema_citus.py).

@@ -287,4 +287,20 @@ MIGRATIONS: list[tuple[str, list[Step]]] = [
             "CREATE INDEX quarantine_by_seq ON quarantine (workspace_id, seq)",
         ],
     ),
+    (
+        # §15.1: destinations are told of an erasure. One notice per destination of the workspace, written in
+        # the erasure's own transaction and deleted (with the identifiers it carries in clear) when that
+        # destination acknowledged it; the receipt counts the relay failures the erasure deleted.
+        "0009_erasure_notices",
+        [
+            "ALTER TABLE erasures ADD COLUMN deleted_relay_failures INTEGER NOT NULL DEFAULT 0",
+            """CREATE TABLE relay_erasure_notices (
+                workspace_id INTEGER NOT NULL,
+                destination_id TEXT NOT NULL,
+                erasure_id TEXT NOT NULL,
+                identifiers TEXT NOT NULL,
+                created_ms INTEGER NOT NULL,
+                PRIMARY KEY (workspace_id, destination_id, erasure_id)) WITHOUT ROWID""",
+        ],
+    ),
 ]
