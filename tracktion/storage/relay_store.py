@@ -335,7 +335,8 @@ class RelaySQL(ABC, Generic[TxT]):
     ) -> list[RelayEvent]:
         m = self._d.mark
         rows = await self._read(
-            f"SELECT {self._event_cols}, {self._d.as_text('p.primary_uuid')}{_JOIN} WHERE e.workspace_id = {m} AND e.seq > {m} AND e.seq <= {m}"
+            f"SELECT {self._event_cols}, {self._d.as_text('p.primary_uuid')}{_JOIN}"
+            f" WHERE {self._d.seq_walk('e.workspace_id')} = {m} AND e.seq > {m} AND e.seq <= {m}"
             f" ORDER BY e.seq LIMIT {m}",
             (workspace_id, after_seq, upto_seq, limit),
         )
@@ -344,7 +345,8 @@ class RelaySQL(ABC, Generic[TxT]):
     async def relay_lag(self, workspace_id: int, after_seq: int) -> tuple[int, int | None, int | None]:
         m = self._d.mark
         rows = await self._read(
-            f"SELECT COUNT(*), MIN(seq), MAX(seq) FROM events WHERE workspace_id = {m} AND seq > {m}",
+            f"SELECT COUNT(*), MIN(seq), MAX(seq) FROM events WHERE {self._d.seq_walk('workspace_id')} = {m}"
+            f" AND seq > {m}",
             (workspace_id, after_seq),
         )
         return int(rows[0][0]), rows[0][1], rows[0][2]
