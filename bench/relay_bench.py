@@ -136,9 +136,10 @@ class Api:
         return found
 
 
-def start_server(scratch: Path, name: str) -> TracktionServer:
+def start_server(scratch: Path, name: str, env: dict[str, str] | None = None) -> TracktionServer:
     server = TracktionServer(scratch / name, scratch / f"{name}.log")
     server.env["TRACKTION_ADMIN_TOKEN"] = ADMIN
+    server.env.update(env or {})
     server.start_server()
     return server
 
@@ -379,8 +380,9 @@ def bench_lag(scratch: Path, seconds: float, dead_rounds: int) -> dict[str, Any]
             server.stop()
 
 
-def bench_deletion(scratch: Path, events: int, seconds: float) -> dict[str, Any]:
-    server = start_server(scratch, "deletion")
+def bench_deletion(scratch: Path, events: int, seconds: float, chunk_rows: int | None) -> dict[str, Any]:
+    env = {"TRACKTION_LIFECYCLE_CHUNK_ROWS": str(chunk_rows)} if chunk_rows else {}
+    server = start_server(scratch, "deletion", env)
     try:
         api = Api(server)
         took = preload(api, events, "2020-01-01T00:00:00.000Z")
@@ -425,6 +427,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--throughput-events", type=int, default=200_000)
     parser.add_argument("--deletion-events", type=int, default=500_000)
+    parser.add_argument("--chunk-rows", type=int, help="TRACKTION_LIFECYCLE_CHUNK_ROWS of the deletion run")
     parser.add_argument("--receiver", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.receiver:
@@ -446,7 +449,7 @@ def main(argv: list[str] | None = None) -> None:
         if "lag" in only or "dead" in only:
             results["lag"] = bench_lag(scratch, max(args.seconds, 30.0), args.rounds if "dead" in only else 0)
         if "deletion" in only:
-            results["deletion"] = bench_deletion(scratch, args.deletion_events, args.seconds)
+            results["deletion"] = bench_deletion(scratch, args.deletion_events, args.seconds, args.chunk_rows)
     print(json.dumps(results, indent=2))
 
 
