@@ -360,6 +360,7 @@ def bench_lag(scratch: Path, seconds: float, dead_rounds: int) -> dict[str, Any]
                     f"lag at 2000 events/s: p99 {p99(samples):.2f} s over {len(samples)} samples", flush=True
                 )
                 runs: dict[str, list[float]] = {"dead_paused": [], "dead_running": []}
+                dead_state = None
                 for r in range(dead_rounds):
                     for mode in (
                         ("dead_paused", "dead_running") if r % 2 == 0 else ("dead_running", "dead_paused")
@@ -367,13 +368,15 @@ def bench_lag(scratch: Path, seconds: float, dead_rounds: int) -> dict[str, Any]
                         api.pause(dead, mode == "dead_paused")
                         got = sample_lag(api, healthy, seconds)
                         runs[mode] += got
+                        if mode == "dead_running":
+                            dead_state = api.status(dead)["state"]
                         print(f"dead round {r} {mode}: lag p99 {p99(got):.2f} s", flush=True)
-                dead_status = api.status(dead)
                 out["dead"] = {
                     mode: {"p99_s": p99(v), "mean_s": round(statistics.mean(v), 3)}
                     for mode, v in runs.items()
                 }
-                out["dead"]["dead_state"] = dead_status["state"]
+                if dead_rounds:
+                    out["dead"]["dead_state_while_running"] = dead_state
                 out["ingested"] = ingest.sent
             return out
         finally:
