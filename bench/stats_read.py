@@ -7,7 +7,7 @@ every minute of the 30 days non-empty for each, written straight into `event_cou
 (minute, hour, day) as the writer keeps them. `GET /-/api/stats` reads only the counters, so M is what the
 answer adds up, and the rows a query reads are what its cost depends on: 30 days by hour = 720 × A rows.
 
-The migration's backfill is timed on the preloaded events first (what `0009_stats_counters` costs an
+The migration's backfill is timed on the preloaded events first (what `0010_stats_counters` costs an
 existing store). Then R sequential requests per query (R/10, at least 10, for the two heavy ones), each timed from the client (one connection per request, as
 `bench.servers.http_request` does), report p50 / p99 / max in ms. The store is idle otherwise.
 """
@@ -65,7 +65,7 @@ def load_counters(db: Path, counted: int, actions: int, now_ms: int) -> int:
 
 
 def time_backfill(db: Path) -> float:
-    """Seconds the migration's backfill (`0009_stats_counters`) takes over the preloaded events, in one
+    """Seconds the migration's backfill (`0010_stats_counters`) takes over the preloaded events, in one
     transaction as the migration runs it (the preload wrote no counters)."""
     conn = sqlite3.connect(db, isolation_level=None, timeout=30.0)
     try:

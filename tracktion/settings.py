@@ -125,7 +125,7 @@ class Settings:
         },
     )
     lifecycle_chunk_rows: int = field(
-        default=5_000,
+        default=1_000,
         metadata={
             "env": "TRACKTION_LIFECYCLE_CHUNK_ROWS",
             "help": "rows per background deletion transaction (erasure, retention), at most 10000",

@@ -110,3 +110,43 @@ async def test_no_stream_for_the_subject_backs_off_without_moving(rapi: Api, str
     await eventually(lambda: _caught_up(rapi, d["id"]))
     assert len(await _messages(stream)) == 3
     await asyncio.sleep(0)
+
+
+async def test_an_erasure_is_published_on_the_erasure_subject(rapi: Api, stream: str) -> None:
+    """§15.1: a message on the subject with `{kind}` = `erasure`, acknowledged by its PubAck, then forgotten."""
+    d = await create_destination(
+        rapi,
+        name="bus",
+        type="nats",
+        config={"servers": [NATS_URL], "subject": f"{stream}.{{kind}}.{{action}}"},
+    )
+    item = {"action": "page.visit", "label": "l", "client": {"customId": "eve", "email": "eve@example.org"}}
+    assert (await rapi.post("/v4/events/batch", [item])).status_code == 202
+    await eventually(lambda: _caught_up(rapi, d["id"]))
+    eve = (await rapi.get("/v4/clients/by-customid/eve")).json()
+    r = await rapi.post("/-/api/erasures", {"clientId": eve["clientId"]})
+    erasure_id = r.json()["id"]
+
+    async def published() -> list[tuple[str, dict[str, str], dict[str, object]]]:
+        return [m for m in await _messages(stream) if m[0].startswith(f"{stream}.erasure")]
+
+    ((subject, headers, body),) = await eventually(published)
+    assert subject == f"{stream}.erasure.erasure"
+    assert headers["Nats-Msg-Id"] == f"erasure:{erasure_id}"
+    assert body == {
+        "type": "erasure",
+        "erasureId": erasure_id,
+        "identifiers": {
+            "clientId": eve["clientId"],
+            "customId": "eve",
+            "email": "eve@example.org",
+            "uuid": eve["uuid"],
+            "uuids": eve["uuids"],
+        },
+    }
+    store = rapi.app.ctx.store
+
+    async def forgotten() -> bool:
+        return not await store.erasure_notices(1, d["id"], 10)  # type: ignore[attr-defined]
+
+    await eventually(forgotten)

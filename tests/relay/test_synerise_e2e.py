@@ -216,3 +216,53 @@ def test_synerise_delivery_with_faults_crash_and_replay(
     assert f'tracktion_relay_failed_total{{destination="{dest["id"]}"}}' in metrics
     lag = f'tracktion_relay_lag_events{{destination="{dest["id"]}"}} 0\n'
     wait_for(lambda: lag in httpx.get(f"{source.url}/-/metrics").text, timeout=10)
+
+
+def test_an_erasure_deletes_the_profile_on_the_target(
+    pair: tuple[ServeProcess, ServeProcess, FaultProxy],
+) -> None:
+    """§15.1: the synerise type finds the person on the target (customId, then email, then uuid) and deletes
+    them with `DELETE /v4/clients/{targetClientId}`, retried like a delivery; the notice is then forgotten."""
+    source, target, proxy = pair
+    deletes = {"n": 0}
+
+    def fault(path: str, body: Any) -> Fault:
+        if path.startswith("/v4/clients/") and path[len("/v4/clients/") :].isdigit():
+            deletes["n"] += 1
+            return ("status", 503) if deletes["n"] == 1 else None
+        return None
+
+    proxy.fault = fault
+    r = source.post(
+        "/-/api/destinations",
+        {"name": "downstream", "type": "synerise", "config": {"baseUrl": proxy.url, "apiKey": TARGET_KEY}},
+    )
+    assert r.status_code == 201, r.text
+    dest = r.json()
+    person = {"customId": "gdpr-1", "email": "gdpr@example.org"}
+    items = [
+        {"action": "door.open", "label": f"d{i}", "client": person if i % 2 else {"customId": "other"}}
+        for i in range(6)
+    ]
+    assert source.post(BATCH, items).status_code == 202
+    wait_for(lambda: len(target.all_events()) == 6)
+    on_target = target.get("/v4/clients/by-customid/gdpr-1")["clientId"]
+
+    r = source.post("/-/api/erasures", {"email": "GDPR@example.org"})
+    assert r.status_code == 202, r.text
+
+    def gone() -> bool:
+        r = httpx.get(
+            f"{target.url}/v4/clients/by-customid/gdpr-1",
+            headers={"Authorization": f"Bearer {target.token()}"},
+        )
+        return r.status_code == 404
+
+    wait_for(gone, timeout=30)
+    assert deletes["n"] == 2  # the 503 was retried
+    (receipt,) = target.get("/-/api/erasures")
+    assert receipt["clientId"] == on_target
+    wait_for(lambda: len(target.all_events()) == 3)  # the other person's events stay
+    assert target.get("/v4/clients/by-customid/other")["customId"] == "other"
+    s = _status(source, dest["id"])
+    assert s["lastError"] is None or s["lastError"]["status"] == 503

@@ -69,11 +69,18 @@ async def test_transient_failures_are_retried_with_the_same_items(
         rapi, name="hook", type="webhook", config={"url": receiver.url, "secret": SECRET}
     )
     await _send(rapi, batch_of(10))
-    await eventually(lambda: len(receiver.accepted) == 10, timeout=30)
-    assert len(receiver.requests) == 5, [(len(r["items"]), r["items"][0]["seq"]) for r in receiver.requests]
-    assert len({r["id"] for r in receiver.requests}) == 1  # webhook-id is the same on every retry
+    s = await eventually(lambda: _caught_up(rapi, d["id"]), timeout=30)
     assert receiver.uuids() == await _stored_uuids(rapi)
-    s = await eventually(lambda: _caught_up(rapi, d["id"]))
+    # The first batch read is sent five times (four answers were transient) with the same items and the
+    # same webhook-id, then acknowledged once. It usually holds all 10 events; on PostgreSQL it may hold
+    # fewer (the horizon stops below a seq another transaction of the database still holds, even one of
+    # another schema, i.e. a parallel test run), and the rest follows in first attempts that succeed. So the
+    # test counts attempts per batch, not requests per test.
+    first = receiver.requests[:5]
+    assert [r["id"] for r in first] == [first[0]["id"]] * 5
+    assert all(r["items"] == first[0]["items"] for r in first)
+    rest = receiver.requests[5:]
+    assert len({r["id"] for r in rest} | {first[0]["id"]}) == len(rest) + 1  # each later batch sent once
     assert s["state"] == "running"
     text = (
         await client_for(rapi, ("127.0.0.1", 9100)).client.get("/-/metrics")

@@ -132,21 +132,39 @@ def test_backup_while_serving_then_restore(tmp_path: Path, store_backend: str) -
         copy.stop()
 
 
+def _unwritable_dir(tmp_path: Path) -> Path:
+    """A directory this process cannot create anything in: a 0500 one, or, for root (which the modes do not
+    stop, as in CI containers), sysfs, where no one may make a directory (EPERM)."""
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o500)
+    if not _writable(locked):
+        return locked
+    locked.chmod(0o700)
+    sysfs = Path("/sys")
+    if not sysfs.is_dir() or _writable(sysfs):
+        pytest.skip("no directory here refuses this user")
+    return sysfs
+
+
 def test_backup_to_an_unwritable_place(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     data = tmp_path / "data"
     assert main(["migrate", "--data-dir", str(data), "--create"]) == 0
-    locked = tmp_path / "locked"
-    locked.mkdir(mode=0o500)
+    place = _unwritable_dir(tmp_path)
+    name = "tracktion-backup-probe"
     try:
-        if (locked / "probe").parent.stat().st_mode and _writable(locked):
-            pytest.skip("running as a user who can write anywhere")
-        assert main(["backup", "--to", str(locked / "b"), "--data-dir", str(data)]) == 1
+        assert main(["backup", "--to", str(place / name), "--data-dir", str(data)]) == 1
         assert "cannot write" in capsys.readouterr().err
-        assert list(locked.iterdir()) == []
+        # Nothing under the final name, nor a partial one beside it.
+        assert not [p for p in place.iterdir() if name in p.name]
     finally:
-        locked.chmod(0o700)
+        if place.is_relative_to(tmp_path):
+            place.chmod(0o700)
     assert main(["backup", "--to", str(tmp_path / "missing" / "b"), "--data-dir", str(data)]) == 1
     assert "is not a directory" in capsys.readouterr().err
+    (tmp_path / "a-file").write_text("x")
+    assert main(["backup", "--to", str(tmp_path / "a-file" / "b"), "--data-dir", str(data)]) == 1
+    assert "is not a directory" in capsys.readouterr().err
+    assert (tmp_path / "a-file").read_text() == "x"
 
 
 def _writable(path: Path) -> bool:

@@ -14,7 +14,8 @@ from typing import Any
 import httpx
 
 # What to do with one request: None = forward; ("status", code, headers) = answer that; ("drop",) = close
-# the connection without answering; ("slow", seconds) = wait, then forward.
+# the connection without answering; ("slow", seconds) = wait, then forward. GET and DELETE requests (the
+# relay's erasure notices, §15.1) go through the same hook with their path and no body.
 Fault = tuple[Any, ...] | None
 
 
@@ -33,7 +34,13 @@ class FaultProxy:
             def log_message(self, *args: Any) -> None:
                 pass
 
-            def do_POST(self) -> None:
+            def do_GET(self) -> None:
+                self.do_POST("GET")
+
+            def do_DELETE(self) -> None:
+                self.do_POST("DELETE")
+
+            def do_POST(self, method: str = "POST") -> None:
                 raw = self.rfile.read(int(self.headers.get("content-length") or 0))
                 try:
                     body = json.loads(raw) if raw else None
@@ -54,7 +61,7 @@ class FaultProxy:
                 headers = {
                     k: v for k, v in self.headers.items() if k.lower() not in ("host", "content-length")
                 }
-                r = client.post(proxy.target + self.path, content=raw, headers=headers)
+                r = client.request(method, proxy.target + self.path, content=raw or None, headers=headers)
                 self._answer(r.status_code, {}, r.content, r.headers.get("content-type"))
 
             def _answer(

@@ -39,6 +39,9 @@ class WebhookReceiver:
         self.accepted: list[dict[str, Any]] = []  # items of the 2xx answers, in order
         self.bad_signatures = 0
         self.respond: Callable[[list[dict[str, Any]]], Answer] = lambda items: (204, {})
+        self.erasure_requests: list[dict[str, Any]] = []  # every erasure notice received (§15.1)
+        self.erasures: list[dict[str, Any]] = []  # the notices answered with a 2xx
+        self.respond_erasure: Callable[[dict[str, Any]], Answer] = lambda payload: (204, {})
         self.lock = threading.Lock()
         receiver = self
 
@@ -54,6 +57,19 @@ class WebhookReceiver:
                 mac = hmac.new(receiver.key, f"{msg_id}.{ts}.".encode() + body, hashlib.sha256).digest()
                 good = self.headers.get("webhook-signature") == "v1," + base64.b64encode(mac).decode()
                 payload = json.loads(body)
+                if payload.get("type") == "erasure":  # §15.1: a notice, answered by `respond_erasure`
+                    with receiver.lock:
+                        receiver.erasure_requests.append({"id": msg_id, "payload": payload})
+                        if not good:
+                            receiver.bad_signatures += 1
+                    status, _ = receiver.respond_erasure(payload) or (500, {})
+                    if 200 <= status < 300:
+                        with receiver.lock:
+                            receiver.erasures.append(payload)
+                    self.send_response(status)
+                    self.send_header("content-length", "0")
+                    self.end_headers()
+                    return
                 items = payload["items"]
                 with receiver.lock:
                     receiver.requests.append(

@@ -82,6 +82,31 @@ class Replay:
     failed: int = 0
 
 
+@dataclass(frozen=True, slots=True)
+class ErasureNotice:
+    """A destination is to be told that a person was erased (§15.1). It carries their identifiers in clear
+    (what the destination needs to find them): the only copy left once the erasure is done, deleted when
+    the destination acknowledged it (or when the destination is deleted)."""
+
+    workspace_id: int
+    destination_id: str
+    erasure_id: str
+    identifiers: dict[str, Any]  # clientId, customId, email, uuid (primary), uuids; None when absent
+    created_ms: int
+
+    def public_identifiers(self) -> dict[str, Any]:
+        """What destinations are sent: every key, null when the profile had none."""
+        i = self.identifiers
+        uuids = list(i.get("uuids") or [])
+        return {
+            "clientId": i.get("clientId"),
+            "customId": i.get("customId"),
+            "email": i.get("email"),
+            "uuid": i.get("uuid") or (uuids[0] if uuids else None),
+            "uuids": uuids,
+        }
+
+
 @dataclass(slots=True)
 class Progress:
     """What one step of delivery changes on the destination row, in one fenced statement."""
@@ -148,6 +173,19 @@ class RelayStore(Protocol):
         self, workspace_id: int, destination_id: str, after_seq: int, upto_seq: int, limit: int
     ) -> list[RelayEvent]:
         """The stored events that have a failure record, by seq (a replay of failures only)."""
+        ...
+
+    async def erasure_notices(
+        self, workspace_id: int, destination_id: str, limit: int
+    ) -> list[ErasureNotice]:
+        """The destination's notices not yet acknowledged, oldest first (§15.1)."""
+        ...
+
+    async def ack_erasure_notice(
+        self, workspace_id: int, destination_id: str, erasure_id: str, owner: str, progress: Progress
+    ) -> bool:
+        """Delete the notice (it was acknowledged, or refused for good) and apply `progress`, only while
+        `owner` holds the lease; False when it does not."""
         ...
 
     async def create_replay(self, replay: Replay) -> None: ...

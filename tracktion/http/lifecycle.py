@@ -78,6 +78,8 @@ async def _erase(ctx: Context, workspace_id: int, by: str, value: Any, suppress:
     ctx.authn.forget_profile(workspace_id, erasure.client_id)  # its profile tokens stop working
     if ctx.lifecycle is not None:
         ctx.lifecycle.wake()
+    if ctx.relay is not None:
+        ctx.relay.erased(workspace_id)  # §15.1: destinations are told
     ctx.changes.notify(workspace_id)
     return erasure
 

@@ -17,8 +17,9 @@ import nats
 import nats.errors
 import nats.js.errors
 from nats.aio.client import Client
+from nats.js.client import JetStreamContext
 
-from tracktion.domain.relay import RelayEvent
+from tracktion.domain.relay import ErasureNotice, RelayEvent
 from tracktion.errors import ErrorEntry, rejected
 from tracktion.relay.types import DestinationType, Refused, Rejected, Retry
 from tracktion.schemas.render import event_json
@@ -91,6 +92,7 @@ class NatsSender:
         self.subject: str = config["subject"]
         self.credentials: dict[str, str] = dict(config.get("credentials") or {})
         self.nc: Client | None = None
+        self.js: JetStreamContext | None = None  # one per connection: it holds the acks' reply inbox
 
     def subject_for(self, event: RelayEvent) -> str:
         row = event.row
@@ -118,6 +120,7 @@ class NatsSender:
 
         try:
             self.nc = await nats.connect(self.servers, error_cb=quiet, **options)
+            self.js = self.nc.jetstream()
         except nats.errors.Error as exc:
             if "authorization" in str(exc).lower():
                 raise Refused(f"NATS: {exc}") from exc
@@ -127,21 +130,40 @@ class NatsSender:
         return self.nc
 
     async def deliver(self, events: list[RelayEvent], delivery_id: str) -> None:
-        nc = await self._connect()
-        js = nc.jetstream()
-        # All publishes of the batch go out in seq order on the one connection; their acks are awaited together.
-        results = await asyncio.gather(
-            *(
-                js.publish(
-                    self.subject_for(e),
-                    msgspec.json.encode(event_json(e, extended=True)),
-                    timeout=_ACK_TIMEOUT,
-                    headers={"Nats-Msg-Id": f"{e.row.uuid}:{e.row.seq}"},
-                )
-                for e in events
-            ),
-            return_exceptions=True,
-        )
+        await self._connect()
+        js = self.js
+        assert js is not None
+        # All publishes of the batch go out in seq order on the one connection, each with its reply inbox on
+        # the context's one wildcard subscription (`publish_async`: no subscription, timer and task per
+        # message, which cost 60 µs of CPU per event, measured, against 35); their acks are awaited together.
+        results: list[Any] = []
+        pending: list[asyncio.Future[Any]] = []
+        try:
+            for e in events:
+                try:
+                    future = await js.publish_async(
+                        self.subject_for(e),
+                        msgspec.json.encode(event_json(e, extended=True)),
+                        headers={"Nats-Msg-Id": f"{e.row.uuid}:{e.row.seq}"},
+                    )
+                except nats.errors.MaxPayloadError as exc:
+                    results.append(exc)
+                    continue
+                pending.append(future)
+                results.append(future)
+            acks = await asyncio.wait_for(asyncio.gather(*pending, return_exceptions=True), _ACK_TIMEOUT)
+        except asyncio.CancelledError:
+            for future in pending:
+                future.cancel()
+            raise
+        except Exception as exc:  # timed out, or the connection broke while publishing
+            for future in pending:
+                future.cancel()
+            if isinstance(exc, nats.errors.ConnectionClosedError | nats.errors.StaleConnectionError):
+                await self._drop()
+            raise Retry(f"NATS publish: {type(exc).__name__}: {exc}") from exc
+        answers = iter(acks)
+        results = [next(answers) if isinstance(r, asyncio.Future) else r for r in results]
         bad: list[int] = []
         first: BaseException | None = None
         for i, result in enumerate(results):
@@ -159,8 +181,30 @@ class NatsSender:
         if bad:
             raise Rejected(f"NATS: {first}", None, str(first), indices=bad)
 
+    async def erase(self, notice: ErasureNotice, delivery_id: str) -> None:
+        """§15.1: one message on the subject with `{kind}` (and `{action}`) = `erasure`, acknowledged by its
+        PubAck; `Nats-Msg-Id: erasure:<erasureId>` makes a re-send a duplicate JetStream drops."""
+        values = {"workspaceId": str(notice.workspace_id), "action": "erasure", "kind": "erasure"}
+        subject = _PLACEHOLDER.sub(lambda m: values[m.group(1)], self.subject)
+        body = msgspec.json.encode(
+            {"type": "erasure", "erasureId": notice.erasure_id, "identifiers": notice.public_identifiers()}
+        )
+        nc = await self._connect()
+        try:
+            await nc.jetstream().publish(
+                subject, body, timeout=_ACK_TIMEOUT, headers={"Nats-Msg-Id": f"erasure:{notice.erasure_id}"}
+            )
+        except asyncio.CancelledError:
+            raise
+        except (nats.js.errors.BadRequestError, nats.errors.MaxPayloadError) as exc:
+            raise Rejected(f"NATS: {exc}", None, str(exc)) from exc
+        except Exception as exc:
+            if isinstance(exc, nats.errors.ConnectionClosedError | nats.errors.StaleConnectionError):
+                await self._drop()
+            raise Retry(f"NATS publish: {type(exc).__name__}: {exc}") from exc
+
     async def _drop(self) -> None:
-        nc, self.nc = self.nc, None
+        nc, self.nc, self.js = self.nc, None, None
         if nc is not None:
             with contextlib.suppress(Exception):  # closing a broken connection: nothing left to do
                 await nc.close()

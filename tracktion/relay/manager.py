@@ -78,6 +78,13 @@ class Relay:
                 running[0].replays_wanted.set()
         self._poke.set()
 
+    def erased(self, workspace_id: int) -> None:
+        """An erasure was recorded on this node: the workspace's destinations delivered here send its
+        notices now (those delivered elsewhere, at their node's next scan)."""
+        for (ws, _), (worker, _, _) in self._workers.items():
+            if ws == workspace_id:
+                worker.notices_wanted.set()
+
     def delivering(self) -> list[tuple[int, str]]:
         return [k for k, (_, task, _) in self._workers.items() if not task.done()]
 
@@ -103,7 +110,8 @@ class Relay:
                 # or an error: stop it; the lease is kept only if it will be taken again right away.
                 await self._stop_worker(key, release=d is not None and d.paused)
             else:
-                worker.replays_wanted.set()  # replays asked for on other nodes
+                worker.replays_wanted.set()  # replays and erasures asked for on other nodes
+                worker.notices_wanted.set()
         for key, d in found.items():
             if d.paused:
                 continue

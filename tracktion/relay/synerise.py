@@ -11,13 +11,14 @@ import base64
 import time
 from functools import cache
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import msgspec
 
 from tracktion.catalog import load_catalog
 from tracktion.domain.definitions import SYSTEM_PARAMS  # §7.2: what the target computes itself
-from tracktion.domain.relay import RelayEvent
+from tracktion.domain.relay import ErasureNotice, RelayEvent
 from tracktion.domain.timefmt import format_ms
 from tracktion.errors import ErrorEntry
 from tracktion.relay.types import (
@@ -117,31 +118,66 @@ class SyneriseSender:
         self._token, self._token_exp = token, _token_exp(token)
         return token
 
+    async def _call(self, method: str, path: str, body: bytes | None = None) -> httpx.Response:
+        """One request with the workspace token; a 401 logs in again once (§14.2). Transport trouble is a
+        `Retry`; the answer is the caller's to classify."""
+        for attempt in range(2):
+            token = await self._login()
+            headers = {"Authorization": f"Bearer {token}", "Api-Version": "4.4"}
+            if body is not None:
+                headers["Content-Type"] = "application/json"
+            try:
+                r = await self.client.request(method, f"{self.base}{path}", content=body, headers=headers)
+            except httpx.HTTPError as exc:
+                raise Retry(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__) from exc
+            if r.status_code == 401 and attempt == 0:
+                self._token = None
+                continue
+            return r
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    @staticmethod
+    def _raise_for(r: httpx.Response) -> None:
+        failure = http_outcome(r.status_code, r.text, r.headers.get("retry-after"), time.time())
+        if failure is not None:
+            raise failure
+
     async def deliver(self, events: list[RelayEvent], delivery_id: str) -> None:
         body = msgspec.json.encode([batch_item(e) for e in events])
         if len(body) > MAX_BODY:
             raise Rejected("batch over 1 MiB", 413, "")  # halved by the worker until it fits
-        for attempt in range(2):
-            token = await self._login()
-            try:
-                r = await self.client.post(
-                    f"{self.base}/v4/events/batch",
-                    content=body,
-                    headers={
-                        "Authorization": f"Bearer {token}",
-                        "Api-Version": "4.4",
-                        "Content-Type": "application/json",
-                    },
-                )
-            except httpx.HTTPError as exc:
-                raise Retry(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__) from exc
-            if r.status_code == 401 and attempt == 0:
-                self._token = None  # §14.2: log in again once, then retry
+        self._raise_for(await self._call("POST", "/v4/events/batch", body))
+
+    async def erase(self, notice: ErasureNotice, delivery_id: str) -> None:
+        """§15.1: find the person's profile on the target by `customId`, then `email`, then `uuid`, and
+        delete it (`DELETE /v4/clients/{clientId}`, which erases it on a tracktion target). Every distinct
+        profile one of their identifiers finds is deleted (events sent with several identifiers may have
+        landed on more than one there). A 404 means the target has no such profile (any more): nothing to
+        delete. A retry looks everything up again, so it is idempotent."""
+        ids = notice.public_identifiers()
+        lookups = [
+            ("by-customid", ids["customId"]),
+            ("by-email", ids["email"]),
+            ("by-uuid", ids["uuid"]),  # Synerise's; a tracktion target has no such read (404: not found)
+        ]
+        deleted: set[int] = set()
+        for kind, value in lookups:
+            if value is None:
                 continue
-            failure = http_outcome(r.status_code, r.text, r.headers.get("retry-after"), time.time())
-            if failure is not None:
-                raise failure
-            return
+            r = await self._call("GET", f"/v4/clients/{kind}/{quote(str(value), safe='')}")
+            if r.status_code == 404:
+                continue
+            self._raise_for(r)
+            try:
+                client_id = int(r.json()["clientId"])
+            except (ValueError, KeyError, TypeError):
+                raise Retry("profile lookup: answer without a clientId", r.status_code, r.text) from None
+            if client_id in deleted:
+                continue
+            r = await self._call("DELETE", f"/v4/clients/{client_id}")
+            if r.status_code != 404:
+                self._raise_for(r)
+            deleted.add(client_id)
 
     async def close(self) -> None:
         await self.client.aclose()

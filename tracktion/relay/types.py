@@ -1,8 +1,9 @@
 """What a destination type is: its config schema and a sender that delivers a list of events.
 
 A fourth type is one module with a `validate` and an `open` (see `webhook` for the smallest one), added to
-`TYPES` in `tracktion.relay.registry`. Everything else (cursor, order, retries, backoff, splitting, failures,
-replays, leases, metrics) is the worker's and the same for every type.
+`TYPES` in `tracktion.relay.registry`. A sender also tells its target of an erasure (`erase`, §15.1).
+Everything else (cursor, order, retries, backoff, splitting, failures, replays, erasure notices, leases,
+metrics) is the worker's and the same for every type.
 
 A sender reports one attempt's outcome by returning (every item acknowledged) or raising:
 * `Retry`: a transient trouble (connect error, timeout, 408, 425, 429, 5xx): the same items are sent again
@@ -18,7 +19,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from tracktion.domain.relay import RelayEvent
+from tracktion.domain.relay import ErasureNotice, RelayEvent
 from tracktion.errors import ErrorEntry
 
 RESPONSE_MAX = 4096  # bytes of a target's answer kept in a failure record (§14.3)
@@ -64,6 +65,10 @@ class Sender(Protocol):
     async def deliver(self, events: list[RelayEvent], delivery_id: str) -> None:
         """Deliver `events` (in this order) or raise a `DeliveryError`. `delivery_id` is the same on every
         retry of the same items (the webhook's `webhook-id`)."""
+        ...
+
+    async def erase(self, notice: ErasureNotice, delivery_id: str) -> None:
+        """Tell the target that a person was erased (§15.1), or raise a `DeliveryError` (same rules)."""
         ...
 
     async def close(self) -> None: ...

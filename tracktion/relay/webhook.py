@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 import msgspec
 
-from tracktion.domain.relay import RelayEvent
+from tracktion.domain.relay import ErasureNotice, RelayEvent
 from tracktion.errors import ErrorEntry, rejected
 from tracktion.relay.types import DestinationType, Retry, check_int, check_string, check_url, http_outcome
 from tracktion.schemas.render import event_json
@@ -94,6 +94,16 @@ class WebhookSender:
         body = msgspec.json.encode(
             {"type": "events", "items": [event_json(e, extended=True) for e in events]}
         )
+        await self._post(body, delivery_id)
+
+    async def erase(self, notice: ErasureNotice, delivery_id: str) -> None:
+        """§15.1: `{"type": "erasure", "erasureId", "identifiers"}`, signed like any delivery."""
+        body = msgspec.json.encode(
+            {"type": "erasure", "erasureId": notice.erasure_id, "identifiers": notice.public_identifiers()}
+        )
+        await self._post(body, delivery_id)
+
+    async def _post(self, body: bytes, delivery_id: str) -> None:
         now = int(time.time())
         headers = {
             **self.headers,

@@ -8,6 +8,10 @@ in the same statement that moves the cursor past it, so failures never block the
 is retried with the same items after a full-jitter backoff; nothing is skipped and nothing moves meanwhile.
 
 Replays run beside the live loop through the same rules, over the writes the cursor has already passed.
+So do erasure notices (§15.1): each is sent until the destination acknowledges it, then deleted.
+
+A failure record leaves the list as soon as its event is delivered, by a replay or by the live loop (an
+overwrite of the event comes by again with a new seq, §14.3).
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ import logging
 import random
 import time
 import uuid as uuidlib
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 
 from tracktion.domain.relay import (
@@ -26,6 +30,7 @@ from tracktion.domain.relay import (
     FAILING,
     RUNNING,
     Destination,
+    ErasureNotice,
     Failure,
     Progress,
     RelayEvent,
@@ -44,6 +49,10 @@ FAILING_AFTER = 10  # consecutive failed attempts (§14.2)
 _IDLE_POLL = 0.25  # seconds between looks for other processes' commits when nothing was local
 _LAG_EVERY = 2.0  # seconds between lag measurements (a COUNT over the writes after the cursor)
 _PERSIST_IDLE_CURSOR = 1.0  # seconds between writes of a cursor moved only past unselected writes
+# After a read that was not a full page, the next waits this long: writes arriving one by one are then sent
+# tens at a time instead of one request (and one cursor commit, which queues with ingestion's writes) per
+# write. It adds at most this to the lag; a backlog (full pages) is read without waiting.
+_LINGER = 0.05
 
 
 class LeaseLost(Exception):
@@ -95,15 +104,25 @@ class Worker:
         self._send_lock = asyncio.Lock()  # live and replay batches take turns on the one connection
         self.replays_wanted = asyncio.Event()
         self.replays_wanted.set()
+        self.notices_wanted = asyncio.Event()  # erasure notices to send (§15.1)
+        self.notices_wanted.set()
+        # Whether the destination may have failure records, which a delivery then resolves; checked once
+        # at start, so that a destination without failures pays nothing per batch.
+        self.has_failures = True
 
     # -- the loops ---------------------------------------------------------------------------------
     async def run(self) -> None:
-        replays = asyncio.create_task(self._replays())
+        self.has_failures = bool(await self.store.failures(self.d.workspace_id, self.d.id, -1, 1))
+        # The three loops never end by themselves: the first to fail (a lost lease, say) ends them all.
+        tasks = [asyncio.create_task(loop()) for loop in (self._live, self._replays, self._notices)]
         try:
-            await self._live()
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+            for task in done:
+                task.result()
         finally:
-            replays.cancel()
-            await asyncio.gather(replays, return_exceptions=True)
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
             await self.sender.close()
             self.metrics.relay_lag_events.remove(self.labels)
             self.metrics.relay_lag_seconds.remove(self.labels)
@@ -112,7 +131,10 @@ class Worker:
         d = self.d
         persisted = self.cursor
         persisted_at = time.monotonic()
+        full = True
         while True:
+            if not full:
+                await asyncio.sleep(_LINGER)
             horizon = await self.store.relay_horizon()
             batch = self.sender.batch_size
             events = (
@@ -120,6 +142,7 @@ class Worker:
                 if horizon > self.cursor
                 else []
             )
+            full = len(events) == batch
             await self._measure_lag()
             if not events:
                 if horizon > self.cursor:
@@ -177,6 +200,40 @@ class Worker:
             await self.store.update_replay(r)
         await self.store.update_replay(replace(r, state="done"))
 
+    async def _notices(self) -> None:
+        """Tell the destination of each erasure (§15.1), oldest first, with §14.2's retries; a notice is
+        deleted, with the identifiers it carries, once acknowledged (or refused for good: logged, shown as
+        the last error)."""
+        while True:
+            await self.notices_wanted.wait()
+            self.notices_wanted.clear()
+            while notices := await self.store.erasure_notices(self.d.workspace_id, self.d.id, 100):
+                for notice in notices:
+                    await self._notify(notice)
+
+    async def _notify(self, notice: ErasureNotice) -> None:
+        ident = "msg_erasure_" + hashlib.sha256(f"{self.d.id}|{notice.erasure_id}".encode()).hexdigest()[:24]
+        progress = Progress()
+        try:
+            await self._send(lambda: self.sender.erase(notice, ident))
+        except Rejected as exc:
+            log.warning(
+                "relay: destination %s (%s) refused the notice of erasure %s: %s",
+                self.d.id,
+                self.d.type,
+                notice.erasure_id,
+                _printable(exc.message)[:512],
+            )
+            progress.last_error = {
+                "at": self.clock_ms(),
+                "status": exc.status,
+                "message": f"erasure notice {notice.erasure_id} rejected by the destination",
+            }
+        if not await self.store.ack_erasure_notice(
+            self.d.workspace_id, self.d.id, notice.erasure_id, self.owner, progress
+        ):
+            raise LeaseLost()
+
     def _replay_matches(self, r: Replay, e: RelayEvent) -> bool:
         row = e.row
         if r.from_ms is not None and row.time_ms < r.from_ms:
@@ -215,9 +272,11 @@ class Worker:
                     pending[0:0] = [chunk[:half], chunk[half:]]
                 continue
             progress.delivered += len(chunk)
-            if replay:
+            if replay or self.has_failures:
                 progress.resolved.extend(e.row.uuid for e in chunk)
         progress.failed = len(progress.failures)
+        if progress.failed:
+            self.has_failures = True
         if progress.delivered:
             self.metrics.relay_delivered.inc(self.labels, progress.delivered)
         if progress.failed:
@@ -244,10 +303,14 @@ class Worker:
     async def _attempt(self, chunk: list[RelayEvent]) -> None:
         """Send `chunk` until it is acknowledged or rejected; transient trouble waits and tries again."""
         ident = delivery_id(self.d.id, chunk)
+        await self._send(lambda: self.sender.deliver(chunk, ident))
+
+    async def _send(self, send: Callable[[], Awaitable[None]]) -> None:
+        """Run `send` until it succeeds or is rejected, with §14.2's backoff and states in between."""
         while True:
             try:
                 async with self._send_lock:
-                    await self.sender.deliver(chunk, ident)
+                    await send()
             except Rejected:
                 self.metrics.relay_attempts.inc((*self.labels, ("outcome", "rejected")))
                 self.consecutive = 0  # the target answered: it works, these items are bad

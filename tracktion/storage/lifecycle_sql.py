@@ -36,7 +36,7 @@ TxT = TypeVar("TxT")
 _RETENTION_TTL = 1.0  # seconds a process trusts its copy of the workspaces' retention (see `_floor`)
 _ERASURE_COLS = (
     "id, workspace_id, client_id, state, requested_ms, completed_ms, deleted_events, deleted_quarantine,"
-    " suppress, {identifiers}, quarantine_after, quarantine_until"
+    " suppress, {identifiers}, quarantine_after, quarantine_until, deleted_relay_failures"
 )
 
 
@@ -191,7 +191,8 @@ class LifecycleSQL(Generic[TxT]):
             client_id = found[0]
             profile = self._execute(
                 tx,
-                f"SELECT custom_id, email FROM profiles WHERE workspace_id = {m} AND client_id = {m}",
+                f"SELECT custom_id, email, {t('primary_uuid')} FROM profiles"
+                f" WHERE workspace_id = {m} AND client_id = {m}",
                 (workspace_id, client_id),
             ).fetchone()
             if profile is None:  # a uuid row without its profile: not a profile of this workspace
@@ -218,6 +219,16 @@ class LifecycleSQL(Generic[TxT]):
                 "INSERT INTO erasures (id, workspace_id, client_id, state, requested_ms, suppress,"
                 f" quarantine_until, identifiers) VALUES ({m}, {m}, {m}, 'pending', {m}, {m}, {m}, {m})",
                 (erasure_id, workspace_id, client_id, now_ms, suppress, until, _json(identifiers)),
+            )
+            # §15.1: every destination of the workspace is told, durably: a notice each, carrying what the
+            # destination needs to find the person on its side (the primary uuid too, which the synerise
+            # type sent with each event). The relay deletes a notice when its destination acknowledged it.
+            notice = {**identifiers, "uuid": str(profile[2]) if profile[2] is not None else None}
+            self._execute(
+                tx,
+                "INSERT INTO relay_erasure_notices (workspace_id, destination_id, erasure_id, identifiers,"
+                f" created_ms) SELECT workspace_id, id, {m}, {m}, {m} FROM destinations WHERE workspace_id = {m}",
+                (erasure_id, _json(notice), now_ms, workspace_id),
             )
             if suppress:
                 secret = self._workspace_secret(tx, workspace_id)
@@ -248,6 +259,19 @@ class LifecycleSQL(Generic[TxT]):
 
         return await self._unit(work)
 
+    def _delete_relay_failures(
+        self, tx: TxT, workspace_id: int, destinations: list[str], uuids: list[str]
+    ) -> int:
+        """Delete the failure records (§14.3) of these events at every destination; how many were."""
+        if not destinations or not uuids:
+            return 0
+        condition, params = self._d.one_of("event_uuid", uuids, "text")
+        sql = (
+            f"DELETE FROM relay_failures WHERE workspace_id = {self._d.mark} AND destination_id = {self._d.mark}"
+            f" AND {condition}"
+        )
+        return sum(int(self._execute(tx, sql, [workspace_id, d, *params]).rowcount) for d in destinations)
+
     def _workspace_secret(self, tx: TxT, workspace_id: int) -> bytes:
         m = self._d.mark
         self._execute(
@@ -272,6 +296,7 @@ class LifecycleSQL(Generic[TxT]):
             deleted_quarantine=r[7],
             suppress=bool(r[8]),
             identifiers=self._d.json(r[9]) if r[9] is not None else {},
+            deleted_relay_failures=r[12],
         )
 
     def _erasure_cols(self) -> str:
@@ -310,17 +335,25 @@ class LifecycleSQL(Generic[TxT]):
         after, until = r[10], r[11]
         progress = f"UPDATE erasures SET state = 'running', {{column}} = {{column}} + {m} WHERE workspace_id = {m} AND id = {m}"
         seqs = await self._read(
-            f"SELECT seq FROM events WHERE workspace_id = {m} AND client_id = {m} LIMIT {m}",
+            f"SELECT seq, uuid FROM events WHERE workspace_id = {m} AND client_id = {m} LIMIT {m}",
             (ws, erasure.client_id, chunk_rows),
         )
         if seqs:
             sql = progress.format(column="deleted_events")
-            await self._delete_seqs(
-                "events",
-                ws,
-                [s for (s,) in seqs],
-                then=lambda tx, n: self._execute(tx, sql, (n, ws, erasure.id)),
-            )
+            failures_sql = progress.format(column="deleted_relay_failures")
+            uuids = [str(self._d.event_uuid_text(u)) for (_, u) in seqs]
+            destinations = [
+                d for (d,) in await self._read(f"SELECT id FROM destinations WHERE workspace_id = {m}", (ws,))
+            ]
+
+            def then(tx: TxT, n: int) -> None:
+                self._execute(tx, sql, (n, ws, erasure.id))
+                # The relay failures of these events, in the same commit (§15.1), counted on the receipt.
+                gone = self._delete_relay_failures(tx, ws, destinations, uuids)
+                if gone:
+                    self._execute(tx, failures_sql, (gone, ws, erasure.id))
+
+            await self._delete_seqs("events", ws, [s for (s, _) in seqs], then=then)
             return True
         if after < until:
             t = self._d.as_text
@@ -349,8 +382,8 @@ class LifecycleSQL(Generic[TxT]):
                 await self._unit(lambda tx: then(tx, 0))
             return True
         # Done. The identifiers are kept until here because the quarantine search needs them; the receipt
-        # keeps only the clientId. (Destinations, §15.1, are told by the relay, which is built apart: it will
-        # read `identifiers` of a pending erasure and must finish before this point; see docs/api.md §15.1.)
+        # keeps only the clientId. Destinations (§15.1) are told from their own notices
+        # (`relay_erasure_notices`, written with the erasure), each deleted when acknowledged.
         done = (
             f"UPDATE erasures SET state = 'done', completed_ms = {m}, identifiers = NULL"
             f" WHERE workspace_id = {m} AND id = {m}"

@@ -284,9 +284,23 @@ MIGRATIONS: list[tuple[str, list[Step]]] = [
         ],
     ),
     (
-        # docs/api.md §13.6a, as `sqlite_schema`'s 0009 (no 0008 here: PostgreSQL's sequences never reuse a
+        # The twin of SQLite's 0009_erasure_notices (§15.1: destinations are told of an erasure).
+        "0009_erasure_notices",
+        [
+            "ALTER TABLE erasures ADD COLUMN deleted_relay_failures bigint NOT NULL DEFAULT 0",
+            """CREATE TABLE relay_erasure_notices (
+                workspace_id bigint NOT NULL,
+                destination_id text NOT NULL,
+                erasure_id text NOT NULL,
+                identifiers text NOT NULL,
+                created_ms bigint NOT NULL,
+                PRIMARY KEY (workspace_id, destination_id, erasure_id))""",
+        ],
+    ),
+    (
+        # docs/api.md §13.6a, as `sqlite_schema`'s 0010 (no 0008 here: PostgreSQL's sequences never reuse a
         # seq): per-bucket counters kept in the same commit as the rows they count, backfilled from them.
-        "0009_stats_counters",
+        "0010_stats_counters",
         [
             """CREATE TABLE event_counts (
                 workspace_id bigint NOT NULL,

@@ -15,7 +15,7 @@ from typing import Any, Generic, TypeVar
 import msgspec
 
 from tracktion.domain.ports import StoredEvent
-from tracktion.domain.relay import Destination, Failure, Progress, RelayEvent, Replay
+from tracktion.domain.relay import Destination, ErasureNotice, Failure, Progress, RelayEvent, Replay
 from tracktion.storage.dialect import Dialect
 
 T = TypeVar("T")
@@ -60,6 +60,9 @@ class RelaySQL(ABC, Generic[TxT]):
 
     @abstractmethod
     def _stored_event(self, r: tuple[Any, ...]) -> StoredEvent: ...
+
+    @abstractmethod
+    def _secure_delete(self, tx: TxT) -> None: ...
 
     # -- destinations ----------------------------------------------------------------------------
     @staticmethod
@@ -178,6 +181,14 @@ class RelaySQL(ABC, Generic[TxT]):
             self._execute(
                 tx, f"DELETE FROM relay_replays WHERE workspace_id = {m} AND destination_id = {m}", key
             )
+            # Its erasure notices go with it: there is no one left to tell (and their identifiers in clear
+            # must not outlive their use, §15.1).
+            self._secure_delete(tx)
+            self._execute(
+                tx,
+                f"DELETE FROM relay_erasure_notices WHERE workspace_id = {m} AND destination_id = {m}",
+                key,
+            )
             return bool(
                 self._execute(
                     tx, f"DELETE FROM destinations WHERE workspace_id = {m} AND id = {m}", key
@@ -206,11 +217,15 @@ class RelaySQL(ABC, Generic[TxT]):
         )
         await self._unit(lambda tx: self._execute(tx, sql, (workspace_id, destination_id, owner)))
 
-    async def record_progress(
-        self, workspace_id: int, destination_id: str, owner: str, progress: Progress
-    ) -> bool:
+    def _progress_sql(
+        self, workspace_id: int, destination_id: str, owner: str, sets: list[str], params: list[Any]
+    ) -> tuple[str, list[Any]]:
         m = self._d.mark
-        p = progress
+        sql = f"UPDATE destinations SET {', '.join(sets)} WHERE workspace_id = {m} AND id = {m} AND lease_owner = {m}"
+        return sql, [*params, workspace_id, destination_id, owner]
+
+    def _progress_sets(self, p: Progress) -> tuple[list[str], list[Any]]:
+        m = self._d.mark
         sets = [f"delivered = delivered + {m}", f"failed = failed + {m}"]
         params: list[Any] = [p.delivered, p.failed]
         if p.cursor is not None:
@@ -228,8 +243,15 @@ class RelaySQL(ABC, Generic[TxT]):
             params.append(_text(p.last_error))
         elif p.clear_error:
             sets.append("last_error = NULL")
-        sql = f"UPDATE destinations SET {', '.join(sets)} WHERE workspace_id = {m} AND id = {m} AND lease_owner = {m}"
-        params += [workspace_id, destination_id, owner]
+        return sets, params
+
+    async def record_progress(
+        self, workspace_id: int, destination_id: str, owner: str, progress: Progress
+    ) -> bool:
+        m = self._d.mark
+        p = progress
+        sets, params = self._progress_sets(p)
+        sql, params = self._progress_sql(workspace_id, destination_id, owner, sets, params)
         upsert = (
             f"INSERT INTO relay_failures (workspace_id, destination_id, {_FAILURE_COLS})"
             f" VALUES ({', '.join([m] * 9)}) ON CONFLICT (workspace_id, destination_id, event_uuid) DO UPDATE"
@@ -237,7 +259,7 @@ class RelaySQL(ABC, Generic[TxT]):
             " attempts = relay_failures.attempts + excluded.attempts, status = excluded.status,"
             " response = excluded.response"
         )
-        resolve = f"DELETE FROM relay_failures WHERE workspace_id = {m} AND destination_id = {m} AND event_uuid = {m}"
+        resolve = f"DELETE FROM relay_failures WHERE workspace_id = {m} AND destination_id = {m}"
 
         def work(tx: TxT) -> bool:
             if not self._execute(tx, sql, params).rowcount:
@@ -258,8 +280,41 @@ class RelaySQL(ABC, Generic[TxT]):
                         f.response,
                     ),
                 )
-            for event_uuid in p.resolved:
-                self._execute(tx, resolve, (workspace_id, destination_id, event_uuid))
+            if p.resolved:
+                condition, values = self._d.one_of("event_uuid", p.resolved, "text")
+                self._execute(tx, f"{resolve} AND {condition}", (workspace_id, destination_id, *values))
+            return True
+
+        return await self._unit(work)
+
+    # -- erasure notices (§15.1) -----------------------------------------------------------------
+    async def erasure_notices(
+        self, workspace_id: int, destination_id: str, limit: int
+    ) -> list[ErasureNotice]:
+        m = self._d.mark
+        rows = await self._read(
+            "SELECT workspace_id, destination_id, erasure_id, identifiers, created_ms FROM relay_erasure_notices"
+            f" WHERE workspace_id = {m} AND destination_id = {m} ORDER BY created_ms, erasure_id LIMIT {m}",
+            (workspace_id, destination_id, limit),
+        )
+        return [ErasureNotice(r[0], r[1], r[2], _decode(r[3]), r[4]) for r in rows]
+
+    async def ack_erasure_notice(
+        self, workspace_id: int, destination_id: str, erasure_id: str, owner: str, progress: Progress
+    ) -> bool:
+        m = self._d.mark
+        sets, params = self._progress_sets(progress)
+        sql, params = self._progress_sql(workspace_id, destination_id, owner, sets, params)
+        delete = (
+            f"DELETE FROM relay_erasure_notices WHERE workspace_id = {m} AND destination_id = {m}"
+            f" AND erasure_id = {m}"
+        )
+
+        def work(tx: TxT) -> bool:
+            if not self._execute(tx, sql, params).rowcount:
+                return False
+            self._secure_delete(tx)  # the identifiers in clear leave nothing in the free pages
+            self._execute(tx, delete, (workspace_id, destination_id, erasure_id))
             return True
 
         return await self._unit(work)
@@ -280,7 +335,8 @@ class RelaySQL(ABC, Generic[TxT]):
     ) -> list[RelayEvent]:
         m = self._d.mark
         rows = await self._read(
-            f"SELECT {self._event_cols}, {self._d.as_text('p.primary_uuid')}{_JOIN} WHERE e.workspace_id = {m} AND e.seq > {m} AND e.seq <= {m}"
+            f"SELECT {self._event_cols}, {self._d.as_text('p.primary_uuid')}{_JOIN}"
+            f" WHERE {self._d.seq_walk('e.workspace_id')} = {m} AND e.seq > {m} AND e.seq <= {m}"
             f" ORDER BY e.seq LIMIT {m}",
             (workspace_id, after_seq, upto_seq, limit),
         )
@@ -289,7 +345,8 @@ class RelaySQL(ABC, Generic[TxT]):
     async def relay_lag(self, workspace_id: int, after_seq: int) -> tuple[int, int | None, int | None]:
         m = self._d.mark
         rows = await self._read(
-            f"SELECT COUNT(*), MIN(seq), MAX(seq) FROM events WHERE workspace_id = {m} AND seq > {m}",
+            f"SELECT COUNT(*), MIN(seq), MAX(seq) FROM events WHERE {self._d.seq_walk('workspace_id')} = {m}"
+            f" AND seq > {m}",
             (workspace_id, after_seq),
         )
         return int(rows[0][0]), rows[0][1], rows[0][2]

@@ -64,6 +64,7 @@ _DIALECT = Dialect(
     param_name=text_read,
     text_list=_decode,
     text_list_param=_text_list_param,
+    seq_walk=lambda column: f"+{column}",
 )
 
 

@@ -289,9 +289,25 @@ MIGRATIONS: list[tuple[str, list[Step]]] = [
         ],
     ),
     (
+        # §15.1: destinations are told of an erasure. One notice per destination of the workspace, written in
+        # the erasure's own transaction and deleted (with the identifiers it carries in clear) when that
+        # destination acknowledged it; the receipt counts the relay failures the erasure deleted.
+        "0009_erasure_notices",
+        [
+            "ALTER TABLE erasures ADD COLUMN deleted_relay_failures INTEGER NOT NULL DEFAULT 0",
+            """CREATE TABLE relay_erasure_notices (
+                workspace_id INTEGER NOT NULL,
+                destination_id TEXT NOT NULL,
+                erasure_id TEXT NOT NULL,
+                identifiers TEXT NOT NULL,
+                created_ms INTEGER NOT NULL,
+                PRIMARY KEY (workspace_id, destination_id, erasure_id)) WITHOUT ROWID""",
+        ],
+    ),
+    (
         # docs/api.md §13.6a: per-bucket counters of stored events (by receive time) and quarantine records,
         # kept in the same commit as the rows they count (`storage.counters`), backfilled from the rows here.
-        "0009_stats_counters",
+        "0010_stats_counters",
         [
             """CREATE TABLE event_counts (
                 workspace_id INTEGER NOT NULL,

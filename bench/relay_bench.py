@@ -1,0 +1,460 @@
+"""The relay's and the data lifecycle's performance targets (issues 17 and 18), as same-run ratios on one
+`tracktion serve` (SQLite, writer process: the production setting):
+
+* `ingest`: ingestion with two healthy destinations (a webhook to a local receiver, NATS JetStream) against
+  none, single events and 1000-item batches. The two destinations are paused in the "none" rounds and
+  running in the others, rounds alternated on the same server and store (target ≥ 0.8×).
+* `throughput`: delivery to a local webhook receiver, batches of 500: a preload, then a destination with
+  `start: beginning` drains it; events/s from its `delivered` count (target ≥ 20,000 events/s).
+* `lag`: `lagSeconds` of a webhook destination sampled each second under a steady 2,000 events/s ingest
+  (20 batches of 100 per second), its p99 (target < 2 s).
+* `dead`: the healthy destination's lag under the same steady ingest while a dead one (connection refused)
+  is running, against while it is paused, alternated (target: no measurable difference).
+* `deletion`: live single-event ingestion p99 while the background deletion of many expired events runs
+  (retention set to 1 day over events of 2020), against before it (target ≤ 2×).
+
+    python -m bench.relay_bench [--only ingest,throughput,lag,dead,deletion] [--seconds 10] [--rounds 2]
+
+The receiver is a separate process (asyncio, answers 204 to every POST). Everything shares the machine's
+cores (the load generator too): read ratios within one run, not absolute numbers across runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import secrets
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bench import workloads
+from bench.loadgen import LoadSpec, run_python
+from bench.servers import HOST, TracktionServer, free_port, http_request
+
+NATS_URL = "nats://127.0.0.1:4222"
+ADMIN = "bench-admin-" + secrets.token_hex(8)
+
+
+# -- the local webhook receiver (a process of its own) ---------------------------------------------------
+async def _receiver(port: int) -> None:
+    count = 0
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal count
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                length = 0
+                for line in head.split(b"\r\n"):
+                    if line[:15].lower() == b"content-length:":
+                        length = int(line[15:])
+                if length:
+                    await reader.readexactly(length)
+                count += 1
+                writer.write(b"HTTP/1.1 204 No Content\r\ncontent-length: 0\r\n\r\n")
+        except (asyncio.IncompleteReadError, ConnectionError):
+            writer.close()
+
+    server = await asyncio.start_server(handle, HOST, port)
+    async with server:
+        await server.serve_forever()
+
+
+@contextlib.contextmanager
+def receiver() -> Iterator[str]:
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bench.relay_bench", "--receiver", str(port)],
+        env=os.environ | {"PYTHONPATH": str(Path(__file__).resolve().parent.parent)},
+    )
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            with contextlib.suppress(OSError):
+                socket.create_connection((HOST, port), timeout=1).close()
+                break
+            if time.monotonic() > deadline:
+                raise RuntimeError("the receiver did not start")
+            time.sleep(0.05)
+        yield f"http://{HOST}:{port}/hook"
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+# -- the server and its API ---------------------------------------------------------------------------
+class Api:
+    def __init__(self, server: TracktionServer) -> None:
+        self.server = server
+        self.token = server.login()
+
+    def call(self, method: str, path: str, body: Any = None, admin: bool = False) -> Any:
+        data = None if body is None else json.dumps(body).encode()
+        if admin:
+            import http.client
+
+            conn = http.client.HTTPConnection(HOST, self.server.port, timeout=60)
+            conn.request(
+                method,
+                path,
+                body=data,
+                headers={"Authorization": f"Bearer {ADMIN}", "Content-Type": "application/json"},
+            )
+            resp = conn.getresponse()
+            status, raw = resp.status, resp.read()
+            conn.close()
+        else:
+            reply = http_request(self.server.port, method, path, data, self.token, timeout=60)
+            status, raw = reply.status, reply.body
+        if status >= 300:
+            raise RuntimeError(f"{method} {path}: HTTP {status} {raw[:300]!r}")
+        return json.loads(raw) if raw else None
+
+    def destination(self, name: str, type_: str, config: dict[str, Any], start: str = "now") -> str:
+        made = self.call(
+            "POST", "/-/api/destinations", {"name": name, "type": type_, "config": config, "start": start}
+        )
+        return str(made["id"])
+
+    def pause(self, dest: str, paused: bool) -> None:
+        self.call("POST", f"/-/api/destinations/{dest}/{'pause' if paused else 'resume'}")
+
+    def status(self, dest: str) -> dict[str, Any]:
+        found: dict[str, Any] = self.call("GET", f"/-/api/destinations/{dest}/status")
+        return found
+
+
+def start_server(scratch: Path, name: str, env: dict[str, str] | None = None) -> TracktionServer:
+    server = TracktionServer(scratch / name, scratch / f"{name}.log")
+    server.env["TRACKTION_ADMIN_TOKEN"] = ADMIN
+    server.env.update(env or {})
+    server.start_server()
+    return server
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def load(
+    server: TracktionServer, token: str, batch: bool, seconds: float, connections: int
+) -> dict[str, Any]:
+    """Closed-loop ingestion for `seconds`: events/s and latency percentiles."""
+    wl = workloads.build(pool=1000)["batch1000" if batch else "custom"]
+    spec = LoadSpec(HOST, server.port, wl.method, wl.path, token, wl.template, 1000, connections, seconds)
+    result = run_python(spec)
+    return {
+        "events_per_s": round(result.ok_requests * wl.events_per_request / result.duration_s, 1),
+        "p50_ms": result.latency_ms.get("p50_ms"),
+        "p99_ms": result.latency_ms.get("p99_ms"),
+        "non_2xx": result.non_2xx,
+        "errors": result.socket_errors,
+    }
+
+
+def preload(api: Api, events: int, time_text: str | None = None) -> float:
+    """`events` stored through 1000-item batches on 4 connections; returns seconds."""
+    when = time_text or _now()
+    body = workloads.batch_body(1000, when, 1000).replace("@N@", "p").replace("@K@", "0")
+    items = json.loads(body)
+    for n, item in enumerate(items):
+        item["client"] = {"customId": f"bench-{n % 1000}"}
+    raw = json.dumps(items).encode()
+    started = time.monotonic()
+    requests = events // 1000
+
+    def worker(share: int) -> None:
+        for _ in range(share):
+            reply = http_request(api.server.port, "POST", "/v4/events/batch", raw, api.token, timeout=120)
+            if reply.status != 202:
+                raise RuntimeError(f"preload: HTTP {reply.status}")
+
+    threads = [threading.Thread(target=worker, args=(requests // 4 + (i < requests % 4),)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return time.monotonic() - started
+
+
+class SteadyIngest:
+    """2,000 events/s as 20 batches of 100 per second, paced (open loop), on a thread."""
+
+    def __init__(self, api: Api, per_second: int = 2000, batch: int = 100) -> None:
+        self.api = api
+        self.batch = batch
+        self.interval = batch / per_second
+        self.stop = threading.Event()
+        self.sent = 0
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        import http.client
+
+        conn = http.client.HTTPConnection(HOST, self.api.server.port, timeout=60)
+        headers = {"Authorization": f"Bearer {self.api.token}", "Content-Type": "application/json"}
+        next_at = time.monotonic()
+        while not self.stop.is_set():
+            items = [
+                {
+                    "action": "page.visit",
+                    "label": "steady",
+                    "client": {"customId": f"s-{i % 50}"},
+                    "params": {"i": i},
+                }
+                for i in range(self.batch)
+            ]
+            conn.request("POST", "/v4/events/batch", body=json.dumps(items).encode(), headers=headers)
+            resp = conn.getresponse()
+            resp.read()
+            self.sent += self.batch
+            next_at += self.interval
+            delay = next_at - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+        conn.close()
+
+    def __enter__(self) -> SteadyIngest:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        self.thread.join()
+
+
+def sample_lag(api: Api, dest: str, seconds: float) -> list[float]:
+    samples = []
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        samples.append(float(api.status(dest)["lagSeconds"]))
+        time.sleep(1.0)
+    return samples
+
+
+def p99(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(0.99 * (len(ordered) - 1)))]
+
+
+# -- NATS stream --------------------------------------------------------------------------------------
+@contextlib.contextmanager
+def nats_stream() -> Iterator[str | None]:
+    try:
+        socket.create_connection(("127.0.0.1", 4222), timeout=1).close()
+    except OSError:
+        yield None
+        return
+    import nats
+    from nats.js.api import StreamConfig
+
+    name = "BENCH" + secrets.token_hex(4).upper()
+
+    async def run(create: bool) -> None:
+        nc = await nats.connect(NATS_URL)
+        js = nc.jetstream()
+        if create:
+            await js.add_stream(StreamConfig(name=name, subjects=[f"{name}.>"], max_msgs=2_000_000))
+        else:
+            await js.delete_stream(name)
+        await nc.close()
+
+    asyncio.run(run(True))
+    try:
+        yield name
+    finally:
+        asyncio.run(run(False))
+
+
+# -- the benchmarks -----------------------------------------------------------------------------------
+def bench_ingest(scratch: Path, seconds: float, rounds: int) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    with receiver() as url, nats_stream() as stream:
+        server = start_server(scratch, "ingest")
+        try:
+            api = Api(server)
+            dests = [api.destination("hook", "webhook", {"url": url, "batchSize": 500})]
+            if stream is not None:
+                dests.append(
+                    api.destination("bus", "nats", {"servers": [NATS_URL], "subject": f"{stream}.{{kind}}"})
+                )
+            out["destinations"] = ["webhook"] + (["nats"] if stream else [])
+            for batch in (False, True):
+                name = "batch1000" if batch else "single"
+                results: dict[str, list[float]] = {"none": [], "two": []}
+                for r in range(rounds):
+                    for mode in ("none", "two") if r % 2 == 0 else ("two", "none"):
+                        for d in dests:
+                            api.pause(d, mode == "none")
+                        time.sleep(1.0)
+                        got = load(server, api.token, batch, seconds, 8 if not batch else 2)
+                        results[mode].append(got["events_per_s"])
+                        print(f"ingest {name} round {r} {mode}: {got}", flush=True)
+                for d in dests:
+                    api.pause(d, False)
+                out[name] = {
+                    "none_events_per_s": results["none"],
+                    "two_destinations_events_per_s": results["two"],
+                    "ratio": round(statistics.median(results["two"]) / statistics.median(results["none"]), 3),
+                }
+            # Every event arrived: the destinations catch up.
+            deadline = time.monotonic() + 120
+            while time.monotonic() < deadline and any(api.status(d)["lagEvents"] for d in dests):
+                time.sleep(1)
+            out["caught_up"] = {d: api.status(d)["lagEvents"] == 0 for d in dests}
+        finally:
+            server.stop()
+    return out
+
+
+def bench_throughput(scratch: Path, events: int, rounds: int) -> dict[str, Any]:
+    with receiver() as url:
+        server = start_server(scratch, "throughput")
+        try:
+            api = Api(server)
+            took = preload(api, events)
+            out: dict[str, Any] = {"preloaded": events, "preload_s": round(took, 1), "events_per_s": []}
+            for r in range(rounds):
+                dest = api.destination(
+                    f"drain{r}", "webhook", {"url": url, "batchSize": 500}, start="beginning"
+                )
+                started = time.monotonic()
+                while api.status(dest)["delivered"] < events:
+                    time.sleep(0.2)
+                elapsed = time.monotonic() - started
+                rate = events / elapsed
+                out["events_per_s"].append(round(rate))
+                print(f"throughput round {r}: {events} in {elapsed:.1f} s = {rate:.0f} events/s", flush=True)
+                api.call("DELETE", f"/-/api/destinations/{dest}")
+            return out
+        finally:
+            server.stop()
+
+
+def bench_lag(scratch: Path, seconds: float, dead_rounds: int) -> dict[str, Any]:
+    with receiver() as url:
+        server = start_server(scratch, "lag")
+        try:
+            api = Api(server)
+            healthy = api.destination("healthy", "webhook", {"url": url, "batchSize": 500})
+            dead = api.destination("dead", "webhook", {"url": f"http://{HOST}:{free_port()}/nothing"})
+            api.pause(dead, True)
+            out: dict[str, Any] = {}
+            with SteadyIngest(api) as ingest:
+                time.sleep(2)
+                samples = sample_lag(api, healthy, seconds)
+                out["lag"] = {"samples": len(samples), "p99_s": p99(samples), "max_s": max(samples)}
+                print(
+                    f"lag at 2000 events/s: p99 {p99(samples):.2f} s over {len(samples)} samples", flush=True
+                )
+                runs: dict[str, list[float]] = {"dead_paused": [], "dead_running": []}
+                dead_state = None
+                for r in range(dead_rounds):
+                    for mode in (
+                        ("dead_paused", "dead_running") if r % 2 == 0 else ("dead_running", "dead_paused")
+                    ):
+                        api.pause(dead, mode == "dead_paused")
+                        got = sample_lag(api, healthy, seconds)
+                        runs[mode] += got
+                        if mode == "dead_running":
+                            dead_state = api.status(dead)["state"]
+                        print(f"dead round {r} {mode}: lag p99 {p99(got):.2f} s", flush=True)
+                out["dead"] = {
+                    mode: {"p99_s": p99(v), "mean_s": round(statistics.mean(v), 3)}
+                    for mode, v in runs.items()
+                }
+                if dead_rounds:
+                    out["dead"]["dead_state_while_running"] = dead_state
+                out["ingested"] = ingest.sent
+            return out
+        finally:
+            server.stop()
+
+
+def bench_deletion(scratch: Path, events: int, seconds: float, chunk_rows: int | None) -> dict[str, Any]:
+    env = {"TRACKTION_LIFECYCLE_CHUNK_ROWS": str(chunk_rows)} if chunk_rows else {}
+    server = start_server(scratch, "deletion", env)
+    try:
+        api = Api(server)
+        took = preload(api, events, "2020-01-01T00:00:00.000Z")
+        print(f"deletion: preloaded {events} expired events in {took:.0f} s", flush=True)
+        out: dict[str, Any] = {"preloaded": events, "preload_s": round(took, 1)}
+        time.sleep(2)
+        base = load(server, api.token, False, seconds, 2)
+        print(f"deletion: baseline {base}", flush=True)
+        started = time.monotonic()
+        api.call("PATCH", "/-/admin/workspaces/1", {"retentionDays": 1}, admin=True)
+        during = load(server, api.token, False, seconds, 2)
+        print(f"deletion: during {during}", flush=True)
+        # How far the deletion got meanwhile (the store is read with the server's own read API).
+        left = None
+        with contextlib.suppress(Exception):
+            import sqlite3
+
+            conn = sqlite3.connect(f"file:{server.sqlite_path}?mode=ro", uri=True, timeout=30)
+            (left,) = conn.execute("SELECT count(*) FROM events WHERE time_ms < 1600000000000").fetchone()
+            conn.close()
+        after = load(server, api.token, False, seconds, 2)
+        print(f"deletion: after {after} (expired rows left when 'during' ended: {left})", flush=True)
+        out |= {
+            "baseline": base,
+            "during_deletion": during,
+            "after": after,
+            "expired_left_after_during": left,
+            "deletion_window_s": round(time.monotonic() - started, 1),
+            "p99_ratio": round(during["p99_ms"] / base["p99_ms"], 3) if base["p99_ms"] else None,
+        }
+        return out
+    finally:
+        server.stop()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--only", default="ingest,throughput,lag,dead,deletion")
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--throughput-events", type=int, default=200_000)
+    parser.add_argument("--deletion-events", type=int, default=500_000)
+    parser.add_argument("--chunk-rows", type=int, help="TRACKTION_LIFECYCLE_CHUNK_ROWS of the deletion run")
+    parser.add_argument("--receiver", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.receiver:
+        try:
+            import uvloop
+
+            uvloop.run(_receiver(args.receiver))
+        except ImportError:  # pragma: no cover
+            asyncio.run(_receiver(args.receiver))
+        return
+    only = set(args.only.split(","))
+    results: dict[str, Any] = {"cpus": os.cpu_count(), "started": _now()}
+    with tempfile.TemporaryDirectory(prefix="relay-bench-") as tmp:
+        scratch = Path(tmp)
+        if "ingest" in only:
+            results["ingest"] = bench_ingest(scratch, args.seconds, args.rounds)
+        if "throughput" in only:
+            results["throughput"] = bench_throughput(scratch, args.throughput_events, args.rounds)
+        if "lag" in only or "dead" in only:
+            results["lag"] = bench_lag(scratch, max(args.seconds, 30.0), args.rounds if "dead" in only else 0)
+        if "deletion" in only:
+            results["deletion"] = bench_deletion(scratch, args.deletion_events, args.seconds, args.chunk_rows)
+    print(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()

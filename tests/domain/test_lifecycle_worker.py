@@ -1,0 +1,56 @@
+"""The background deletion's pacing (docs/api.md §15.1, §15.2): after each step it rests at least as long as
+the step took (duty 0.5), so live writes get the writer at least half of the time while a long deletion runs."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from tracktion.domain.lifecycle import LifecycleWorker
+
+
+class SlowStore:
+    """Each erasure step holds "the writer" for `step` seconds; `steps` of them, then nothing to do."""
+
+    def __init__(self, steps: int, step: float) -> None:
+        self.left = steps
+        self.step = step
+        self.spans: list[tuple[float, float]] = []
+
+    async def erasure_step(self, chunk_rows: int, now_ms: int) -> bool:
+        if not self.left:
+            return False
+        self.left -= 1
+        started = time.monotonic()
+        await asyncio.sleep(self.step)
+        self.spans.append((started, time.monotonic()))
+        return True
+
+    async def retention_step(self, chunk_rows: int, now_ms: int, quarantine_retention_days: int) -> int:
+        return 0
+
+
+async def test_steps_rest_as_long_as_they_took() -> None:
+    store = SlowStore(steps=4, step=0.05)
+    worker = LifecycleWorker(store, lambda: 0, start_delay=0, pause=0.001)
+    worker.start()
+    deadline = time.monotonic() + 10
+    while store.left or len(store.spans) < 4:
+        assert time.monotonic() < deadline
+        await asyncio.sleep(0.01)
+    await worker.stop()
+    for (_, end), (start, _) in zip(store.spans, store.spans[1:], strict=False):
+        assert start - end >= 0.045  # the rest after a 0.05 s step (a loaded machine only lengthens it)
+
+
+async def test_a_lower_duty_rests_longer() -> None:
+    store = SlowStore(steps=2, step=0.04)
+    worker = LifecycleWorker(store, lambda: 0, start_delay=0, pause=0.001, duty=0.2)
+    worker.start()
+    deadline = time.monotonic() + 10
+    while len(store.spans) < 2:
+        assert time.monotonic() < deadline
+        await asyncio.sleep(0.01)
+    await worker.stop()
+    (_, end), (start, _) = store.spans
+    assert start - end >= 0.15  # 0.04 · (1 − 0.2) / 0.2 = 0.16
