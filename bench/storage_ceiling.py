@@ -24,10 +24,20 @@ import msgspec
 from tracktion.storage.sqlite_backend import WRITER_PRAGMAS, migrate
 from tracktion.storage.sqlite_checkpoint import Checkpointer
 
-EVENT_INSERT = (
-    "INSERT INTO events (workspace_id, uuid, client_id, action, label, time_ms, params, endpoint, kind)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+EVENT_COLUMNS = (
+    "workspace_id, uuid, client_id, action, label, time_ms, params, endpoint, kind,"
+    " created_ms, ip, modified_by, client_uuid, sent_time"
 )
+EVENT_INSERT = f"INSERT INTO events ({EVENT_COLUMNS}) VALUES ({', '.join(['?'] * 14)})"
+# The §7.2 origin columns of a row (`tracktion.storage.event_params`): receive time, ip, a workspace key's id
+# (16 bytes), the profile's primary uuid (NULL), `time` sent as stored ('').
+KEY_ID = uuidlib.UUID("8d3c1c1e-9b0e-4d8e-8f5e-2f3a4b5c6d7e").bytes
+
+
+def origin(now_ms: int) -> tuple[Any, ...]:
+    return (now_ms, "127.0.0.1", KEY_ID, None, "")
+
+
 BATCH_ROWS = 1000
 
 
@@ -51,8 +61,8 @@ class Ceiling:
 
 
 def stored_params(client_id: int, time_ms: int) -> dict[str, Any]:
-    """What tracktion stores for one custom workload event: caller params plus the system params (§7)."""
-    event_id = str(uuidlib.uuid4())
+    """What tracktion stores in `params` for one custom workload event: the caller's params (the §7.2 system
+    params are rebuilt when read since issue 23, from the row's columns and `origin`)."""
     return {
         "url": "https://shop.example.org/products/0-1",
         "title": "Blue ceramic mug, 350 ml",
@@ -61,20 +71,6 @@ def stored_params(client_id: int, time_ms: int) -> dict[str, Any]:
         "device": {"type": "desktop", "os": "Linux", "browser": "Firefox"},
         "cartValue": 42.5,
         "loggedIn": True,
-        "eventUUID": event_id,
-        "time": time_ms,
-        "eventCreateTime": "2026-01-01T00:00:00.000Z",
-        "clientId": client_id,
-        "uuid": str(uuidlib.uuid4()),
-        "businessProfileId": 1,
-        "ip": "127.0.0.1",
-        "modifiedBy": {
-            "businessProfileApiKey": "8d3c1c1e-9b0e-4d8e-8f5e-2f3a4b5c6d7e",
-            "clientApiKey": None,
-            "clientId": None,
-            "userId": None,
-        },
-        "snr-original-time": "2026-01-01T00:00:00.000Z",
     }
 
 
@@ -89,6 +85,7 @@ def _row_values(params_blob: bytes, time_ms: int, uuid_bytes: bytes) -> tuple[An
         params_blob,
         "/v4/events/custom",
         "custom",
+        *origin(time_ms),
     )
 
 
@@ -156,7 +153,7 @@ def _sqlite_batch(conn: sqlite3.Connection, blob: bytes, now_ms: int, seconds: f
 
 
 # -- PostgreSQL -----------------------------------------------------------------------------------------
-_PG_COLUMNS = "workspace_id, uuid, client_id, action, label, time_ms, params, endpoint, kind"
+_PG_COLUMNS = EVENT_COLUMNS
 
 
 def postgres_info(url: str) -> dict[str, Any]:
@@ -195,12 +192,13 @@ def postgres_ceilings(url: str, seconds: float) -> list[Ceiling]:
                 workspace_id bigint NOT NULL, seq bigint NOT NULL DEFAULT nextval('{schema}.seq'),
                 uuid uuid NOT NULL, client_id bigint NOT NULL, action text NOT NULL, label json NOT NULL,
                 time_ms bigint NOT NULL, params json NOT NULL, endpoint text NOT NULL, kind text NOT NULL,
+                created_ms bigint, ip text, modified_by bytea, client_uuid text, sent_time text,
                 PRIMARY KEY (workspace_id, seq), UNIQUE (workspace_id, uuid))"""
         )
         conn.execute(f"CREATE INDEX ON {table} (workspace_id, client_id, time_ms, seq)")
         conn.execute(f"CREATE INDEX ON {table} (workspace_id, time_ms, seq)")
         conn.commit()
-        insert = f"INSERT INTO {table} ({_PG_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
+        insert = f"INSERT INTO {table} ({_PG_COLUMNS}) VALUES ({', '.join(['%s'] * 14)})"
 
         def rows(n: int, base: int) -> list[tuple[Any, ...]]:
             return [
@@ -214,6 +212,7 @@ def postgres_ceilings(url: str, seconds: float) -> list[Ceiling]:
                     blob,
                     "/v4/events/custom",
                     "custom",
+                    *origin(now_ms),
                 )
                 for i in range(n)
             ]

@@ -282,7 +282,18 @@ MIGRATIONS: list[tuple[str, list[Step]]] = [
                 PRIMARY KEY (workspace_id, destination_id, id))""",
         ],
     ),
+    (
+        # docs/api.md §7.2, issue 23: a row keeps its caller's params; the system params are rebuilt when read
+        # from the row's columns and these five (`storage.event_params`). Rows written before keep their full
+        # params and `created_ms` NULL, and read the same: adding nullable columns rewrites nothing.
+        "0009_event_origin",
+        [
+            "ALTER TABLE events ADD COLUMN created_ms bigint, ADD COLUMN ip text, ADD COLUMN modified_by bytea,"
+            " ADD COLUMN client_uuid text, ADD COLUMN sent_time text",
+        ],
+    ),
 ]
+
 
 # Tables that are not keyed by workspace_id, and why (enforced by tests/storage/test_schema_citus.py).
 GLOBAL_TABLES: dict[str, str] = {

@@ -23,6 +23,7 @@ from tracktion.domain.models import Profile, WriteRequest, WriteResult
 from tracktion.domain.ports import EventQuery, TimelineEvent, WriteTx
 from tracktion.errors import TracktionError
 from tracktion.storage.dialect import Dialect, as_is
+from tracktion.storage.event_params import ORIGIN_COLS, full_params_json
 from tracktion.storage.filters import event_page
 from tracktion.storage.sql_store import SQLStore
 from tracktion.storage.sqlite_backend import SQLiteBackend, connect
@@ -236,7 +237,7 @@ class SQLiteStore(SQLStore[SQLiteTx]):
         # No join: every event has the profile's customId and email, read once by the first statement. Plan
         # (EXPLAIN QUERY PLAN): SEARCH e USING INDEX events_by_client (workspace_id=? AND client_id=? AND
         # time_ms<?), no temp B-tree: the index is walked newest first and the scan stops at the limit.
-        sql = f"SELECT e.uuid, e.time_ms, e.action, e.label, e.params FROM events e{page}"
+        sql = f"SELECT e.uuid, e.time_ms, e.action, e.label, e.params, {ORIGIN_COLS} FROM events e{page}"
         key = (query.workspace_id, query.client_ids[0])
 
         def run() -> tuple[Profile, list[TimelineEvent]] | None:
@@ -246,7 +247,15 @@ class SQLiteStore(SQLStore[SQLiteTx]):
             if found is None:
                 return None
             rows = conn.execute(sql, params).fetchall()
-            return Profile(*found), [(uuid_text(u), t, a, text_read(lb), p) for u, t, a, lb, p in rows]
+            profile = Profile(*found)
+            ws, cid, primary = profile.workspace_id, profile.client_id, profile.primary_uuid
+            events: list[TimelineEvent] = []
+            for u, t, a, lb, p, *origin in rows:
+                uuid = uuid_text(u)
+                events.append(
+                    (uuid, t, a, text_read(lb), full_params_json(p, uuid, t, cid, ws, primary, origin))
+                )
+            return profile, events
 
         return await asyncio.get_running_loop().run_in_executor(self._read_pool, run)
 

@@ -287,4 +287,17 @@ MIGRATIONS: list[tuple[str, list[Step]]] = [
             "CREATE INDEX quarantine_by_seq ON quarantine (workspace_id, seq)",
         ],
     ),
+    (
+        # docs/api.md §7.2, issue 23: a row keeps its caller's params; the system params are rebuilt when read
+        # from the row's columns and these five (`storage.event_params`). Rows written before keep their full
+        # params and `created_ms` NULL, and read the same: adding columns rewrites nothing.
+        "0009_event_origin",
+        [
+            "ALTER TABLE events ADD COLUMN created_ms INTEGER",
+            "ALTER TABLE events ADD COLUMN ip TEXT",
+            "ALTER TABLE events ADD COLUMN modified_by BLOB",
+            "ALTER TABLE events ADD COLUMN client_uuid TEXT",
+            "ALTER TABLE events ADD COLUMN sent_time TEXT",
+        ],
+    ),
 ]

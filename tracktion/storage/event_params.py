@@ -1,0 +1,155 @@
+"""How an event row stores its §7.2 system params, on both backends (docs/api.md §7.2; issue 23).
+
+A row written since migration 0009 holds only the caller's params in `params`, and five columns besides:
+
+| column | holds | the §7.2 param |
+|---|---|---|
+| `created_ms` | the receive time; NULL marks a row written before 0009 (its `params` hold everything) | `eventCreateTime` |
+| `ip` | the caller's address | `ip` |
+| `modified_by` | 16 bytes: the key id of a workspace key (a uuid); else the JSON of the whole object | `modifiedBy` |
+| `client_uuid` | NULL when it is the profile's primary uuid (nearly always), else that uuid | `uuid` |
+| `sent_time` | NULL: `time` not sent; `''`: sent as the stored time reads; `'s'`: the same without milliseconds (`…:SSZ`); else as sent | `snr-original-time` |
+
+`eventUUID`, `time`, `clientId` and `businessProfileId` are the row's own columns. Reads put the system
+params back after the caller's, in the order the writer always wrote them (`domain.system_params`), so a
+row of either form reads the same, byte for byte: old stores need no migration of their rows.
+"""
+
+from __future__ import annotations
+
+import uuid as uuidlib
+from typing import Any
+
+import msgspec
+
+from tracktion.domain.models import EventRow
+from tracktion.domain.system_params import system_params
+from tracktion.domain.timefmt import format_ms
+
+# The five columns as the reads select them (after the profile's primary uuid, which `uuid` may name).
+ORIGIN_COLS = "e.created_ms, e.ip, e.modified_by, e.client_uuid, e.sent_time"
+
+_encode = msgspec.json.encode
+_decode = msgspec.json.decode
+_KEY_ONLY = ("clientApiKey", "clientId", "userId")
+
+# The last `modifiedBy` encoded (rows of a request share one dict) and the stored forms decoded.
+_last_encoded: tuple[dict[str, Any] | None, bytes] = (None, b"")
+_decoded: dict[bytes, dict[str, Any]] = {}
+_DECODED_MAX = 1024
+
+
+def origin_columns(row: EventRow) -> tuple[int, str, bytes, str | None, str | None]:
+    """(created_ms, ip, modified_by, client_uuid, sent_time) of a row being written."""
+    origin = row.origin
+    assert origin is not None, "a row being written carries its origin"
+    sent = origin.original_time
+    if sent is not None and sent[-1:] == "Z":
+        stored = format_ms(row.time_ms)
+        if sent == stored:
+            sent = ""
+        elif len(sent) == 20 and stored.endswith(".000Z") and sent == stored[:19] + "Z":
+            sent = "s"
+    return origin.created_ms, origin.ip, modified_by_bytes(origin.modified_by), origin.uuid, sent
+
+
+def modified_by_bytes(value: dict[str, Any]) -> bytes:
+    global _last_encoded
+    last = _last_encoded
+    if last[0] is value:
+        return last[1]
+    encoded = _encode(value)
+    key = value.get("businessProfileApiKey")
+    if len(value) == 4 and isinstance(key, str) and all(value.get(k, 0) is None for k in _KEY_ONLY):
+        try:
+            parsed = uuidlib.UUID(key)
+        except ValueError:
+            parsed = None
+        if parsed is not None and str(parsed) == key:
+            encoded = parsed.bytes
+    _last_encoded = (value, encoded)
+    return encoded
+
+
+def modified_by_value(stored: bytes | memoryview) -> dict[str, Any]:
+    """A fresh dict (callers may keep or change it) from the stored form."""
+    stored = bytes(stored)
+    found = _decoded.get(stored)
+    if found is None:
+        if len(stored) == 16:
+            found = {
+                "businessProfileApiKey": str(uuidlib.UUID(bytes=stored)),
+                "clientApiKey": None,
+                "clientId": None,
+                "userId": None,
+            }
+        else:
+            found = _decode(stored)
+        if len(_decoded) >= _DECODED_MAX:
+            _decoded.clear()
+        _decoded[stored] = found
+    return dict(found)
+
+
+def _system(
+    uuid: str, time_ms: int, client_id: int, workspace_id: int, primary_uuid: str, origin: tuple[Any, ...]
+) -> dict[str, Any]:
+    created_ms, ip, modified, client_uuid, sent = origin
+    return system_params(
+        uuid,
+        time_ms,
+        client_id,
+        workspace_id,
+        primary_uuid,
+        created_ms,
+        ip,
+        modified_by_value(modified),
+        client_uuid,
+        _sent_time(time_ms, sent),
+    )
+
+
+def _sent_time(time_ms: int, sent: str | None) -> str | None:
+    if sent == "":
+        return format_ms(time_ms)
+    if sent == "s":
+        return format_ms(time_ms)[:19] + "Z"
+    return sent
+
+
+def full_params(
+    params: dict[str, Any],
+    uuid: str,
+    time_ms: int,
+    client_id: int,
+    workspace_id: int,
+    primary_uuid: str,
+    origin: tuple[Any, ...],
+) -> dict[str, Any]:
+    """The params as read (§7.2): `params` decoded from the row, with the system params added in place.
+    `origin` is the row's five columns above; a row written before 0009 (`created_ms` NULL) is returned as
+    it is."""
+    if origin[0] is None:
+        return params
+    params.update(_system(uuid, time_ms, client_id, workspace_id, primary_uuid, origin))
+    return params
+
+
+def full_params_json(
+    stored: bytes | str,
+    uuid: str,
+    time_ms: int,
+    client_id: int,
+    workspace_id: int,
+    primary_uuid: str,
+    origin: tuple[Any, ...],
+) -> bytes | str:
+    """`full_params` as JSON text without decoding the stored params: the system params' JSON spliced in
+    before the closing brace (what encoding the merged dict writes, byte for byte). Bytes or str as
+    stored."""
+    if origin[0] is None:
+        return stored
+    tail = _encode(_system(uuid, time_ms, client_id, workspace_id, primary_uuid, origin))
+    if isinstance(stored, str):
+        return tail.decode() if stored == "{}" else f"{stored[:-1]},{tail[1:].decode()}"
+    return tail if stored == b"{}" else b"".join((stored[:-1], b",", tail[1:]))
