@@ -61,6 +61,9 @@ async def _write_everything(api: Api) -> None:
 async def _answers(api: Api) -> dict[str, Any]:
     store = api.app.ctx.store
     out: dict[str, Any] = {"events": (await api.get("/-/api/events", params={"limit": 1000})).content}
+    for endpoint in ("/v4/events/custom", "/v4/transactions", "/v4/events/batch"):
+        r = await api.get("/-/api/events", params={"limit": 1000, "endpoint": endpoint})
+        out[endpoint] = r.content
     for custom_id in CUSTOM_IDS:
         (cid,) = await store.find_client_ids(1, custom_id=custom_id)
         out[custom_id] = (await api.get(f"/v4/events/by-client/{cid}")).content
@@ -73,44 +76,48 @@ async def _answers(api: Api) -> dict[str, Any]:
     return out
 
 
-def _rows(api: Api) -> list[tuple[str, Any, Any, Any]]:
-    """(uuid, params as stored decoded, created_ms, sent_time) of every stored event."""
+def _rows(api: Api) -> list[tuple[str, Any, Any, Any, str]]:
+    """(uuid, params as stored decoded, created_ms, sent_time, endpoint and kind codes) of every event."""
     url = api.app.ctx.settings.database_url
     if url:
         with psycopg.connect(url) as conn:
             rows = conn.execute(
-                "SELECT uuid::text, params::text, created_ms, sent_time FROM events"
+                "SELECT uuid::text, params::text, created_ms, sent_time, endpoint || kind FROM events"
             ).fetchall()
     else:
         conn = sqlite3.connect(api.app.ctx.settings.data_dir / "tracktion.db")
         try:
             rows = [
-                (str(uuidlib.UUID(bytes=u)), p, c, t)
-                for u, p, c, t in conn.execute("SELECT uuid, params, created_ms, sent_time FROM events")
+                (str(uuidlib.UUID(bytes=u)), p, c, t, k)
+                for u, p, c, t, k in conn.execute(
+                    "SELECT uuid, params, created_ms, sent_time, endpoint || kind FROM events"
+                )
             ]
         finally:
             conn.close()
-    return [(u, decode_json(p), c, t) for u, p, c, t in rows]
+    return [(u, decode_json(p), c, t, k) for u, p, c, t, k in rows]
 
 
 def _make_legacy(api: Api, full: dict[str, dict[str, Any]]) -> None:
-    """Turn every row into what the writer stored before 0009: the whole params, no origin columns."""
+    """Turn every row into what the writer stored before 0009: the whole params, no origin columns, the
+    endpoint and kind as text. `full`: extended items (§13.2) by uuid."""
     url = api.app.ctx.settings.database_url
     clear = "created_ms = NULL, ip = NULL, modified_by = NULL, client_uuid = NULL, sent_time = NULL"
     if url:
         with psycopg.connect(url) as conn:
-            for uuid, params in full.items():
+            for uuid, e in full.items():
                 conn.execute(
-                    f"UPDATE events SET params = %s::json, {clear} WHERE uuid = %s::uuid",
-                    (json_text(params), uuid),
+                    f"UPDATE events SET params = %s::json, endpoint = %s, kind = %s, {clear}"
+                    " WHERE uuid = %s::uuid",
+                    (json_text(e["params"]), e["endpoint"], e["kind"], uuid),
                 )
         return
     conn = sqlite3.connect(api.app.ctx.settings.data_dir / "tracktion.db", isolation_level=None)
     try:
-        for uuid, params in full.items():
+        for uuid, e in full.items():
             conn.execute(
-                f"UPDATE events SET params = ?, {clear} WHERE uuid = ?",
-                (encode_json(params), uuid_bytes(uuid)),
+                f"UPDATE events SET params = ?, endpoint = ?, kind = ?, {clear} WHERE uuid = ?",
+                (encode_json(e["params"]), e["endpoint"], e["kind"], uuid_bytes(uuid)),
             )
     finally:
         conn.close()
@@ -121,11 +128,13 @@ async def test_rows_keep_only_the_callers_params_and_legacy_rows_read_the_same(a
     before = await _answers(api)
     stored = _rows(api)
     assert len(stored) == len(before["since"]) > 10
-    for _, params, created_ms, _ in stored:
+    # Endpoint and kind as one-letter codes: custom events ("cc"), products and charges ("tt").
+    assert {k for *_, k in stored} == {"cc", "tt"}
+    for _, params, created_ms, *_ in stored:
         assert created_ms is not None
         assert SYSTEM_PARAMS.isdisjoint(params)
     # `time` as sent: kept only when it does not read as the stored time (with or without milliseconds).
-    sent = [t for *_, t in stored]
+    sent = [t for *_, t, _ in stored]
     assert sent.count("") == 2 and sent.count("s") == 2 and "2024-03-05T11:15:30.250+01:00" in sent
     # What the reads answered holds every system param, in the writer's order, after the caller's.
     for item in before["since"]:
@@ -156,8 +165,8 @@ async def test_rows_keep_only_the_callers_params_and_legacy_rows_read_the_same(a
     assert u1[-1]["params"]["uuid"] == u1[-1]["client"]["uuid"] == SECOND_UUID
     assert u1[0]["params"]["uuid"] != SECOND_UUID
 
-    _make_legacy(api, {uuid: e["params"] for uuid, e in by_uuid.items()})
-    assert all(created_ms is None for _, _, created_ms, _ in _rows(api))
+    _make_legacy(api, by_uuid)
+    assert all(created_ms is None for _, _, created_ms, *_ in _rows(api))
     assert await _answers(api) == before
 
 
@@ -165,14 +174,15 @@ async def test_an_overwrite_of_a_legacy_row_stores_the_new_form(api: Api, clock:
     body = event(client={"customId": "s1"}, params={"v": 1}, eventSalt="s", time="2024-03-05T10:00:00Z")
     assert (await api.post("/v4/events/custom", body)).status_code == 202
     (first,) = await api.events()
-    _make_legacy(api, {first["uuid"]: first["params"]})
+    _make_legacy(api, {first["uuid"]: first})
     body["params"] = {"v": 2}
     clock.advance(1000)
     assert (await api.post("/v4/events/custom", body)).status_code == 202
     (second,) = await api.events()
     assert second["uuid"] == first["uuid"]
     assert second["params"] == first["params"] | {"v": 2, "eventCreateTime": format_ms(clock.now_ms)}
-    ((_, params, created_ms, _),) = _rows(api)
+    ((_, params, created_ms, _, codes),) = _rows(api)
+    assert codes == "ccustom"  # the endpoint is replaced (as its code); the kind, like the action, stays
     assert params == {"v": 2} and created_ms is not None
 
 

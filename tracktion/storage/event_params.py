@@ -10,7 +10,9 @@ A row written since migration 0009 holds only the caller's params in `params`, a
 | `client_uuid` | NULL when it is the profile's primary uuid (nearly always), else that uuid | `uuid` |
 | `sent_time` | NULL: `time` not sent; `''`: sent as the stored time reads; `'s'`: the same without milliseconds (`…:SSZ`); else as sent | `snr-original-time` |
 
-`eventUUID`, `time`, `clientId` and `businessProfileId` are the row's own columns. Reads put the system
+`eventUUID`, `time`, `clientId` and `businessProfileId` are the row's own columns. `endpoint` and `kind`
+hold a one-letter code for the common values (`ENDPOINT_CODES`, `KIND_CODES`; a real value is never one
+letter long), the text otherwise and in rows written before 0009. Reads put the system
 params back after the caller's, in the order the writer always wrote them (`domain.system_params`), so a
 row of either form reads the same, byte for byte: old stores need no migration of their rows.
 """
@@ -25,6 +27,35 @@ import msgspec
 from tracktion.domain.models import EventRow
 from tracktion.domain.system_params import system_params
 from tracktion.domain.timefmt import format_ms
+
+# Append-only: a code, once written, names its value for good. ~20 bytes less per row (issue 23).
+ENDPOINT_CODES = {
+    "/v4/events/custom": "c",
+    "/v4/events/batch": "b",
+    "/v4/transactions": "t",
+    "/v4/transactions/batch": "T",
+    "/v4/events/ai-compat/batch": "a",
+}
+KIND_CODES = {"custom": "c", "dedicated": "d", "transaction": "t"}
+_ENDPOINTS = {code: value for value, code in ENDPOINT_CODES.items()}
+_KINDS = {code: value for value, code in KIND_CODES.items()}
+
+
+def endpoint_code(endpoint: str) -> str:
+    return ENDPOINT_CODES.get(endpoint, endpoint)
+
+
+def kind_code(kind: str) -> str:
+    return KIND_CODES.get(kind, kind)
+
+
+def endpoint_value(stored: str) -> str:
+    return _ENDPOINTS.get(stored, stored)
+
+
+def kind_value(stored: str) -> str:
+    return _KINDS.get(stored, stored)
+
 
 # The five columns as the reads select them (after the profile's primary uuid, which `uuid` may name).
 ORIGIN_COLS = "e.created_ms, e.ip, e.modified_by, e.client_uuid, e.sent_time"

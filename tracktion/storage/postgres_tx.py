@@ -39,7 +39,7 @@ from psycopg import errors as pgerrors
 from tracktion.domain.definitions import DefinitionDelta, PendingDefinitions
 from tracktion.domain.ingest import Applied, apply_write
 from tracktion.domain.models import EventRow, Profile, QuarantineRecord, WriteRequest, WriteResult
-from tracktion.storage.event_params import origin_columns
+from tracktion.storage.event_params import endpoint_code, kind_code, origin_columns
 
 _encode = msgspec.json.encode
 _decode = msgspec.json.decode
@@ -331,8 +331,8 @@ class PostgresTx:
             json_text(row.label),
             row.time_ms,
             json_text(row.params),
-            row.endpoint,
-            row.kind,
+            endpoint_code(row.endpoint),
+            kind_code(row.kind),
             *origin_columns(row),
         )
         if not salted:

@@ -20,7 +20,7 @@ from tracktion.domain.models import ApiKey, EventRow, Profile, QuarantineRecord,
 from tracktion.domain.ports import EventQuery, ProfileDetails, QuarantineQuery, StoredEvent
 from tracktion.errors import ErrorEntry
 from tracktion.storage.dialect import Dialect
-from tracktion.storage.event_params import ORIGIN_COLS, full_params
+from tracktion.storage.event_params import ORIGIN_COLS, endpoint_value, full_params, kind_value
 from tracktion.storage.filters import definition_filters, event_page, profile_filters, quarantine_filters
 from tracktion.storage.lifecycle_sql import LifecycleSQL
 from tracktion.storage.relay_store import RelaySQL
@@ -108,8 +108,8 @@ class SQLStore(LifecycleSQL[TxT], RelaySQL[TxT], ABC, Generic[TxT]):
             label=d.free_text(r[5]),
             time_ms=r[6],
             params=full_params(d.json(r[7]), uuid, r[6], r[3], r[1], r[12], r[13:18]),
-            endpoint=r[8],
-            kind=r[9],
+            endpoint=endpoint_value(r[8]),
+            kind=kind_value(r[9]),
             seq=r[0],
         )
         return StoredEvent(row, r[10], r[11])

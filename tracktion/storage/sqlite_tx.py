@@ -12,7 +12,7 @@ from tracktion.domain.definitions import DefinitionDelta, PendingDefinitions
 from tracktion.domain.event_ids import uuid_bytes
 from tracktion.domain.ingest import apply_write
 from tracktion.domain.models import EventRow, Profile, QuarantineRecord, WriteRequest, WriteResult
-from tracktion.storage.event_params import origin_columns
+from tracktion.storage.event_params import endpoint_code, kind_code, origin_columns
 
 FIRST_CLIENT_ID = 7_000_000_001
 JOB_SAVEPOINT = "job"  # opened around a writer job, lazily: at the job's first statement that writes
@@ -343,8 +343,8 @@ class SQLiteTx:
             text_value(row.label),
             row.time_ms,
             encode_json(row.params),
-            row.endpoint,
-            row.kind,
+            endpoint_code(row.endpoint),
+            kind_code(row.kind),
             *origin_columns(row),
         )
         if not salted:
@@ -381,7 +381,7 @@ class SQLiteTx:
         self.conn.execute(
             "UPDATE events SET seq = ?, label = ?, params = ?, endpoint = ?, created_ms = ?, ip = ?,"
             " modified_by = ?, client_uuid = ?, sent_time = ? WHERE seq = ?",
-            (new_seq, values[4], values[6], row.endpoint, *values[9:], seq),
+            (new_seq, values[4], values[6], values[7], *values[9:], seq),
         )
         self.conn.execute("UPDATE sqlite_sequence SET seq = ? WHERE name = 'events'", (new_seq,))
         return False
