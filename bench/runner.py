@@ -94,6 +94,9 @@ def measure(
     out = summarize(result, server_cpu, procstat.tree_peak_rss_mb(pid), reset, events_per_request)
     # Which thread the CPU went to (event loop, writer, readers), and how long each waited for a CPU.
     out["threads"] = procstat.thread_deltas(threads_before, threads_after, result.duration_s)
+    out["cpu_us_per_event_by_process"] = per_process_us(
+        out["threads"], result.duration_s, result.ok_requests * events_per_request
+    )
     out["loadgen_cpu_cores"] = round(gen_cpu / result.duration_s, 3) if result.duration_s > 0 else None
     if machine_before is not None and machine_after is not None and result.duration_s > 0:
         # Whatever else ran on the machine meanwhile (other processes, the hypervisor): noise to report.
@@ -102,6 +105,19 @@ def measure(
         out["steal_cpu_cores"] = round(
             (machine_after.steal_s - machine_before.steal_s) / result.duration_s, 3
         )
+    return out
+
+
+def per_process_us(threads: dict[str, dict[str, float]], seconds: float, events: int) -> dict[str, float]:
+    """CPU µs per stored event of each process (issue 23): `http` = the server process (event loop, reads,
+    executors; the writer thread too with `--sqlite-writer thread`), `writer` = the SQLite writer process."""
+    if not events or seconds <= 0:
+        return {}
+    writer = threads.get("writer process", {}).get("cpu_cores", 0.0)
+    total = sum(t.get("cpu_cores", 0.0) for t in threads.values())
+    out = {"http": round((total - writer) * seconds / events * 1e6, 2)}
+    if "writer process" in threads:
+        out["writer"] = round(writer * seconds / events * 1e6, 2)
     return out
 
 
