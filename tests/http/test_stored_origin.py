@@ -21,7 +21,7 @@ from tracktion.domain.system_params import modified_by
 from tracktion.domain.timefmt import format_ms
 from tracktion.relay.synerise import batch_item
 from tracktion.schemas.render import event_json
-from tracktion.storage.event_params import modified_by_bytes, modified_by_value
+from tracktion.storage.event_params import full_params, full_params_json, modified_by_bytes, modified_by_value
 from tracktion.storage.postgres_tx import json_text
 from tracktion.storage.sqlite_tx import decode_json, encode_json
 
@@ -199,3 +199,20 @@ def test_modified_by_is_stored_in_16_bytes_for_a_workspace_key() -> None:
     copy = modified_by_value(modified_by_bytes(modified_by(workspace)))
     copy["userId"] = 5  # a caller may change what it got: the next read is not affected
     assert modified_by_value(modified_by_bytes(modified_by(workspace)))["userId"] is None
+
+
+def test_the_spliced_json_is_what_encoding_the_merged_params_writes() -> None:
+    key = uuidlib.UUID("8d3c1c1e-9b0e-4d8e-8f5e-2f3a4b5c6d7e").bytes
+    other = modified_by_bytes(modified_by(Credential("profile", 1, "k-é", client_id=7)))
+    t = 1_709_633_730_000
+    for caller in ({}, {"a": 1}, {"s": 'é"\\\n\u2028', "n": [1.5, None, {"x": True}]}):
+        for origin in (
+            (t + 5, "127.0.0.1", key, None, None),
+            (t, "::1", other, 'uuid "odd" é', ""),
+            (t, "", key, None, "s"),
+            (t, "peer\u00e9\x01", other, None, "2024-03-05T11:15:30+01:00"),
+        ):
+            args = ("79ad1afc-88ae-4dfb-9fb9-6352fb2cb72b", t, 7_000_000_001, 3, "primary-uuid", origin)
+            merged = msgspec.json.encode(full_params(dict(caller), *args))
+            assert full_params_json(msgspec.json.encode(caller), *args) == merged
+            assert full_params_json(msgspec.json.encode(caller).decode(), *args) == merged.decode()

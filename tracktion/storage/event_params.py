@@ -26,7 +26,7 @@ import msgspec
 
 from tracktion.domain.models import EventRow
 from tracktion.domain.system_params import system_params
-from tracktion.domain.timefmt import format_ms
+from tracktion.domain.timefmt import format_ms, format_ms_whole
 
 # Append-only: a code, once written, names its value for good. ~20 bytes less per row (issue 23).
 ENDPOINT_CODES = {
@@ -79,7 +79,7 @@ def origin_columns(row: EventRow) -> tuple[int, str, bytes, str | None, str | No
         stored = format_ms(row.time_ms)
         if sent == stored:
             sent = ""
-        elif len(sent) == 20 and stored.endswith(".000Z") and sent == stored[:19] + "Z":
+        elif len(sent) == 20 and stored.endswith(".000Z") and sent == format_ms_whole(row.time_ms):
             sent = "s"
     return origin.created_ms, origin.ip, modified_by_bytes(origin.modified_by), origin.uuid, sent
 
@@ -144,7 +144,7 @@ def _sent_time(time_ms: int, sent: str | None) -> str | None:
     if sent == "":
         return format_ms(time_ms)
     if sent == "s":
-        return format_ms(time_ms)[:19] + "Z"
+        return format_ms_whole(time_ms)
     return sent
 
 
@@ -176,11 +176,70 @@ def full_params_json(
     origin: tuple[Any, ...],
 ) -> bytes | str:
     """`full_params` as JSON text without decoding the stored params: the system params' JSON spliced in
-    before the closing brace (what encoding the merged dict writes, byte for byte). Bytes or str as
-    stored."""
-    if origin[0] is None:
+    before the closing brace, written piece by piece (what msgspec writes for the merged dict, byte for
+    byte: tests/http/test_stored_origin.py). Bytes or str as stored. The hot read path (§8.1 lists): the
+    pieces shared by many rows (ip, `modifiedBy`, a profile's uuid) are encoded once."""
+    created_ms, ip, modified, client_uuid, sent = origin
+    if created_ms is None:
         return stored
-    tail = _encode(_system(uuid, time_ms, client_id, workspace_id, primary_uuid, origin))
+    if sent is None:
+        sent_json = ""
+    elif sent == "":
+        sent_json = f',"snr-original-time":"{format_ms(time_ms)}"'
+    elif sent == "s":
+        sent_json = f',"snr-original-time":"{format_ms_whole(time_ms)}"'
+    else:
+        sent_json = ',"snr-original-time":' + _json_text(sent)
+    shared = (
+        created_ms,
+        client_id,
+        primary_uuid if client_uuid is None else client_uuid,
+        workspace_id,
+        ip,
+        modified,
+    )
+    middle = _middles.get(shared)
+    if middle is None:
+        middle = _middle(*shared)
+    tail = f'"eventUUID":"{uuid}","time":{time_ms},{middle}{sent_json}}}'
     if isinstance(stored, str):
-        return tail.decode() if stored == "{}" else f"{stored[:-1]},{tail[1:].decode()}"
-    return tail if stored == b"{}" else b"".join((stored[:-1], b",", tail[1:]))
+        return "{" + tail if stored == "{}" else f"{stored[:-1]},{tail}"
+    return b"{" + tail.encode() if stored == b"{}" else b"".join((stored[:-1], b",", tail.encode()))
+
+
+# What rows of one write share (its receive time, ip, `modifiedBy`; the profile) → those params' JSON.
+_middles: dict[tuple[Any, ...], str] = {}
+
+
+def _middle(created_ms: int, client_id: int, uuid: str, workspace_id: int, ip: str, modified: Any) -> str:
+    if len(_middles) >= _DECODED_MAX:
+        _middles.clear()
+    middle = _middles[(created_ms, client_id, uuid, workspace_id, ip, modified)] = (
+        f'"eventCreateTime":"{format_ms(created_ms)}","clientId":{client_id},"uuid":{_json_text(uuid)},'
+        f'"businessProfileId":{workspace_id},"ip":{_json_text(ip)},"modifiedBy":{_modified_by_json(modified)}'
+    )
+    return middle
+
+
+_texts: dict[str, str] = {}
+_modified_jsons: dict[bytes, str] = {}
+
+
+def _json_text(value: str) -> str:
+    """A string as msgspec writes it in JSON, remembered (ips, uuids and sent times repeat)."""
+    found = _texts.get(value)
+    if found is None:
+        if len(_texts) >= _DECODED_MAX:
+            _texts.clear()
+        found = _texts[value] = _encode(value).decode()
+    return found
+
+
+def _modified_by_json(stored: bytes | memoryview) -> str:
+    stored = bytes(stored)
+    found = _modified_jsons.get(stored)
+    if found is None:
+        if len(_modified_jsons) >= _DECODED_MAX:
+            _modified_jsons.clear()
+        found = _modified_jsons[stored] = _encode(modified_by_value(stored)).decode()
+    return found

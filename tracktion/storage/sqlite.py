@@ -250,10 +250,10 @@ class SQLiteStore(SQLStore[SQLiteTx]):
             profile = Profile(*found)
             ws, cid, primary = profile.workspace_id, profile.client_id, profile.primary_uuid
             events: list[TimelineEvent] = []
-            for u, t, a, lb, p, *origin in rows:
-                uuid = uuid_text(u)
+            for r in rows:
+                uuid, t = uuid_text(r[0]), r[1]
                 events.append(
-                    (uuid, t, a, text_read(lb), full_params_json(p, uuid, t, cid, ws, primary, origin))
+                    (uuid, t, r[2], text_read(r[3]), full_params_json(r[4], uuid, t, cid, ws, primary, r[5:]))
                 )
             return profile, events
 
