@@ -57,6 +57,8 @@ def kind_value(stored: str) -> str:
     return _KINDS.get(stored, stored)
 
 
+NO_ORIGIN: tuple[None, None, None, None, None] = (None, None, None, None, None)
+
 # The five columns as the reads select them (after the profile's primary uuid, which `uuid` may name).
 ORIGIN_COLS = "e.created_ms, e.ip, e.modified_by, e.client_uuid, e.sent_time"
 
@@ -70,10 +72,12 @@ _decoded: dict[bytes, dict[str, Any]] = {}
 _DECODED_MAX = 1024
 
 
-def origin_columns(row: EventRow) -> tuple[int, str, bytes, str | None, str | None]:
-    """(created_ms, ip, modified_by, client_uuid, sent_time) of a row being written."""
+def origin_columns(row: EventRow) -> tuple[int | None, str | None, bytes | None, str | None, str | None]:
+    """(created_ms, ip, modified_by, client_uuid, sent_time) of a row being written. A row without an
+    origin (written by other code than the ingest) keeps its params as they are: all NULL."""
     origin = row.origin
-    assert origin is not None, "a row being written carries its origin"
+    if origin is None:
+        return NO_ORIGIN
     sent = origin.original_time
     if sent is not None and sent[-1:] == "Z":
         stored = format_ms(row.time_ms)
