@@ -40,6 +40,7 @@ class Options:
     read_limit: int = 100
     pool: int = 1_000
     ceiling_s: float = 5.0
+    ceiling_preload: int = 0  # SQLite: rows stored before the ceilings are measured (issue 23: 1,000,000)
     load_generator: str = "auto"
     bare: bool = True
     out_dir: Path = ROOT / "bench" / "results"
@@ -63,6 +64,7 @@ class Options:
             "read_limit": self.read_limit,
             "pool": self.pool,
             "ceiling_s": self.ceiling_s,
+            "ceiling_preload": self.ceiling_preload,
             "load_generator": self.load_generator,
             "bare": self.bare,
             "profile": self.profile,
@@ -308,7 +310,7 @@ class BackendRun:
         """Measured at the start and at the end of the run: disk latency drifts, the ratio uses the mean."""
         log(f"{self.backend}: storage ceilings at the {when} ({self.opts.ceiling_s:g} s each)")
         if self.backend == "sqlite":
-            found = sqlite_ceilings(self.scratch, self.opts.ceiling_s)
+            found = sqlite_ceilings(self.scratch, self.opts.ceiling_s, self.opts.ceiling_preload)
         else:
             assert self.database_url is not None
             name = f"tracktion_bench_{os.getpid()}_ceiling"

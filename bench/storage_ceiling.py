@@ -21,6 +21,7 @@ from typing import Any
 
 import msgspec
 
+from tracktion.domain.event_ids import time_ordered_uuid, uuid_bytes
 from tracktion.storage.sqlite_backend import WRITER_PRAGMAS, migrate
 from tracktion.storage.sqlite_checkpoint import Checkpointer
 
@@ -74,11 +75,13 @@ def stored_params(client_id: int, time_ms: int) -> dict[str, Any]:
     }
 
 
-def _row_values(params_blob: bytes, time_ms: int, uuid_bytes: bytes) -> tuple[Any, ...]:
+def _row_values(
+    params_blob: bytes, time_ms: int, uuid: bytes, client_id: int = 7_000_000_001
+) -> tuple[Any, ...]:
     return (
         1,
-        uuid_bytes,
-        7_000_000_001,
+        uuid,
+        client_id,
         "page.visit",
         "Page visited",
         time_ms,
@@ -90,7 +93,10 @@ def _row_values(params_blob: bytes, time_ms: int, uuid_bytes: bytes) -> tuple[An
 
 
 # -- SQLite ---------------------------------------------------------------------------------------------
-def sqlite_ceilings(work_dir: Path, seconds: float) -> list[Ceiling]:
+def sqlite_ceilings(work_dir: Path, seconds: float, preload_rows: int = 0) -> list[Ceiling]:
+    """`preload_rows` > 0 (issue 23's batch target): that many rows are stored first (time-ordered v7
+    UUIDs, as tracktion gives unsalted events, `synchronous=OFF`, checkpointed), and the measured rows
+    get time-ordered UUIDs too; 0: an empty table and random UUIDs, as the issue 7 runs measured."""
     path = work_dir / "ceiling.db"
     conn = sqlite3.connect(path, isolation_level=None)
     try:
@@ -100,12 +106,21 @@ def sqlite_ceilings(work_dir: Path, seconds: float) -> list[Ceiling]:
         for pragma in WRITER_PRAGMAS:
             conn.execute(pragma)
         migrate(conn)
+        if preload_rows:
+            _sqlite_preload(conn, preload_rows)
         checkpointer = Checkpointer(lambda: sqlite3.connect(path, isolation_level=None))
         checkpointer.start()
         blob = msgspec.json.encode(stored_params(7_000_000_001, int(time.time() * 1000)))
         now_ms = int(time.time() * 1000)
         try:
-            out = [_sqlite_single(conn, blob, now_ms, seconds), _sqlite_batch(conn, blob, now_ms, seconds)]
+            ids = _ordered_ids if preload_rows else os.urandom
+            out = [
+                _sqlite_single(conn, blob, now_ms, seconds, ids),
+                _sqlite_batch(conn, blob, now_ms, seconds, ids),
+            ]
+            if preload_rows:
+                for c in out:
+                    c.method += f", {preload_rows:,} rows preloaded, UUIDv7"
         finally:
             checkpointer.stop()
     finally:
@@ -115,13 +130,45 @@ def sqlite_ceilings(work_dir: Path, seconds: float) -> list[Ceiling]:
     return out
 
 
-def _sqlite_single(conn: sqlite3.Connection, blob: bytes, now_ms: int, seconds: float) -> Ceiling:
+def _ordered_ids(n: int) -> bytes:
+    """`n // 16` time-ordered UUIDs (tracktion's own v7 generator), as one bytes object like os.urandom's."""
+    return b"".join(uuid_bytes(time_ordered_uuid(int(time.time() * 1000))) for _ in range(n // 16))
+
+
+def _sqlite_preload(conn: sqlite3.Connection, rows: int) -> None:
+    blob = msgspec.json.encode(stored_params(7_000_000_001, int(time.time() * 1000)))
+    conn.execute("PRAGMA synchronous = OFF")
+    now_ms = int(time.time() * 1000) - rows
+    done = 0
+    while done < rows:
+        n = min(50_000, rows - done)
+        ids = _ordered_ids(16 * n)
+        conn.execute("BEGIN IMMEDIATE")
+        conn.executemany(
+            EVENT_INSERT,
+            [
+                _row_values(
+                    blob, now_ms + done + i, ids[16 * i : 16 * i + 16], 7_000_000_001 + (done + i) % 10_000
+                )
+                for i in range(n)
+            ],
+        )
+        conn.execute("COMMIT")
+        done += n
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    for pragma in WRITER_PRAGMAS:  # synchronous=FULL again for what is measured
+        conn.execute(pragma)
+
+
+def _sqlite_single(
+    conn: sqlite3.Connection, blob: bytes, now_ms: int, seconds: float, random: Any = os.urandom
+) -> Ceiling:
     rows = 0
     start = time.perf_counter()
     deadline = start + seconds
     while True:
         conn.execute("BEGIN IMMEDIATE")
-        conn.execute(EVENT_INSERT, _row_values(blob, now_ms + rows, os.urandom(16)))
+        conn.execute(EVENT_INSERT, _row_values(blob, now_ms + rows, random(16)))
         conn.execute("COMMIT")
         rows += 1
         if time.perf_counter() >= deadline:
@@ -129,12 +176,14 @@ def _sqlite_single(conn: sqlite3.Connection, blob: bytes, now_ms: int, seconds: 
     return Ceiling("sqlite", "single", "INSERT, WAL + synchronous=FULL", 1, rows, time.perf_counter() - start)
 
 
-def _sqlite_batch(conn: sqlite3.Connection, blob: bytes, now_ms: int, seconds: float) -> Ceiling:
+def _sqlite_batch(
+    conn: sqlite3.Connection, blob: bytes, now_ms: int, seconds: float, random: Any = os.urandom
+) -> Ceiling:
     rows = 0
     start = time.perf_counter()
     deadline = start + seconds
     while True:
-        ids = os.urandom(16 * BATCH_ROWS)
+        ids = random(16 * BATCH_ROWS)
         batch = [_row_values(blob, now_ms + rows + i, ids[16 * i : 16 * i + 16]) for i in range(BATCH_ROWS)]
         conn.execute("BEGIN IMMEDIATE")
         conn.executemany(EVENT_INSERT, batch)

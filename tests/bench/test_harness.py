@@ -293,3 +293,14 @@ def test_cpu_per_event_is_split_by_process() -> None:
     assert per_process_us(threads, 10.0, 0) == {}
     assert by_process({"cpu_us_per_event_by_process": split}) == "60.0 / 40.0"
     assert by_process({}) == "–"
+
+
+def test_sqlite_ceiling_with_preloaded_rows(tmp_path: Path) -> None:
+    from bench.storage_ceiling import sqlite_ceilings
+
+    plain = sqlite_ceilings(tmp_path, 0.05)
+    preloaded = sqlite_ceilings(tmp_path, 0.05, preload_rows=3_000)
+    assert [c.kind for c in preloaded] == ["single", "batch"] and all(c.rows > 0 for c in preloaded)
+    assert all("3,000 rows preloaded, UUIDv7" in c.method for c in preloaded)
+    assert not any("preloaded" in c.method for c in plain)
+    assert not list(tmp_path.iterdir())  # the ceiling's file is gone
