@@ -41,8 +41,8 @@ async def _write_everything(api: Api) -> None:
         event(client={"customId": "u1"}, time="2999-01-01T00:00:00Z"),  # future: replaced by the receive time
         event(client={"customId": "u1", "uuid": SECOND_UUID}),  # a uuid that is not the primary one
     ]
-    for body in sent:
-        assert (await api.post("/v4/events/custom", body)).status_code == 202
+    for sent_body in sent:
+        assert (await api.post("/v4/events/custom", sent_body)).status_code == 202
     transaction = {
         "client": {"customId": "t1"},
         "orderId": "o-1",
@@ -59,7 +59,7 @@ async def _write_everything(api: Api) -> None:
 
 
 async def _answers(api: Api) -> dict[str, Any]:
-    store = api.app.ctx.store
+    store: Any = api.app.ctx.store  # both backends' stores have the relay's reads (`RelayStore`)
     out: dict[str, Any] = {"events": (await api.get("/-/api/events", params={"limit": 1000})).content}
     for endpoint in ("/v4/events/custom", "/v4/transactions", "/v4/events/batch"):
         r = await api.get("/-/api/events", params={"limit": 1000, "endpoint": endpoint})
@@ -80,8 +80,8 @@ def _rows(api: Api) -> list[tuple[str, Any, Any, Any, str]]:
     """(uuid, params as stored decoded, created_ms, sent_time, endpoint and kind codes) of every event."""
     url = api.app.ctx.settings.database_url
     if url:
-        with psycopg.connect(url) as conn:
-            rows = conn.execute(
+        with psycopg.connect(url) as pg:
+            rows = pg.execute(
                 "SELECT uuid::text, params::text, created_ms, sent_time, endpoint || kind FROM events"
             ).fetchall()
     else:
@@ -104,9 +104,9 @@ def _make_legacy(api: Api, full: dict[str, dict[str, Any]]) -> None:
     url = api.app.ctx.settings.database_url
     clear = "created_ms = NULL, ip = NULL, modified_by = NULL, client_uuid = NULL, sent_time = NULL"
     if url:
-        with psycopg.connect(url) as conn:
+        with psycopg.connect(url) as pg:
             for uuid, e in full.items():
-                conn.execute(
+                pg.execute(
                     f"UPDATE events SET params = %s::json, endpoint = %s, kind = %s, {clear}"
                     " WHERE uuid = %s::uuid",
                     (json_text(e["params"]), e["endpoint"], e["kind"], uuid),
