@@ -70,6 +70,12 @@ def parser() -> argparse.ArgumentParser:
         "--ceiling-seconds", type=float, help="seconds per raw storage ceiling (default 5; quick: 1)"
     )
     p.add_argument(
+        "--ceiling-preload",
+        type=int,
+        default=0,
+        help="SQLite: rows stored before each storage ceiling, with time-ordered UUIDs (issue 23: 1000000)",
+    )
+    p.add_argument(
         "--pool", type=int, default=1_000, help="profiles the write workloads cycle through (created first)"
     )
     p.add_argument("--load-generator", choices=["auto", "wrk", "python"], default="auto")
@@ -117,6 +123,7 @@ def options(args: argparse.Namespace) -> Options:
         if value is not None:
             setattr(opts, name, value)
     opts.repeat = max(1, args.repeat)
+    opts.ceiling_preload = max(0, args.ceiling_preload)
     opts.pool = max(1, args.pool)
     opts.load_generator = args.load_generator
     opts.bare = not args.no_bare

@@ -20,7 +20,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import msgspec
 
-from bench.storage_ceiling import EVENT_INSERT, stored_params
+from bench.storage_ceiling import EVENT_COLUMNS, EVENT_INSERT, origin, stored_params
 from tracktion.storage.sqlite_tx import FIRST_CLIENT_ID
 
 CHUNK = 50_000
@@ -99,6 +99,7 @@ def preload_sqlite(
                         encode(params),
                         "/v4/events/custom",
                         "custom",
+                        *origin(time_ms),
                     )
                 )
             conn.execute("BEGIN IMMEDIATE")
@@ -134,7 +135,7 @@ def preload_postgres(
     label = msgspec.json.encode("Page visited").decode()
     now_ms = int(time.time() * 1000)
     start_ms = now_ms - SPAN_MS
-    cols = "workspace_id, uuid, client_id, action, label, time_ms, params, endpoint, kind"
+    cols = EVENT_COLUMNS
     with psycopg.connect(url) as conn:
         ids = [
             r[0]
@@ -180,6 +181,7 @@ def preload_postgres(
                                 params,
                                 "/v4/events/custom",
                                 "custom",
+                                *origin(time_ms),
                             )
                         )
                 conn.commit()

@@ -166,6 +166,7 @@ RESULT_COLUMNS = (
     "p99 ms",
     "max ms",
     "CPU µs/event",
+    "µs/event http / writer",
     "server CPU (cores)",
     "peak RSS MB",
     "bare req/s",
@@ -184,6 +185,15 @@ def runq_wait(m: dict[str, Any]) -> float | None:
     return float(sum(t.get("runq_wait_cores", 0.0) for t in threads.values()))
 
 
+def by_process(m: dict[str, Any]) -> str:
+    """`http / writer` CPU µs per event (the writer only with the SQLite writer process)."""
+    split = m.get("cpu_us_per_event_by_process") or {}
+    if "http" not in split:
+        return "–"
+    http = fmt_float(split["http"])
+    return f"{http} / {fmt_float(split['writer'])}" if "writer" in split else http
+
+
 def _row(cells: list[str]) -> str:
     return "| " + " | ".join(cells) + " |"
 
@@ -194,7 +204,7 @@ def results_table(run: dict[str, Any]) -> str:
         if w.get("status") != "ok":
             note = w.get("note", "")
             lines.append(
-                _row([w["name"], "–", f"**{w.get('status')}**{': ' + note if note else ''}"] + [""] * 12)
+                _row([w["name"], "–", f"**{w.get('status')}**{': ' + note if note else ''}"] + [""] * 13)
             )
             continue
         for p in w.get("points", []):
@@ -217,6 +227,7 @@ def results_table(run: dict[str, Any]) -> str:
                         fmt_ms(lat.get("p99_ms")),
                         fmt_ms(lat.get("max_ms")),
                         fmt_float(m.get("cpu_us_per_event")),
+                        by_process(m),
                         fmt_float(m.get("cpu_cores"), 2),
                         fmt_float(m.get("peak_rss_mb"), 0),
                         fmt_int(b.get("requests_per_s")),
@@ -283,7 +294,7 @@ def render_markdown(run: dict[str, Any]) -> str:
         "events/s counts stored events (a transaction stores 6; a read returns its events). × bare = tracktion "
         "req/s ÷ bare ASGI req/s with the same body and connections. × storage = tracktion events/s ÷ the raw "
         "insert rate of the matching storage ceiling (1 row/txn for single requests, 1000 rows/txn for batches). "
-        "CPU µs/event = server CPU (user + system, all threads of the server and its SQLite writer process) ÷ events; server CPU = cores the server "
+        "CPU µs/event = server CPU (user + system, all threads of the server and its SQLite writer process) ÷ events, and split by process (http = the server process: event loop, reads, executors; writer = the SQLite writer process), from the per-thread /proc figures; server CPU = cores the server "
         "used on average; other CPU = cores used meanwhile by anything but the server and the load generator "
         "(other processes, steal); CPU wait = cores' worth of time the server's threads were runnable but waiting "
         "for a CPU (schedstat). Other CPU above ~0.25 or CPU wait above ~0.2: the point is disturbed.",

@@ -40,6 +40,7 @@ class Options:
     read_limit: int = 100
     pool: int = 1_000
     ceiling_s: float = 5.0
+    ceiling_preload: int = 0  # SQLite: rows stored before the ceilings are measured (issue 23: 1,000,000)
     load_generator: str = "auto"
     bare: bool = True
     out_dir: Path = ROOT / "bench" / "results"
@@ -63,6 +64,7 @@ class Options:
             "read_limit": self.read_limit,
             "pool": self.pool,
             "ceiling_s": self.ceiling_s,
+            "ceiling_preload": self.ceiling_preload,
             "load_generator": self.load_generator,
             "bare": self.bare,
             "profile": self.profile,
@@ -94,6 +96,9 @@ def measure(
     out = summarize(result, server_cpu, procstat.tree_peak_rss_mb(pid), reset, events_per_request)
     # Which thread the CPU went to (event loop, writer, readers), and how long each waited for a CPU.
     out["threads"] = procstat.thread_deltas(threads_before, threads_after, result.duration_s)
+    out["cpu_us_per_event_by_process"] = per_process_us(
+        out["threads"], result.duration_s, result.ok_requests * events_per_request
+    )
     out["loadgen_cpu_cores"] = round(gen_cpu / result.duration_s, 3) if result.duration_s > 0 else None
     if machine_before is not None and machine_after is not None and result.duration_s > 0:
         # Whatever else ran on the machine meanwhile (other processes, the hypervisor): noise to report.
@@ -102,6 +107,19 @@ def measure(
         out["steal_cpu_cores"] = round(
             (machine_after.steal_s - machine_before.steal_s) / result.duration_s, 3
         )
+    return out
+
+
+def per_process_us(threads: dict[str, dict[str, float]], seconds: float, events: int) -> dict[str, float]:
+    """CPU µs per stored event of each process (issue 23): `http` = the server process (event loop, reads,
+    executors; the writer thread too with `--sqlite-writer thread`), `writer` = the SQLite writer process."""
+    if not events or seconds <= 0:
+        return {}
+    writer = threads.get("writer process", {}).get("cpu_cores", 0.0)
+    total = sum(t.get("cpu_cores", 0.0) for t in threads.values())
+    out = {"http": round((total - writer) * seconds / events * 1e6, 2)}
+    if "writer process" in threads:
+        out["writer"] = round(writer * seconds / events * 1e6, 2)
     return out
 
 
@@ -292,7 +310,7 @@ class BackendRun:
         """Measured at the start and at the end of the run: disk latency drifts, the ratio uses the mean."""
         log(f"{self.backend}: storage ceilings at the {when} ({self.opts.ceiling_s:g} s each)")
         if self.backend == "sqlite":
-            found = sqlite_ceilings(self.scratch, self.opts.ceiling_s)
+            found = sqlite_ceilings(self.scratch, self.opts.ceiling_s, self.opts.ceiling_preload)
         else:
             assert self.database_url is not None
             name = f"tracktion_bench_{os.getpid()}_ceiling"

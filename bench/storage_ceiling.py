@@ -21,13 +21,24 @@ from typing import Any
 
 import msgspec
 
+from tracktion.domain.event_ids import time_ordered_uuid, uuid_bytes
 from tracktion.storage.sqlite_backend import WRITER_PRAGMAS, migrate
 from tracktion.storage.sqlite_checkpoint import Checkpointer
 
-EVENT_INSERT = (
-    "INSERT INTO events (workspace_id, uuid, client_id, action, label, time_ms, params, endpoint, kind)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+EVENT_COLUMNS = (
+    "workspace_id, uuid, client_id, action, label, time_ms, params, endpoint, kind,"
+    " created_ms, ip, modified_by, client_uuid, sent_time"
 )
+EVENT_INSERT = f"INSERT INTO events ({EVENT_COLUMNS}) VALUES ({', '.join(['?'] * 14)})"
+# The §7.2 origin columns of a row (`tracktion.storage.event_params`): receive time, ip, a workspace key's id
+# (16 bytes), the profile's primary uuid (NULL), `time` sent as stored ('').
+KEY_ID = uuidlib.UUID("8d3c1c1e-9b0e-4d8e-8f5e-2f3a4b5c6d7e").bytes
+
+
+def origin(now_ms: int) -> tuple[Any, ...]:
+    return (now_ms, "127.0.0.1", KEY_ID, None, "")
+
+
 BATCH_ROWS = 1000
 
 
@@ -51,8 +62,8 @@ class Ceiling:
 
 
 def stored_params(client_id: int, time_ms: int) -> dict[str, Any]:
-    """What tracktion stores for one custom workload event: caller params plus the system params (§7)."""
-    event_id = str(uuidlib.uuid4())
+    """What tracktion stores in `params` for one custom workload event: the caller's params (the §7.2 system
+    params are rebuilt when read since issue 23, from the row's columns and `origin`)."""
     return {
         "url": "https://shop.example.org/products/0-1",
         "title": "Blue ceramic mug, 350 ml",
@@ -61,39 +72,31 @@ def stored_params(client_id: int, time_ms: int) -> dict[str, Any]:
         "device": {"type": "desktop", "os": "Linux", "browser": "Firefox"},
         "cartValue": 42.5,
         "loggedIn": True,
-        "eventUUID": event_id,
-        "time": time_ms,
-        "eventCreateTime": "2026-01-01T00:00:00.000Z",
-        "clientId": client_id,
-        "uuid": str(uuidlib.uuid4()),
-        "businessProfileId": 1,
-        "ip": "127.0.0.1",
-        "modifiedBy": {
-            "businessProfileApiKey": "8d3c1c1e-9b0e-4d8e-8f5e-2f3a4b5c6d7e",
-            "clientApiKey": None,
-            "clientId": None,
-            "userId": None,
-        },
-        "snr-original-time": "2026-01-01T00:00:00.000Z",
     }
 
 
-def _row_values(params_blob: bytes, time_ms: int, uuid_bytes: bytes) -> tuple[Any, ...]:
+def _row_values(
+    params_blob: bytes, time_ms: int, uuid: bytes, client_id: int = 7_000_000_001
+) -> tuple[Any, ...]:
     return (
         1,
-        uuid_bytes,
-        7_000_000_001,
+        uuid,
+        client_id,
         "page.visit",
         "Page visited",
         time_ms,
         params_blob,
         "/v4/events/custom",
         "custom",
+        *origin(time_ms),
     )
 
 
 # -- SQLite ---------------------------------------------------------------------------------------------
-def sqlite_ceilings(work_dir: Path, seconds: float) -> list[Ceiling]:
+def sqlite_ceilings(work_dir: Path, seconds: float, preload_rows: int = 0) -> list[Ceiling]:
+    """`preload_rows` > 0 (issue 23's batch target): that many rows are stored first (time-ordered v7
+    UUIDs, as tracktion gives unsalted events, `synchronous=OFF`, checkpointed), and the measured rows
+    get time-ordered UUIDs too; 0: an empty table and random UUIDs, as the issue 7 runs measured."""
     path = work_dir / "ceiling.db"
     conn = sqlite3.connect(path, isolation_level=None)
     try:
@@ -103,12 +106,21 @@ def sqlite_ceilings(work_dir: Path, seconds: float) -> list[Ceiling]:
         for pragma in WRITER_PRAGMAS:
             conn.execute(pragma)
         migrate(conn)
+        if preload_rows:
+            _sqlite_preload(conn, preload_rows)
         checkpointer = Checkpointer(lambda: sqlite3.connect(path, isolation_level=None))
         checkpointer.start()
         blob = msgspec.json.encode(stored_params(7_000_000_001, int(time.time() * 1000)))
         now_ms = int(time.time() * 1000)
         try:
-            out = [_sqlite_single(conn, blob, now_ms, seconds), _sqlite_batch(conn, blob, now_ms, seconds)]
+            ids = _ordered_ids if preload_rows else os.urandom
+            out = [
+                _sqlite_single(conn, blob, now_ms, seconds, ids),
+                _sqlite_batch(conn, blob, now_ms, seconds, ids),
+            ]
+            if preload_rows:
+                for c in out:
+                    c.method += f", {preload_rows:,} rows preloaded, UUIDv7"
         finally:
             checkpointer.stop()
     finally:
@@ -118,13 +130,45 @@ def sqlite_ceilings(work_dir: Path, seconds: float) -> list[Ceiling]:
     return out
 
 
-def _sqlite_single(conn: sqlite3.Connection, blob: bytes, now_ms: int, seconds: float) -> Ceiling:
+def _ordered_ids(n: int) -> bytes:
+    """`n // 16` time-ordered UUIDs (tracktion's own v7 generator), as one bytes object like os.urandom's."""
+    return b"".join(uuid_bytes(time_ordered_uuid(int(time.time() * 1000))) for _ in range(n // 16))
+
+
+def _sqlite_preload(conn: sqlite3.Connection, rows: int) -> None:
+    blob = msgspec.json.encode(stored_params(7_000_000_001, int(time.time() * 1000)))
+    conn.execute("PRAGMA synchronous = OFF")
+    now_ms = int(time.time() * 1000) - rows
+    done = 0
+    while done < rows:
+        n = min(50_000, rows - done)
+        ids = _ordered_ids(16 * n)
+        conn.execute("BEGIN IMMEDIATE")
+        conn.executemany(
+            EVENT_INSERT,
+            [
+                _row_values(
+                    blob, now_ms + done + i, ids[16 * i : 16 * i + 16], 7_000_000_001 + (done + i) % 10_000
+                )
+                for i in range(n)
+            ],
+        )
+        conn.execute("COMMIT")
+        done += n
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    for pragma in WRITER_PRAGMAS:  # synchronous=FULL again for what is measured
+        conn.execute(pragma)
+
+
+def _sqlite_single(
+    conn: sqlite3.Connection, blob: bytes, now_ms: int, seconds: float, random: Any = os.urandom
+) -> Ceiling:
     rows = 0
     start = time.perf_counter()
     deadline = start + seconds
     while True:
         conn.execute("BEGIN IMMEDIATE")
-        conn.execute(EVENT_INSERT, _row_values(blob, now_ms + rows, os.urandom(16)))
+        conn.execute(EVENT_INSERT, _row_values(blob, now_ms + rows, random(16)))
         conn.execute("COMMIT")
         rows += 1
         if time.perf_counter() >= deadline:
@@ -132,12 +176,14 @@ def _sqlite_single(conn: sqlite3.Connection, blob: bytes, now_ms: int, seconds: 
     return Ceiling("sqlite", "single", "INSERT, WAL + synchronous=FULL", 1, rows, time.perf_counter() - start)
 
 
-def _sqlite_batch(conn: sqlite3.Connection, blob: bytes, now_ms: int, seconds: float) -> Ceiling:
+def _sqlite_batch(
+    conn: sqlite3.Connection, blob: bytes, now_ms: int, seconds: float, random: Any = os.urandom
+) -> Ceiling:
     rows = 0
     start = time.perf_counter()
     deadline = start + seconds
     while True:
-        ids = os.urandom(16 * BATCH_ROWS)
+        ids = random(16 * BATCH_ROWS)
         batch = [_row_values(blob, now_ms + rows + i, ids[16 * i : 16 * i + 16]) for i in range(BATCH_ROWS)]
         conn.execute("BEGIN IMMEDIATE")
         conn.executemany(EVENT_INSERT, batch)
@@ -156,7 +202,7 @@ def _sqlite_batch(conn: sqlite3.Connection, blob: bytes, now_ms: int, seconds: f
 
 
 # -- PostgreSQL -----------------------------------------------------------------------------------------
-_PG_COLUMNS = "workspace_id, uuid, client_id, action, label, time_ms, params, endpoint, kind"
+_PG_COLUMNS = EVENT_COLUMNS
 
 
 def postgres_info(url: str) -> dict[str, Any]:
@@ -195,12 +241,13 @@ def postgres_ceilings(url: str, seconds: float) -> list[Ceiling]:
                 workspace_id bigint NOT NULL, seq bigint NOT NULL DEFAULT nextval('{schema}.seq'),
                 uuid uuid NOT NULL, client_id bigint NOT NULL, action text NOT NULL, label json NOT NULL,
                 time_ms bigint NOT NULL, params json NOT NULL, endpoint text NOT NULL, kind text NOT NULL,
+                created_ms bigint, ip text, modified_by bytea, client_uuid text, sent_time text,
                 PRIMARY KEY (workspace_id, seq), UNIQUE (workspace_id, uuid))"""
         )
         conn.execute(f"CREATE INDEX ON {table} (workspace_id, client_id, time_ms, seq)")
         conn.execute(f"CREATE INDEX ON {table} (workspace_id, time_ms, seq)")
         conn.commit()
-        insert = f"INSERT INTO {table} ({_PG_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
+        insert = f"INSERT INTO {table} ({_PG_COLUMNS}) VALUES ({', '.join(['%s'] * 14)})"
 
         def rows(n: int, base: int) -> list[tuple[Any, ...]]:
             return [
@@ -214,6 +261,7 @@ def postgres_ceilings(url: str, seconds: float) -> list[Ceiling]:
                     blob,
                     "/v4/events/custom",
                     "custom",
+                    *origin(now_ms),
                 )
                 for i in range(n)
             ]

@@ -12,7 +12,16 @@ from bench import workloads
 from bench.loadgen import parse_wrk_output, parse_wrk_text, render
 from bench.procstat import CLOCK_TICKS, parse_proc_stat, parse_stat, parse_status_kb
 from bench.profiling import summarize_collapsed
-from bench.report import FAIL, NOT_MEASURED, PASS, evaluate_targets, render_markdown, results_table
+from bench.report import (
+    FAIL,
+    NOT_MEASURED,
+    PASS,
+    by_process,
+    evaluate_targets,
+    render_markdown,
+    results_table,
+)
+from bench.runner import per_process_us
 from bench.stats import latency_summary, median_index, percentile
 
 WRK_TEXT = """\
@@ -270,3 +279,28 @@ def test_smoke_run(tmp_path: Path) -> None:
     assert point["tracktion"]["requests"] > 0 and point["bare"]["requests"] > 0
     assert {t["id"] for t in run["targets"]} == {"custom", "batch1000", "transaction", "read", "memory"}
     assert (out / json_file.name.replace(".json", ".md")).read_text().startswith("# tracktion benchmark")
+
+
+def test_cpu_per_event_is_split_by_process() -> None:
+    threads = {
+        "main": {"cpu_cores": 0.5, "runq_wait_cores": 0.1},
+        "other threads": {"cpu_cores": 0.1, "runq_wait_cores": 0.0},
+        "writer process": {"cpu_cores": 0.4, "runq_wait_cores": 0.0},
+    }
+    split = per_process_us(threads, 10.0, 100_000)  # 10 s, 100k events: 1 core = 100 µs per event
+    assert split == {"http": 60.0, "writer": 40.0}
+    assert per_process_us({"main": {"cpu_cores": 0.5}}, 10.0, 100_000) == {"http": 50.0}
+    assert per_process_us(threads, 10.0, 0) == {}
+    assert by_process({"cpu_us_per_event_by_process": split}) == "60.0 / 40.0"
+    assert by_process({}) == "–"
+
+
+def test_sqlite_ceiling_with_preloaded_rows(tmp_path: Path) -> None:
+    from bench.storage_ceiling import sqlite_ceilings
+
+    plain = sqlite_ceilings(tmp_path, 0.05)
+    preloaded = sqlite_ceilings(tmp_path, 0.05, preload_rows=3_000)
+    assert [c.kind for c in preloaded] == ["single", "batch"] and all(c.rows > 0 for c in preloaded)
+    assert all("3,000 rows preloaded, UUIDv7" in c.method for c in preloaded)
+    assert not any("preloaded" in c.method for c in plain)
+    assert not list(tmp_path.iterdir())  # the ceiling's file is gone

@@ -353,7 +353,11 @@ def test_any_sequence_of_items_keeps_identity_invariants(clients: list[dict[str,
         profile = tx.profiles[row.client_id]
         assert owns(tx, profile, c)
         sent = c.get("uuid")
+        # The row keeps the uuid param only when it is not the profile's primary uuid (§7.2, issue 23).
+        assert row.origin is not None
+        uuid_param = row.origin.uuid or profile.primary_uuid
         if sent is not None and tx.owner_of(sent) == profile.client_id:
-            assert row.params["uuid"] == sent
+            assert uuid_param == sent
         else:
-            assert row.params["uuid"] == profile.primary_uuid
+            assert uuid_param == profile.primary_uuid
+        assert row.origin.uuid != profile.primary_uuid

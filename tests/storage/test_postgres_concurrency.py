@@ -209,8 +209,11 @@ async def test_nodes_share_one_consistent_store(cluster: tuple[str, list[Node]])
         assert mismatched == (0,)
         # each lone uuid: one profile, one salted event on it
         lone = q(
+            # The event's `uuid` param (§7.2): its own column, or its profile's primary uuid (issue 23).
             "SELECT u.uuid, count(e.*), bool_and(e.client_id = u.client_id) FROM profile_uuids u"
-            " JOIN events e ON e.workspace_id = u.workspace_id AND (e.params->>'uuid')::uuid = u.uuid"
+            " JOIN events e ON e.workspace_id = u.workspace_id AND COALESCE(e.client_uuid::uuid,"
+            " (SELECT p.primary_uuid FROM profiles p WHERE p.workspace_id = e.workspace_id"
+            " AND p.client_id = e.client_id)) = u.uuid"
             " WHERE e.action = 'lone.seen' GROUP BY 1"
         ).fetchall()
         assert len(lone) == LONE and all(n == 1 and same for _, n, same in lone), lone

@@ -16,6 +16,7 @@ from tracktion.domain.event_ids import uuid_bytes
 from tracktion.domain.models import ClientRef, EventRow
 from tracktion.domain.ports import EventQuery
 from tracktion.errors import StorageUnavailable, ValidationFailed
+from tracktion.storage.event_params import NO_ORIGIN
 from tracktion.storage.sqlite import SQLiteStore
 from tracktion.storage.sqlite_backend import SQLiteBackend
 from tracktion.storage.sqlite_tx import apply_request
@@ -221,7 +222,9 @@ def test_multi_row_inserts_keep_every_row_in_order(tmp_path: Path, n: int) -> No
 
     conn = sqlite3.connect(tmp_path / "w.db", isolation_level=None)
     migrate(conn)
-    rows = [(1, i.to_bytes(16, "big"), 7, "a", f"l{i}", i, b"{}", "/x", "custom") for i in range(n)]
+    rows = [
+        (1, i.to_bytes(16, "big"), 7, "a", f"l{i}", i, b"{}", "/x", "custom", *NO_ORIGIN) for i in range(n)
+    ]
     insert_events(conn, rows)
     assert [r[0] for r in conn.execute("SELECT label FROM events ORDER BY seq")] == [
         f"l{i}" for i in range(n)
@@ -237,7 +240,7 @@ def test_a_row_that_breaks_a_constraint_fails_the_insert(tmp_path: Path) -> None
 
     conn = sqlite3.connect(tmp_path / "w.db", isolation_level=None)
     migrate(conn)
-    rows = [(1, bytes(16), 7, "a", "l", 1, b"{}", "/x", "custom")] * 2
+    rows = [(1, bytes(16), 7, "a", "l", 1, b"{}", "/x", "custom", *NO_ORIGIN)] * 2
     conn.execute("BEGIN")
     with pytest.raises(sqlite3.IntegrityError):
         insert_events(conn, rows)

@@ -21,6 +21,7 @@ from tracktion.domain.models import (
     EventIn,
     EventRow,
     ItemOutcome,
+    Origin,
     Profile,
     ProfileIn,
     QuarantineRecord,
@@ -31,7 +32,7 @@ from tracktion.domain.models import (
     WriteStats,
 )
 from tracktion.domain.ports import WriteTx
-from tracktion.domain.timefmt import format_ms
+from tracktion.domain.system_params import modified_by
 from tracktion.errors import ErrorEntry, ProfileMismatch, TracktionError, ValidationFailed, rejected
 
 BATCH_REJECTED = "batch rejected"
@@ -158,6 +159,7 @@ def _store_event(
         event_id,
         profile.client_id,
         uuid_param,
+        profile.primary_uuid,
         event.action,
         event.label,
         event.time_ms,
@@ -192,6 +194,7 @@ def _store_transaction(
             derived.uuid,
             profile.client_id,
             uuid_param,
+            profile.primary_uuid,
             derived.action,
             derived.label,
             transaction.time_ms,
@@ -222,6 +225,7 @@ def _store_row(
     event_id: str,
     client_id: int,
     uuid_param: str,
+    primary_uuid: str,
     action: str,
     label: str,
     time_ms: int,
@@ -230,23 +234,15 @@ def _store_row(
     original_time: str | None,
     salted: bool,
 ) -> None:
-    """Inject the §7.2 system params (overwriting caller values) and upsert the row."""
-    caller_params = params
-    params = params.copy()
-    cred = req.credential
-    params["eventUUID"] = event_id
-    params["time"] = time_ms
-    params["eventCreateTime"] = _created_text(req.received_ms)
-    params["clientId"] = client_id
-    params["uuid"] = uuid_param
-    params["businessProfileId"] = req.workspace_id
-    params["ip"] = req.ip
-    params["modifiedBy"] = _modified_by(cred)
-    if original_time is not None:
-        params["snr-original-time"] = original_time
-    row = EventRow(req.workspace_id, event_id, client_id, action, label, time_ms, params, req.endpoint, kind)
+    """Upsert the row: the caller's params and what the §7.2 system params are rebuilt from when read
+    (`tracktion.domain.system_params`); server-owned caller keys were dropped at the edge."""
+    uuid = None if uuid_param == primary_uuid else uuid_param
+    origin = Origin(req.received_ms, req.ip, _modified_by(req.credential), uuid, original_time)
+    row = EventRow(
+        req.workspace_id, event_id, client_id, action, label, time_ms, params, req.endpoint, kind, 0, origin
+    )
     inserted = tx.upsert_event(row, salted=salted)
-    applied.definitions.observe(action, kind, caller_params, req.received_ms, inserted)
+    applied.definitions.observe(action, kind, params, req.received_ms, inserted)
     if inserted:
         applied.stats.inserted_by_kind[kind] = applied.stats.inserted_by_kind.get(kind, 0) + 1
     else:
@@ -256,32 +252,16 @@ def _store_row(
 
 # One value per request (or per run of requests) instead of one per stored row: the last answer is kept.
 # A tuple is swapped in whole, so a reader on another thread never sees half of an update.
-_last_created: tuple[int, str] = (-1, "")
 _last_modified_by: tuple[Credential | None, dict[str, Any]] = (None, {})
 
 
-def _created_text(received_ms: int) -> str:
-    global _last_created
-    last = _last_created
-    if last[0] == received_ms:
-        return last[1]
-    text = format_ms(received_ms)
-    _last_created = (received_ms, text)
-    return text
-
-
 def _modified_by(cred: Credential) -> dict[str, Any]:
-    """§7.2 `modifiedBy`. Rows share the dict: params are encoded when stored and never changed in place."""
+    """§7.2 `modifiedBy`, shared by the rows of a request (never changed in place)."""
     global _last_modified_by
     last = _last_modified_by
     if last[0] is cred:
         return last[1]
-    value = {
-        "businessProfileApiKey": cred.key_id if cred.kind == "workspace" else None,
-        "clientApiKey": cred.key_id if cred.kind == "profile" else None,
-        "clientId": cred.client_id if cred.kind == "profile" else None,
-        "userId": None,
-    }
+    value = modified_by(cred)
     _last_modified_by = (cred, value)
     return value
 

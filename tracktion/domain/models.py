@@ -188,6 +188,17 @@ class Profile:
     email: str | None
 
 
+@dataclass(frozen=True, slots=True)
+class Origin:
+    """What an event's §7.2 system params hold beyond its row's columns (`tracktion.domain.system_params`)."""
+
+    created_ms: int  # the receive time: `eventCreateTime`
+    ip: str
+    modified_by: dict[str, Any]  # `modifiedBy`, see `modified_by`
+    uuid: str | None  # the `uuid` param when it is not the profile's primary uuid; None when it is
+    original_time: str | None  # `snr-original-time`: the `time` as sent, when sent
+
+
 @dataclass(slots=True)
 class EventRow:
     """A stored event (§7) as the storage layer writes and reads it."""
@@ -202,6 +213,9 @@ class EventRow:
     endpoint: str
     kind: str
     seq: int = 0
+    # Written: `params` are the caller's and `origin` the rest of §7.2; read back: `params` are all of them
+    # (the caller's, then the system params) and `origin` is None.
+    origin: Origin | None = None
 
 
 @dataclass(slots=True)

@@ -173,6 +173,11 @@ def format_ms(ms: int) -> str:
     return f"{_second(ms // 1000)}.{ms % 1000:03d}Z"
 
 
+def format_ms_whole(ms: int) -> str:
+    """Epoch ms → `YYYY-MM-DDTHH:MM:SSZ` (no milliseconds)."""
+    return f"{_second(ms // 1000)}Z"
+
+
 @lru_cache(maxsize=65_536)
 def _second(seconds: int) -> str:
     # Reads format every event's time and every write its receive time; events cluster in time, so the

@@ -25,6 +25,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from tracktion.domain.stats import DAY_MS, HOUR_MS, MINUTE_MS
+from tracktion.storage.event_params import kind_value
 
 WIDTHS = (MINUTE_MS, HOUR_MS, DAY_MS)
 
@@ -140,7 +141,8 @@ def subtract(pending: PendingCounts, table: str, rows: Iterable[tuple[Any, ...]]
     """Count the rows a deletion removes (from `deleted_*_sql`) as negative deltas of the running job."""
     if table == "events":
         for ws, minute, action, kind, n in rows:
-            pending.event(ws, minute, action, kind, -n)
+            # Stored as its one-letter code since 0011 (`event_params.KIND_CODES`); counted by name.
+            pending.event(ws, minute, action, kind_value(kind), -n)
     else:
         for ws, minute, reason, n in rows:
             pending.record(ws, minute, reason, -n)
@@ -174,14 +176,17 @@ def backfill_sql(received_minute: str) -> list[str]:
     return out
 
 
-# The minute of an event's receive time, from the stored row (`eventCreateTime`, §7.2, written by
-# `tracktion.domain.ingest` into every row's params); the occurrence time's minute for a row without one. If
-# the receive time ever gets a column of its own, these two expressions are what changes.
-SQLITE_RECEIVED_MINUTE = (
+# The minute of an event's receive time, from the stored row. Rows written since migration 0011 have it in
+# `created_ms` (`storage.event_params`); older rows in their params' `eventCreateTime` (§7.2); the
+# occurrence time's minute for a row without either. The migration that backfills the counters (0010) runs
+# before `created_ms` exists, so it reads the params alone (`*_RECEIVED_MINUTE_IN_PARAMS`).
+SQLITE_RECEIVED_MINUTE_IN_PARAMS = (
     "COALESCE(CAST(strftime('%s', substr(json_extract(CAST(params AS TEXT), '$.eventCreateTime'), 1, 16))"
     " AS INTEGER) * 1000, time_ms / 60000 * 60000)"
 )
-POSTGRES_RECEIVED_MINUTE = (
+POSTGRES_RECEIVED_MINUTE_IN_PARAMS = (
     "COALESCE((floor(extract(epoch FROM (params->>'eventCreateTime')::timestamptz) / 60) * 60000)::bigint,"
     " time_ms / 60000 * 60000)"
 )
+SQLITE_RECEIVED_MINUTE = f"COALESCE(created_ms / 60000 * 60000, {SQLITE_RECEIVED_MINUTE_IN_PARAMS})"
+POSTGRES_RECEIVED_MINUTE = f"COALESCE(created_ms / 60000 * 60000, {POSTGRES_RECEIVED_MINUTE_IN_PARAMS})"

@@ -8,6 +8,7 @@ from typing import Any
 
 from tracktion.domain.ports import EventQuery, QuarantineQuery
 from tracktion.storage.dialect import Dialect
+from tracktion.storage.event_params import endpoint_code
 
 
 def event_page(query: EventQuery, d: Dialect) -> tuple[str, list[Any]]:
@@ -28,8 +29,9 @@ def event_page(query: EventQuery, d: Dialect) -> tuple[str, list[Any]]:
             params.extend(values_params)
     _range(where, params, mark, "e.time_ms", query.from_ms, query.to_ms)
     if query.endpoint is not None:
-        where.append(f"e.endpoint = {mark}")
-        params.append(query.endpoint)
+        # Stored as its code since 0011, as the text before (`event_params.ENDPOINT_CODES`).
+        where.append(f"e.endpoint IN ({mark}, {mark})")
+        params += [query.endpoint, endpoint_code(query.endpoint)]
     if query.order == "seq":  # by arrival (docs/api.md §13.2 `order=seq`): the primary key's order
         if query.after is not None:
             where.append(f"e.seq < {mark}")

@@ -29,6 +29,7 @@ from tracktion.domain.ports import EventQuery, StoredEvent, TimelineEvent, Write
 from tracktion.errors import StorageUnavailable
 from tracktion.storage.counters import POSTGRES_RECEIVED_MINUTE, PendingCounts
 from tracktion.storage.dialect import Dialect, as_is
+from tracktion.storage.event_params import ORIGIN_COLS, full_params_json
 from tracktion.storage.filters import event_page
 from tracktion.storage.postgres_backend import MAX_COMMIT_JOBS, PostgresBackend, ReadPool, conninfo
 from tracktion.storage.postgres_tx import PostgresTx, RequestJob, json_value, run_unit
@@ -227,13 +228,18 @@ class PostgresStore(SQLStore[PostgresTx]):
         # was tried: its extra sort of the wide rows made it slower than this.)
         sql = (
             "SELECT e.uuid::text, e.time_ms, e.action, e.label::text, e.params::text, p.workspace_id,"
-            f" p.client_id, p.primary_uuid::text, p.custom_id, p.email{EVENT_FROM}{page}"
+            f" p.client_id, p.primary_uuid::text, p.custom_id, p.email, {ORIGIN_COLS}{EVENT_FROM}{page}"
         )
         rows = await self._read(sql, params)
         if not rows:
             found = await self.profile(query.workspace_id, query.client_ids[0])
             return (found, []) if found is not None else None
-        return Profile(*rows[0][5:]), [(r[0], r[1], r[2], json_value(r[3]), r[4]) for r in rows]
+        profile = Profile(*rows[0][5:10])
+        ws, cid, primary = profile.workspace_id, profile.client_id, profile.primary_uuid
+        return profile, [
+            (r[0], r[1], r[2], json_value(r[3]), full_params_json(r[4], r[0], r[1], cid, ws, primary, r[10:]))
+            for r in rows
+        ]
 
     async def _horizon(self) -> tuple[int, int]:
         """The highest event and quarantine seq below which every row is final.

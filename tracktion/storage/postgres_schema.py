@@ -39,7 +39,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from tracktion.storage.counters import POSTGRES_RECEIVED_MINUTE, backfill_sql
+from tracktion.storage.counters import POSTGRES_RECEIVED_MINUTE_IN_PARAMS, backfill_sql
 from tracktion.storage.identifier_trim import migration_step
 
 # A step is an SQL statement, or a function of the connection for data migrations SQL alone cannot express.
@@ -317,7 +317,7 @@ MIGRATIONS: list[tuple[str, list[Step]]] = [
                 reason text NOT NULL,
                 n bigint NOT NULL,
                 PRIMARY KEY (workspace_id, width, bucket_ms, reason))""",
-            *backfill_sql(POSTGRES_RECEIVED_MINUTE),
+            *backfill_sql(POSTGRES_RECEIVED_MINUTE_IN_PARAMS),
             # `GET /-/api/profiles?prefix=` (docs/api.md §13.6b) compares bytewise (`COLLATE "C"`), which the
             # identifier indexes of 0001 (the database's collation) cannot serve.
             'CREATE INDEX profiles_by_custom_id_c ON profiles (workspace_id, custom_id COLLATE "C")'
@@ -326,7 +326,18 @@ MIGRATIONS: list[tuple[str, list[Step]]] = [
             " WHERE email_lower IS NOT NULL",
         ],
     ),
+    (
+        # docs/api.md §7.2, issue 23: a row keeps its caller's params; the system params are rebuilt when read
+        # from the row's columns and these five (`storage.event_params`). Rows written before keep their full
+        # params and `created_ms` NULL, and read the same: adding nullable columns rewrites nothing.
+        "0011_event_origin",
+        [
+            "ALTER TABLE events ADD COLUMN created_ms bigint, ADD COLUMN ip text, ADD COLUMN modified_by bytea,"
+            " ADD COLUMN client_uuid text, ADD COLUMN sent_time text",
+        ],
+    ),
 ]
+
 
 # Tables that are not keyed by workspace_id, and why (enforced by tests/storage/test_schema_citus.py).
 GLOBAL_TABLES: dict[str, str] = {

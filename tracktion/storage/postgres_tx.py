@@ -41,6 +41,7 @@ from tracktion.domain.ingest import Applied, apply_write
 from tracktion.domain.models import EventRow, Profile, QuarantineRecord, WriteRequest, WriteResult
 from tracktion.storage import counters
 from tracktion.storage.counters import POSTGRES_RECEIVED_MINUTE, PendingCounts
+from tracktion.storage.event_params import endpoint_code, kind_code, origin_columns
 
 _encode = msgspec.json.encode
 _decode = msgspec.json.decode
@@ -54,7 +55,10 @@ JOB_SAVEPOINT = "job"
 MAX_ATTEMPTS = 8
 
 _PROFILE_COLS = "workspace_id, client_id, primary_uuid::text, custom_id, email"
-_EVENT_COLS = "workspace_id, uuid, client_id, action, label, time_ms, params, endpoint, kind"
+_EVENT_COLS = (
+    "workspace_id, uuid, client_id, action, label, time_ms, params, endpoint, kind,"
+    " created_ms, ip, modified_by, client_uuid, sent_time"  # the §7.2 origin: `storage.event_params`
+)
 _QUARANTINE_COLS = (
     "workspace_id, id, received_ms, request_id, method, endpoint, item_index, reason, status, errors,"
     " credential, item, body, body_truncated"
@@ -333,8 +337,9 @@ class PostgresTx:
             json_text(row.label),
             row.time_ms,
             json_text(row.params),
-            row.endpoint,
-            row.kind,
+            endpoint_code(row.endpoint),
+            kind_code(row.kind),
+            *origin_columns(row),
         )
         if not salted:
             # v4 UUIDs never collide: no lookup; the job's rows go out in one COPY at the end.
@@ -348,12 +353,14 @@ class PostgresTx:
             f"SELECT {POSTGRES_RECEIVED_MINUTE} FROM events WHERE workspace_id = %s AND uuid = %s FOR UPDATE",
             values[:2],
         ).fetchone()
-        # Overwrite in place (§3.7): label, params and endpoint replaced, a new seq; uuid, action,
-        # client and time stay. `xmax = 0` holds only for a freshly inserted row version.
+        # Overwrite in place (§3.7): label, params (with their origin) and endpoint replaced, a new seq;
+        # uuid, action, client and time stay. `xmax = 0` holds only for a freshly inserted row version.
         result = self.cur.execute(
-            f"INSERT INTO events ({_EVENT_COLS}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
+            f"INSERT INTO events ({_EVENT_COLS}) VALUES ({', '.join(['%s'] * len(values))})"
             " ON CONFLICT (workspace_id, uuid) DO UPDATE SET seq = excluded.seq, label = excluded.label,"
-            " params = excluded.params, endpoint = excluded.endpoint"
+            " params = excluded.params, endpoint = excluded.endpoint, created_ms = excluded.created_ms,"
+            " ip = excluded.ip, modified_by = excluded.modified_by, client_uuid = excluded.client_uuid,"
+            " sent_time = excluded.sent_time"
             " RETURNING (xmax = 0) AS inserted",
             values,
         ).fetchone()

@@ -28,6 +28,7 @@ from tracktion.domain.ports import (
 from tracktion.errors import ErrorEntry
 from tracktion.storage import counters
 from tracktion.storage.dialect import Dialect
+from tracktion.storage.event_params import ORIGIN_COLS, endpoint_value, full_params, kind_value
 from tracktion.storage.filters import definition_filters, event_page, profile_filters, quarantine_filters
 from tracktion.storage.lifecycle_sql import LifecycleSQL
 from tracktion.storage.relay_store import RelaySQL
@@ -87,7 +88,8 @@ class SQLStore(LifecycleSQL[TxT], RelaySQL[TxT], ABC, Generic[TxT]):
         # The shared statements' column lists, spelt once for the dialect.
         self._event_cols = (
             f"e.seq, e.workspace_id, {t('e.uuid')}, e.client_id, e.action, {t('e.label')}, e.time_ms,"
-            f" {t('e.params')}, e.endpoint, e.kind, p.custom_id, p.email"
+            f" {t('e.params')}, e.endpoint, e.kind, p.custom_id, p.email, {t('p.primary_uuid')},"
+            f" {ORIGIN_COLS}"
         )
         self._quarantine_cols = (
             "seq, workspace_id, id, received_ms, request_id, method, endpoint, item_index, reason, status,"
@@ -132,16 +134,17 @@ class SQLStore(LifecycleSQL[TxT], RelaySQL[TxT], ABC, Generic[TxT]):
     # -- rows ------------------------------------------------------------------------------------
     def _stored_event(self, r: tuple[Any, ...]) -> StoredEvent:
         d = self._d
+        uuid = d.event_uuid_text(r[2])
         row = EventRow(
             workspace_id=r[1],
-            uuid=d.event_uuid_text(r[2]),
+            uuid=uuid,
             client_id=r[3],
             action=r[4],
             label=d.free_text(r[5]),
             time_ms=r[6],
-            params=d.json(r[7]),
-            endpoint=r[8],
-            kind=r[9],
+            params=full_params(d.json(r[7]), uuid, r[6], r[3], r[1], r[12], r[13:18]),
+            endpoint=endpoint_value(r[8]),
+            kind=kind_value(r[9]),
             seq=r[0],
         )
         return StoredEvent(row, r[10], r[11])

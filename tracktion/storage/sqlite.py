@@ -24,6 +24,7 @@ from tracktion.domain.ports import EventQuery, TimelineEvent, WriteTx
 from tracktion.errors import TracktionError
 from tracktion.storage.counters import SQLITE_RECEIVED_MINUTE, PendingCounts
 from tracktion.storage.dialect import Dialect, as_is
+from tracktion.storage.event_params import ORIGIN_COLS, full_params_json
 from tracktion.storage.filters import event_page
 from tracktion.storage.sql_store import SQLStore
 from tracktion.storage.sqlite_backend import SQLiteBackend, connect
@@ -246,7 +247,7 @@ class SQLiteStore(SQLStore[SQLiteTx]):
         # No join: every event has the profile's customId and email, read once by the first statement. Plan
         # (EXPLAIN QUERY PLAN): SEARCH e USING INDEX events_by_client (workspace_id=? AND client_id=? AND
         # time_ms<?), no temp B-tree: the index is walked newest first and the scan stops at the limit.
-        sql = f"SELECT e.uuid, e.time_ms, e.action, e.label, e.params FROM events e{page}"
+        sql = f"SELECT e.uuid, e.time_ms, e.action, e.label, e.params, {ORIGIN_COLS} FROM events e{page}"
         key = (query.workspace_id, query.client_ids[0])
 
         def run() -> tuple[Profile, list[TimelineEvent]] | None:
@@ -256,7 +257,15 @@ class SQLiteStore(SQLStore[SQLiteTx]):
             if found is None:
                 return None
             rows = conn.execute(sql, params).fetchall()
-            return Profile(*found), [(uuid_text(u), t, a, text_read(lb), p) for u, t, a, lb, p in rows]
+            profile = Profile(*found)
+            ws, cid, primary = profile.workspace_id, profile.client_id, profile.primary_uuid
+            events: list[TimelineEvent] = []
+            for r in rows:
+                uuid, t = uuid_text(r[0]), r[1]
+                events.append(
+                    (uuid, t, r[2], text_read(r[3]), full_params_json(r[4], uuid, t, cid, ws, primary, r[5:]))
+                )
+            return profile, events
 
         return await asyncio.get_running_loop().run_in_executor(self._read_pool, run)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from tracktion.storage.counters import SQLITE_RECEIVED_MINUTE, backfill_sql
+from tracktion.storage.counters import SQLITE_RECEIVED_MINUTE_IN_PARAMS, backfill_sql
 from tracktion.storage.identifier_trim import migration_step
 
 # A step is an SQL statement, or a function of the connection for data migrations SQL alone cannot express.
@@ -324,7 +324,32 @@ MIGRATIONS: list[tuple[str, list[Step]]] = [
                 reason TEXT NOT NULL,
                 n INTEGER NOT NULL,
                 PRIMARY KEY (workspace_id, width, bucket_ms, reason)) WITHOUT ROWID""",
-            *backfill_sql(SQLITE_RECEIVED_MINUTE),
+            *backfill_sql(SQLITE_RECEIVED_MINUTE_IN_PARAMS),
+        ],
+    ),
+    (
+        # docs/api.md §7.2, issue 23: a row keeps its caller's params; the system params are rebuilt when read
+        # from the row's columns and these five (`storage.event_params`). Rows written before keep their full
+        # params and `created_ms` NULL, and read the same: adding columns rewrites nothing.
+        "0011_event_origin",
+        [
+            "ALTER TABLE events ADD COLUMN created_ms INTEGER",
+            "ALTER TABLE events ADD COLUMN ip TEXT",
+            "ALTER TABLE events ADD COLUMN modified_by BLOB",
+            "ALTER TABLE events ADD COLUMN client_uuid TEXT",
+            "ALTER TABLE events ADD COLUMN sent_time TEXT",
+        ],
+    ),
+    (
+        # Issue 23: an index entry ends with the rowid (= seq) anyway, so naming seq stored it twice (~3.7
+        # bytes per entry, two indexes). Without it the order and the plans are the same (EXPLAIN QUERY PLAN:
+        # no temp B-tree for `ORDER BY time_ms DESC, seq DESC`). Rebuilding them reads the table once.
+        "0012_event_indexes_by_rowid",
+        [
+            "DROP INDEX events_by_client",
+            "CREATE INDEX events_by_client ON events(workspace_id, client_id, time_ms)",
+            "DROP INDEX events_by_time",
+            "CREATE INDEX events_by_time ON events(workspace_id, time_ms)",
         ],
     ),
 ]

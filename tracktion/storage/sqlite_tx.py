@@ -14,6 +14,7 @@ from tracktion.domain.ingest import apply_write
 from tracktion.domain.models import EventRow, Profile, QuarantineRecord, WriteRequest, WriteResult
 from tracktion.storage import counters
 from tracktion.storage.counters import SQLITE_RECEIVED_MINUTE, PendingCounts
+from tracktion.storage.event_params import endpoint_code, kind_code, origin_columns
 
 FIRST_CLIENT_ID = 7_000_000_001
 JOB_SAVEPOINT = "job"  # opened around a writer job, lazily: at the job's first statement that writes
@@ -23,7 +24,11 @@ IDENTITY_CACHE_MAX = 200_000  # identifier → profile entries kept between comm
 # Queued rows cannot break a constraint (v4 and derived UUIDs never collide, salted ones are looked up before
 # they are queued). If one ever did, its rows stay queued and the commit fails as a whole: nothing half-stored.
 # Measured on 384-row commits into 300k rows: 49-50 -> 30-34 us of CPU per row (no journal, no temp file).
-_EVENT_INSERT = "INSERT OR FAIL INTO events (workspace_id, uuid, client_id, action, label, time_ms, params, endpoint, kind) VALUES "
+_EVENT_INSERT = (
+    "INSERT OR FAIL INTO events (workspace_id, uuid, client_id, action, label, time_ms, params, endpoint, kind,"
+    " created_ms, ip, modified_by, client_uuid, sent_time) VALUES "
+)
+_EVENT_WIDTH = 14  # values per row (`SQLiteTx.upsert_event`); the §7.2 origin columns are `event_params`'s
 # The seq an overwritten event moves to: past every seq ever given (AUTOINCREMENT's mark) and every row.
 _NEXT_EVENT_SEQ = (
     "SELECT MAX(COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'events'), 0),"
@@ -34,7 +39,8 @@ _NEXT_EVENT_SEQ = (
 # row, and with the event loop busy each hand-over can wait a whole switch interval (measured: 1000 rows took
 # 4.6 s next to a busy thread by executemany, 0.3 s as two 500-row statements).
 _CHUNKS = (256, 64, 16, 4, 1)
-_INSERT_MANY = {n: _EVENT_INSERT + ", ".join(["(?, ?, ?, ?, ?, ?, ?, ?, ?)"] * n) for n in _CHUNKS}
+_ROW_MARKS = "(" + ", ".join(["?"] * _EVENT_WIDTH) + ")"
+_INSERT_MANY = {n: _EVENT_INSERT + ", ".join([_ROW_MARKS] * n) for n in _CHUNKS}
 
 
 def insert_events(conn: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> None:
@@ -44,7 +50,7 @@ def insert_events(conn: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> None
         if count:
             end = at + count * size
             flat = [value for row in rows[at:end] for value in row]
-            width = size * 9
+            width = size * _EVENT_WIDTH
             conn.executemany(_INSERT_MANY[size], [flat[i : i + width] for i in range(0, len(flat), width)])
             at = end
 
@@ -345,8 +351,9 @@ class SQLiteTx:
             text_value(row.label),
             row.time_ms,
             encode_json(row.params),
-            row.endpoint,
-            row.kind,
+            endpoint_code(row.endpoint),
+            kind_code(row.kind),
+            *origin_columns(row),
         )
         if not salted:
             # v4 UUIDs never collide: no lookup, and the insert waits for the commit's executemany.
@@ -381,13 +388,15 @@ class SQLiteTx:
         # event still, counted where its receive time now is (docs/api.md §13.6a).
         self.counts.event(row.workspace_id, old_minute, row.action, row.kind, -1)
         self.counts.event(row.workspace_id, self.received_ms, row.action, row.kind)
-        # Overwrite in place (§3.7): label and params replaced, a new seq; uuid, action, client, time stay.
+        # Overwrite in place (§3.7): label, params and their origin replaced, a new seq; uuid, action, client
+        # and time stay.
         # The new seq follows the highest ever used, deleted rows included, and becomes that mark: an UPDATE
         # does not move `sqlite_sequence` by itself (migration 0008_seq_never_reused).
         (new_seq,) = self.conn.execute(_NEXT_EVENT_SEQ).fetchone()
         self.conn.execute(
-            "UPDATE events SET seq = ?, label = ?, params = ?, endpoint = ? WHERE seq = ?",
-            (new_seq, values[4], values[6], row.endpoint, seq),
+            "UPDATE events SET seq = ?, label = ?, params = ?, endpoint = ?, created_ms = ?, ip = ?,"
+            " modified_by = ?, client_uuid = ?, sent_time = ? WHERE seq = ?",
+            (new_seq, values[4], values[6], values[7], *values[9:], seq),
         )
         self.conn.execute("UPDATE sqlite_sequence SET seq = ? WHERE name = 'events'", (new_seq,))
         return False

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import pickle
 import signal
@@ -84,6 +85,7 @@ class WriterProcess:
         self.on_commit: Callable[[float, int], None] | None = None
         self._proc: subprocess.Popen[bytes] | None = None
         self._transport: asyncio.Transport | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._pending: dict[int, tuple[asyncio.Future[WriteResult], str]] = {}
         self._in_flight = {LIVE: 0, BULK: 0}
         self._next_id = 0
@@ -130,6 +132,7 @@ class WriterProcess:
             raise
         parent.setblocking(False)
         self._transport, _ = await loop.create_unix_connection(lambda: _Replies(self), sock=parent)
+        self._loop = loop
 
     async def stop(self) -> None:
         self._stopping = True
@@ -162,7 +165,9 @@ class WriterProcess:
         assert self._transport is not None
         self._next_id += 1
         rid = self._next_id
-        loop = asyncio.get_running_loop()
+        # The loop `start` ran in: `asyncio.get_running_loop()` costs a getpid() syscall per call (issue 23).
+        loop = self._loop
+        assert loop is not None
         future: asyncio.Future[WriteResult] = loop.create_future()
         # One socket write per loop iteration for all the requests it produced, not one syscall each.
         if not self._outbox:
@@ -312,6 +317,7 @@ def _child(fd: int, path: Path, quarantine_max_rows: int) -> int:
         with contextlib.suppress(OSError):
             sock.sendall(_frame(("failed", f"{type(exc).__name__}: {exc}")))
         return 1
+    gc.freeze()  # start-up's objects stay for the process's life: the collector's full passes skip them
     sock.sendall(_frame(("ready",)))
     requests = _Requests(sock)
     try:
