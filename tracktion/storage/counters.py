@@ -25,7 +25,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from tracktion.domain.stats import DAY_MS, HOUR_MS, MINUTE_MS
-from tracktion.storage.event_params import kind_value
+from tracktion.storage.event_params import KIND_CODES
 
 WIDTHS = (MINUTE_MS, HOUR_MS, DAY_MS)
 
@@ -122,10 +122,19 @@ def upsert_records_sql(mark: str, rows: int = 1) -> str:
     )
 
 
+# A row's kind by name: stored as its one-letter code since 0011 (`event_params.KIND_CODES`), as the name
+# before; counters count by name.
+KIND_NAME = (
+    "CASE kind "
+    + " ".join(f"WHEN '{code}' THEN '{name}'" for name, code in KIND_CODES.items())
+    + " ELSE kind END"
+)
+
+
 def deleted_events_sql(received_minute: str, condition: str) -> str:
     """The counts of the events a deletion with `condition` (over `events`) is about to remove."""
     return (
-        f"SELECT workspace_id, {received_minute}, action, kind, COUNT(*) FROM events"
+        f"SELECT workspace_id, {received_minute}, action, {KIND_NAME}, COUNT(*) FROM events"
         f" WHERE {condition} GROUP BY 1, 2, 3, 4"
     )
 
@@ -141,8 +150,7 @@ def subtract(pending: PendingCounts, table: str, rows: Iterable[tuple[Any, ...]]
     """Count the rows a deletion removes (from `deleted_*_sql`) as negative deltas of the running job."""
     if table == "events":
         for ws, minute, action, kind, n in rows:
-            # Stored as its one-letter code since 0011 (`event_params.KIND_CODES`); counted by name.
-            pending.event(ws, minute, action, kind_value(kind), -n)
+            pending.event(ws, minute, action, kind, -n)
     else:
         for ws, minute, reason, n in rows:
             pending.record(ws, minute, reason, -n)
@@ -165,7 +173,7 @@ def backfill_sql(received_minute: str) -> list[str]:
         out.append(
             "INSERT INTO event_counts (workspace_id, width, bucket_ms, action, kind, n)"
             f" SELECT workspace_id, {width}, m / {width} * {width}, action, kind, COUNT(*) FROM"
-            f" (SELECT workspace_id, {received_minute} AS m, action, kind FROM events) AS e"
+            f" (SELECT workspace_id, {received_minute} AS m, action, {KIND_NAME} AS kind FROM events) AS e"
             f" GROUP BY workspace_id, m / {width} * {width}, action, kind"
         )
         out.append(
