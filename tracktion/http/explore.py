@@ -57,15 +57,8 @@ async def get_stats(ctx: Context, request: Request, credential: Credential, body
             field="bucket",
             rejected_value=bucket,
         )
-    rows = await ctx.store.stats(StatsQuery(credential.workspace_id, by, width, first, last))
-    names: dict[int, str] = {}  # a bucket's ISO text, made once for all the series sharing it
-
-    def name(b: int) -> str:
-        text = names.get(b)
-        if text is None:
-            text = names[b] = format_ms(b)
-        return text
-
+    rows = await ctx.store.stats(StatsQuery(credential.workspace_id, by, width, first, last, top))
+    name = stats.BucketNames()
     for _, _, points in (found := stats.series(rows, top)):
         for point in points:
             point[0] = name(point[0])  # [start ms, n] becomes [ISO text, n]

@@ -13,7 +13,7 @@ import dataclasses
 import uuid as uuidlib
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar, cast
 
 from tracktion.domain.definitions import Definition, DefinitionParam
 from tracktion.domain.models import ApiKey, EventRow, Profile, QuarantineRecord, Workspace
@@ -25,6 +25,7 @@ from tracktion.domain.ports import (
     StatsQuery,
     StoredEvent,
 )
+from tracktion.domain.stats import OTHER
 from tracktion.errors import ErrorEntry
 from tracktion.storage import counters
 from tracktion.storage.dialect import Dialect
@@ -40,6 +41,10 @@ _MAX_INT64 = 2**63 - 1
 EVENT_FROM = " FROM events e JOIN profiles p ON p.workspace_id = e.workspace_id AND p.client_id = e.client_id"
 _KEY_COLS = "id, workspace_id, kind, name, permissions, created_ms, revoked_ms"
 _WORKSPACE_COLS = "id, guid, name, created_ms, retention_days"
+
+
+def _bucket_of(row: tuple[str, int, int]) -> int:
+    return row[1]
 
 
 def _after_prefix(prefix: str) -> str | None:
@@ -290,25 +295,46 @@ class SQLStore(LifecycleSQL[TxT], RelaySQL[TxT], ABC, Generic[TxT]):
         return [(r[0], self._quarantine(r)) for r in rows]
 
     async def stats(self, query: StatsQuery) -> list[tuple[str, int, int]]:
-        """§13.6a from the counters (`storage.counters`): one range of the primary key at the grain asked for,
-        in its order (bucket, then key), never the events. By action or reason a row is already one (bucket,
-        key) (an action has one kind, `catalog.kind_for_action`); by kind the actions of a bucket are summed."""
+        """§13.6a from the counters (`storage.counters`), never the events: one range of the primary key at
+        the grain asked for. The keys are ranked in SQL first (their totals); then the top keys' rows come in
+        key order within each bucket and the others' are summed per bucket in SQL, so Python handles about
+        (top + 1) × buckets rows whatever the number of actions. By action or reason a row is already one
+        (bucket, key) (an action has one kind, `catalog.kind_for_action`); by kind, a bucket's actions sum."""
         m = self._d.mark
+        table, key = ("quarantine_counts", "reason") if query.by == "reason" else ("event_counts", query.by)
         where = f"workspace_id = {m} AND width = {m} AND bucket_ms >= {m} AND bucket_ms <= {m}"
+        params: list[Any] = [query.workspace_id, query.width_ms, query.first_ms, query.last_ms]
+        totals = await self._read(
+            f"SELECT {key}, CAST(SUM(n) AS BIGINT) FROM {table} WHERE {where} GROUP BY {key} HAVING SUM(n) <> 0",
+            params,
+        )
+        if not totals:
+            return []
+        ranked = sorted(totals, key=lambda r: (-r[1], r[0]))
+        top = [k for k, _ in ranked[: query.top]]
+        summed = "CAST(SUM(n) AS BIGINT)"
         if query.by == "kind":
-            sql = (
-                f"SELECT kind, bucket_ms, CAST(SUM(n) AS BIGINT) FROM event_counts WHERE {where}"
-                " GROUP BY bucket_ms, kind HAVING SUM(n) <> 0 ORDER BY bucket_ms, kind"
-            )
+            points = f"SELECT kind, bucket_ms, {summed} FROM {table} WHERE {where} AND n <> 0"
+            grouped = " GROUP BY bucket_ms, kind"
         else:
-            table, key = (
-                ("quarantine_counts", "reason") if query.by == "reason" else ("event_counts", "action")
-            )
-            sql = (
-                f"SELECT {key}, bucket_ms, n FROM {table} WHERE {where} AND n <> 0 ORDER BY bucket_ms, {key}"
-            )
-        params = (query.workspace_id, query.width_ms, query.first_ms, query.last_ms)
-        return [(k, b, n) for k, b, n in await self._read(sql, params)]
+            points = f"SELECT {key}, bucket_ms, n FROM {table} WHERE {where} AND n <> 0"
+            grouped = ""
+        if len(ranked) <= query.top:
+            rows = await self._read(f"{points}{grouped} ORDER BY bucket_ms, {key}", params)
+            return cast(list[tuple[str, int, int]], rows)  # (text, bigint, bigint) rows on both drivers
+        chosen, chosen_params = self._d.one_of(key, top, "text")
+        rows = await self._read(
+            f"{points} AND {chosen}{grouped} ORDER BY bucket_ms, {key}", [*params, *chosen_params]
+        )
+        others = await self._read(
+            f"SELECT bucket_ms, {summed} FROM {table} WHERE {where} AND n <> 0 AND NOT ({chosen})"
+            " GROUP BY bucket_ms ORDER BY bucket_ms",
+            [*params, *chosen_params],
+        )
+        merged = cast(list[tuple[str, int, int]], rows)
+        merged.extend((OTHER, b, n) for b, n in others)
+        merged.sort(key=_bucket_of)  # stable: each bucket's top keys, then its (other)
+        return merged
 
     async def profiles(self, query: ProfileQuery) -> list[ProfileDetails]:
         """Newest first = clientId descending (clientIds are given in creation order and never reused, §9.1):
