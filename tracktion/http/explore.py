@@ -58,10 +58,12 @@ async def get_stats(ctx: Context, request: Request, credential: Credential, body
             rejected_value=bucket,
         )
     rows = await ctx.store.stats(StatsQuery(credential.workspace_id, by, width, first, last, top))
+    found = stats.series(rows, top)
     name = stats.BucketNames()
-    for _, _, points in (found := stats.series(rows, top)):
-        for point in points:
-            point[0] = name(point[0])  # [start ms, n] becomes [ISO text, n]
+    names = {b: name(b) for b in range(first, last + 1, width)} if count <= 2 * len(rows) else {}
+    for _, _, points in found:
+        for point in points:  # [start ms, n] becomes [ISO text, n]
+            point[0] = names.get(point[0]) or name(point[0])
     return json_response(
         {
             "bucket": bucket,

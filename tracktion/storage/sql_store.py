@@ -43,10 +43,6 @@ _KEY_COLS = "id, workspace_id, kind, name, permissions, created_ms, revoked_ms"
 _WORKSPACE_COLS = "id, guid, name, created_ms, retention_days"
 
 
-def _bucket_of(row: tuple[str, int, int]) -> int:
-    return row[1]
-
-
 def _after_prefix(prefix: str) -> str | None:
     """The smallest string greater than every string that starts with `prefix` (code point order, which is
     UTF-8 byte order); None when there is none (empty, or ends in the last code point)."""
@@ -332,8 +328,7 @@ class SQLStore(LifecycleSQL[TxT], RelaySQL[TxT], ABC, Generic[TxT]):
             [*params, *chosen_params],
         )
         merged = cast(list[tuple[str, int, int]], rows)
-        merged.extend((OTHER, b, n) for b, n in others)
-        merged.sort(key=_bucket_of)  # stable: each bucket's top keys, then its (other)
+        merged.extend((OTHER, b, n) for b, n in others)  # each key's rows stay in bucket order
         return merged
 
     async def profiles(self, query: ProfileQuery) -> list[ProfileDetails]:
