@@ -91,6 +91,7 @@ class StatsQuery:
     width_ms: int
     first_ms: int
     last_ms: int
+    top: int = 50  # keys past the `top` largest totals may come summed under `stats.OTHER`
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,8 +194,9 @@ class Store(Protocol):
 
     async def quarantine(self, query: QuarantineQuery) -> list[tuple[int, QuarantineRecord]]: ...
     async def stats(self, query: StatsQuery) -> list[tuple[str, int, int]]:
-        """(key, bucket start ms, count) of every non-empty bucket the query covers (§13.6a), in bucket
-        order (a key may come more than once for one bucket: its counts add up)."""
+        """(key, bucket start ms, count) of every non-empty bucket the query covers (§13.6a): one row per
+        (key, bucket), each key's rows in bucket order. When more than `top` keys have counts, those past the
+        `top` largest totals come summed under the key `stats.OTHER`."""
         ...
 
     async def profiles(self, query: ProfileQuery) -> list[ProfileDetails]:

@@ -57,18 +57,13 @@ async def get_stats(ctx: Context, request: Request, credential: Credential, body
             field="bucket",
             rejected_value=bucket,
         )
-    rows = await ctx.store.stats(StatsQuery(credential.workspace_id, by, width, first, last))
-    names: dict[int, str] = {}  # a bucket's ISO text, made once for all the series sharing it
-
-    def name(b: int) -> str:
-        text = names.get(b)
-        if text is None:
-            text = names[b] = format_ms(b)
-        return text
-
-    for _, _, points in (found := stats.series(rows, top)):
-        for point in points:
-            point[0] = name(point[0])  # [start ms, n] becomes [ISO text, n]
+    rows = await ctx.store.stats(StatsQuery(credential.workspace_id, by, width, first, last, top))
+    found = stats.series(rows, top)
+    name = stats.BucketNames()
+    names = {b: name(b) for b in range(first, last + 1, width)} if count <= 2 * len(rows) else {}
+    for _, _, points in found:
+        for point in points:  # [start ms, n] becomes [ISO text, n]
+            point[0] = names.get(point[0]) or name(point[0])
     return json_response(
         {
             "bucket": bucket,

@@ -89,9 +89,9 @@ STATS: JsonSchema = {  # `GET /-/api/stats` (§13.6a)
                     "total": {"type": "integer"},
                     "points": {
                         "type": "array",
-                        "items": {
+                        "items": {  # [bucket start, count]
                             "type": "array",
-                            "prefixItems": [TIMESTAMP, {"type": "integer", "minimum": 1}],
+                            "items": {"anyOf": [TIMESTAMP, {"type": "integer", "minimum": 1}]},
                             "minItems": 2,
                             "maxItems": 2,
                         },

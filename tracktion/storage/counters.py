@@ -15,8 +15,8 @@ job, like the definitions: a rolled-back job's counts go with it) and upserts on
 grain when it commits, never one per event. Deltas may be negative (deletions, an overwrite moving an event
 to its new receive minute); a row whose count reaches 0 stays, and reads skip it.
 
-Invariant, checked by the tests: the counters equal `GROUP BY` over the stored rows (`recount_*`, which is
-also what the migration backfills from).
+Invariant, checked by tests/storage/test_stats_counters.py: the counters equal a `GROUP BY` over the stored
+rows, the one `backfill_sql` runs when the migration builds them for an existing store.
 """
 
 from __future__ import annotations

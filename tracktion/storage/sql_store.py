@@ -20,15 +20,14 @@ from tracktion.domain.models import ApiKey, EventRow, Profile, QuarantineRecord,
 from tracktion.domain.ports import (
     EventQuery,
     ProfileDetails,
-    ProfileQuery,
     QuarantineQuery,
-    StatsQuery,
     StoredEvent,
 )
 from tracktion.errors import ErrorEntry
 from tracktion.storage import counters
 from tracktion.storage.dialect import Dialect
 from tracktion.storage.event_params import ORIGIN_COLS, endpoint_value, full_params, kind_value
+from tracktion.storage.explore_sql import ExploreSQL
 from tracktion.storage.filters import definition_filters, event_page, profile_filters, quarantine_filters
 from tracktion.storage.lifecycle_sql import LifecycleSQL
 from tracktion.storage.relay_store import RelaySQL
@@ -43,32 +42,6 @@ _KEY_COLS = "id, workspace_id, kind, name, permissions, created_ms, revoked_ms"
 _WORKSPACE_COLS = "id, guid, name, created_ms, retention_days"
 
 
-def _after_prefix(prefix: str) -> str | None:
-    """The smallest string greater than every string that starts with `prefix` (code point order, which is
-    UTF-8 byte order); None when there is none (empty, or ends in the last code point)."""
-    while prefix:
-        last = ord(prefix[-1])
-        if last < 0x10FFFF and not 0xD7FF <= last < 0xE000:
-            return prefix[:-1] + chr(last + 1)
-        prefix = prefix[:-1]
-    return None
-
-
-_UUID_SHAPE = "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx"
-
-
-def _uuid_bounds(prefix: str) -> tuple[str, str] | None:
-    """The lowest and highest canonical uuid starting with `prefix` (case-insensitive), None if none can."""
-    p = prefix.lower()
-    if not p or len(p) > len(_UUID_SHAPE):
-        return None
-    for c, shape in zip(p, _UUID_SHAPE, strict=False):
-        if (shape == "-") != (c == "-") or (c != "-" and c not in "0123456789abcdef"):
-            return None
-    rest = _UUID_SHAPE[len(p) :]
-    return p + rest.replace("x", "0"), p + rest.replace("x", "f")
-
-
 class Cursor(Protocol):
     """What the shared admin writes use of a driver's cursor (sqlite3 and psycopg both have it)."""
 
@@ -78,7 +51,7 @@ class Cursor(Protocol):
     def fetchall(self) -> Any: ...
 
 
-class SQLStore(LifecycleSQL[TxT], RelaySQL[TxT], ABC, Generic[TxT]):
+class SQLStore(LifecycleSQL[TxT], RelaySQL[TxT], ExploreSQL, ABC, Generic[TxT]):
     """The shared part of a `Store`: every read and admin write except `profile_events`, whose fast paths
     differ too much to share (each backend has its own); the relay's tables come with `RelaySQL`."""
 
@@ -291,88 +264,6 @@ class SQLStore(LifecycleSQL[TxT], RelaySQL[TxT], ABC, Generic[TxT]):
             [*params, query.limit],
         )
         return [(r[0], self._quarantine(r)) for r in rows]
-
-    async def stats(self, query: StatsQuery) -> list[tuple[str, int, int]]:
-        """§13.6a from the counters (`storage.counters`): one range of the primary key at the grain asked for,
-        in its order (bucket, then key), never the events. By action or reason a row is already one (bucket,
-        key) (an action has one kind, `catalog.kind_for_action`); by kind the actions of a bucket are summed."""
-        m = self._d.mark
-        where = f"workspace_id = {m} AND width = {m} AND bucket_ms >= {m} AND bucket_ms <= {m}"
-        if query.by == "kind":
-            sql = (
-                f"SELECT kind, bucket_ms, CAST(SUM(n) AS BIGINT) FROM event_counts WHERE {where}"
-                " GROUP BY bucket_ms, kind HAVING SUM(n) <> 0 ORDER BY bucket_ms, kind"
-            )
-        else:
-            table, key = (
-                ("quarantine_counts", "reason") if query.by == "reason" else ("event_counts", "action")
-            )
-            sql = (
-                f"SELECT {key}, bucket_ms, n FROM {table} WHERE {where} AND n <> 0 ORDER BY bucket_ms, {key}"
-            )
-        params = (query.workspace_id, query.width_ms, query.first_ms, query.last_ms)
-        return [(k, b, n) for k, b, n in await self._read(sql, params)]
-
-    async def profiles(self, query: ProfileQuery) -> list[ProfileDetails]:
-        """Newest first = clientId descending (clientIds are given in creation order and never reused, §9.1):
-        the primary key's order, no index of its own. A prefix is three index ranges (customId, e-mail,
-        uuid), each read newest first down to the page's size (see docs/api.md §13.6b for the cost)."""
-        m, b, t = self._d.mark, self._d.bytewise, self._d.as_text
-        ws, limit = query.workspace_id, query.limit
-        after = _MAX_INT64 if query.after is None else query.after
-        if query.prefix is None:
-            ids = await self._read(
-                f"SELECT client_id FROM profiles WHERE workspace_id = {m} AND client_id < {m}"
-                f" ORDER BY client_id DESC LIMIT {m}",
-                (ws, after, limit),
-            )
-        else:
-            parts: list[str] = []
-            params: list[Any] = []
-            for column, value in (("custom_id", query.prefix), ("email_lower", query.prefix.lower())):
-                high = _after_prefix(value)
-                if high is None or not self._storable(value):
-                    continue
-                parts.append(
-                    f"SELECT client_id FROM profiles WHERE workspace_id = {m} AND {column}{b} >= {m}"
-                    f" AND {column}{b} < {m} AND client_id < {m}"
-                )
-                params.extend((ws, value, high, after, limit))
-            bounds = _uuid_bounds(query.prefix)
-            if bounds is not None:
-                low, high_uuid = (self._d.profile_uuid(x) for x in bounds)
-                parts.append(
-                    f"SELECT client_id FROM profile_uuids WHERE workspace_id = {m} AND uuid >= {m}"
-                    f" AND uuid <= {m} AND client_id < {m}"
-                )
-                params.extend((ws, low, high_uuid, after, limit))
-            if not parts:
-                return []
-            union = " UNION ".join(
-                f"SELECT * FROM ({p} ORDER BY client_id DESC LIMIT {m}) AS q" for p in parts
-            )
-            ids = await self._read(
-                f"SELECT client_id FROM ({union}) AS u ORDER BY client_id DESC LIMIT {m}", [*params, limit]
-            )
-        if not ids:
-            return []
-        condition, id_params = self._d.one_of("p.client_id", [i for (i,) in ids], "bigint")
-        rows = await self._read(
-            f"SELECT p.client_id, {t('p.primary_uuid')}, p.custom_id, p.email, p.created_ms, p.updated_ms,"
-            f" {t('d.data')} FROM profiles p LEFT JOIN profile_data d"
-            " ON d.workspace_id = p.workspace_id AND d.client_id = p.client_id"
-            f" WHERE p.workspace_id = {m} AND {condition} ORDER BY p.client_id DESC",
-            [ws, *id_params],
-        )
-        uuid_condition, uuid_params = self._d.one_of("client_id", [r[0] for r in rows], "bigint")
-        uuids: dict[int, list[tuple[str]]] = {}
-        for client_id, u in await self._read(
-            f"SELECT client_id, {t('uuid')} FROM profile_uuids WHERE workspace_id = {m} AND {uuid_condition}"
-            " ORDER BY added_ms, uuid",
-            [ws, *uuid_params],
-        ):
-            uuids.setdefault(client_id, []).append((u,))
-        return [ProfileDetails.from_rows(r, uuids.get(r[0], []), self._d.json) for r in rows]
 
     async def quarantine_record(self, workspace_id: int, record_id: str) -> QuarantineRecord | None:
         m = self._d.mark
