@@ -54,3 +54,19 @@ async def test_a_lower_duty_rests_longer() -> None:
     await worker.stop()
     (_, end), (start, _) = store.spans
     assert start - end >= 0.15  # 0.04 · (1 − 0.2) / 0.2 = 0.16
+
+
+async def test_stop_right_after_a_wake_ends_the_worker() -> None:
+    """A wake and a stop in the same turn of the loop: the cancellation must not be lost (Python 3.11's
+    `asyncio.wait_for` returned the event's result instead, and the app's shutdown waited forever)."""
+    store = SlowStore(steps=0, step=0)
+    worker = LifecycleWorker(store, lambda: 0, start_delay=0, pause=0.001, idle_seconds=60)
+    worker.start()
+    await asyncio.sleep(0.05)  # idle: waiting for a wake
+    task = worker._task
+    assert task is not None
+    worker.wake()
+    stopping = asyncio.ensure_future(worker.stop())
+    await asyncio.wait({stopping}, timeout=2)
+    assert task.done(), "the worker went on after stop()"
+    await stopping

@@ -255,8 +255,11 @@ class LifecycleWorker:
             pass
 
     async def _run(self) -> None:
+        # `asyncio.timeout`, not `wait_for`: on Python 3.11 `wait_for` drops a cancellation that arrives as
+        # the event is set, and `stop()` would then wait forever for a loop that goes on.
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), self.start_delay)
+            async with asyncio.timeout(self.start_delay):
+                await self._wake.wait()
         while True:
             started = time.monotonic()
             try:
@@ -272,4 +275,5 @@ class LifecycleWorker:
                 continue
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.idle_seconds)
+                async with asyncio.timeout(self.idle_seconds):
+                    await self._wake.wait()

@@ -34,7 +34,9 @@ class Changes:
         if event is None:
             event = self._events[workspace_id] = asyncio.Event()
         try:
-            await asyncio.wait_for(event.wait(), timeout)
+            # Not `wait_for`: on Python 3.11 it drops a cancellation that arrives as the event is set.
+            async with asyncio.timeout(timeout):
+                await event.wait()
         except TimeoutError:
             return False
         return True

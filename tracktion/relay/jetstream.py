@@ -151,7 +151,9 @@ class NatsSender:
                     continue
                 pending.append(future)
                 results.append(future)
-            acks = await asyncio.wait_for(asyncio.gather(*pending, return_exceptions=True), _ACK_TIMEOUT)
+            # Not `wait_for`: on Python 3.11 it drops a cancellation that arrives as the acks complete.
+            async with asyncio.timeout(_ACK_TIMEOUT):
+                acks = await asyncio.gather(*pending, return_exceptions=True)
         except asyncio.CancelledError:
             for future in pending:
                 future.cancel()

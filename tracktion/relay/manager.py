@@ -96,8 +96,11 @@ class Relay:
                 raise
             except Exception:  # the store is unreachable, say: the next scan tries again
                 log.exception("relay: scan failed")
+            # `asyncio.timeout`, not `wait_for`: on Python 3.11 `wait_for` drops a cancellation that arrives
+            # as the event is set (it returns the result instead), and `stop()` would then wait forever.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._poke.wait(), self.scan_seconds)
+                async with asyncio.timeout(self.scan_seconds):
+                    await self._poke.wait()
             self._poke.clear()
 
     async def scan(self) -> None:
