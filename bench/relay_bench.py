@@ -15,7 +15,7 @@
   alternated (target ≤ 2×).
 
     python -m bench.relay_bench [--only ingest,throughput,lag,dead,deletion] [--seconds 10] [--rounds 2]
-        [--deletion-events 500000] [--chunk-rows R] [--step-ms MS]
+        [--deletion-events 500000] [--chunk-rows R] [--step-ms MS] [--database-url URL (deletion only)]
 
 The receiver is a separate process (asyncio, answers 204 to every POST). Everything shares the machine's
 cores (the load generator too): read ratios within one run, not absolute numbers across runs.
@@ -138,8 +138,10 @@ class Api:
         return found
 
 
-def start_server(scratch: Path, name: str, env: dict[str, str] | None = None) -> TracktionServer:
-    server = TracktionServer(scratch / name, scratch / f"{name}.log")
+def start_server(
+    scratch: Path, name: str, env: dict[str, str] | None = None, database_url: str | None = None
+) -> TracktionServer:
+    server = TracktionServer(scratch / name, scratch / f"{name}.log", database_url=database_url)
     server.env["TRACKTION_ADMIN_TOKEN"] = ADMIN
     server.env.update(env or {})
     server.start_server()
@@ -386,7 +388,13 @@ def bench_lag(scratch: Path, seconds: float, dead_rounds: int) -> dict[str, Any]
 
 
 def bench_deletion(
-    scratch: Path, events: int, seconds: float, rounds: int, chunk_rows: int | None, step_ms: int | None
+    scratch: Path,
+    events: int,
+    seconds: float,
+    rounds: int,
+    chunk_rows: int | None,
+    step_ms: int | None,
+    database_url: str | None = None,
 ) -> dict[str, Any]:
     """Rounds alternated on one server: `off` (no retention: nothing to delete) and `on` (retention 1 day,
     the background deletion running), in the order off, on, on, off, … so that a drift of the shared
@@ -394,7 +402,12 @@ def bench_deletion(
     env = {"TRACKTION_LIFECYCLE_CHUNK_ROWS": str(chunk_rows)} if chunk_rows else {}
     if step_ms is not None:
         env["TRACKTION_LIFECYCLE_STEP_MS"] = str(step_ms)
-    server = start_server(scratch, "deletion", env)
+    url = None
+    if database_url:
+        from bench.preload import fresh_database_url
+
+        url = fresh_database_url(database_url, f"tracktion_relay_bench_deletion_{os.getpid()}")
+    server = start_server(scratch, "deletion", env, url)
     try:
         api = Api(server)
         took = preload(api, events, "2020-01-01T00:00:00.000Z")
@@ -407,7 +420,7 @@ def bench_deletion(
                 days = 1 if mode == "on" else None
                 api.call("PATCH", "/-/admin/workspaces/1", {"retentionDays": days}, admin=True)
                 got = load(server, api.token, False, seconds, 2)
-                got["expired_left"] = _expired_left(server)
+                got["expired_left"] = _expired_left(server, url)
                 runs[mode].append(got)
                 print(f"deletion round {r} {mode}: {got}", flush=True)
         p99s = {mode: [g["p99_ms"] for g in v] for mode, v in runs.items()}
@@ -422,16 +435,29 @@ def bench_deletion(
         return out
     finally:
         server.stop()
+        if url and database_url:
+            from bench.preload import drop_database
+
+            drop_database(database_url, url.rsplit("/", 1)[1])
 
 
-def _expired_left(server: TracktionServer) -> int | None:
+_EXPIRED = "SELECT count(*) FROM events WHERE time_ms < 1600000000000"
+
+
+def _expired_left(server: TracktionServer, url: str | None) -> int | None:
     """How many expired events are still stored (read beside the server, read-only)."""
     with contextlib.suppress(Exception):
+        if url:
+            import psycopg
+
+            with psycopg.connect(url) as pg:
+                found = pg.execute(_EXPIRED).fetchone()
+                return int(found[0]) if found else None
         import sqlite3
 
         conn = sqlite3.connect(f"file:{server.sqlite_path}?mode=ro", uri=True, timeout=30)
         try:
-            (left,) = conn.execute("SELECT count(*) FROM events WHERE time_ms < 1600000000000").fetchone()
+            (left,) = conn.execute(_EXPIRED).fetchone()
             return int(left)
         finally:
             conn.close()
@@ -449,6 +475,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--deletion-events", type=int, default=500_000)
     parser.add_argument("--chunk-rows", type=int, help="TRACKTION_LIFECYCLE_CHUNK_ROWS of the deletion run")
     parser.add_argument("--step-ms", type=int, help="TRACKTION_LIFECYCLE_STEP_MS of the deletion run")
+    parser.add_argument(
+        "--database-url", help="the deletion run on PostgreSQL: a server URL allowing CREATE DATABASE"
+    )
     parser.add_argument("--receiver", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.receiver:
@@ -471,7 +500,13 @@ def main(argv: list[str] | None = None) -> None:
             results["lag"] = bench_lag(scratch, max(args.seconds, 30.0), args.rounds if "dead" in only else 0)
         if "deletion" in only:
             results["deletion"] = bench_deletion(
-                scratch, args.deletion_events, args.seconds, args.rounds, args.chunk_rows, args.step_ms
+                scratch,
+                args.deletion_events,
+                args.seconds,
+                args.rounds,
+                args.chunk_rows,
+                args.step_ms,
+                args.database_url,
             )
     print(json.dumps(results, indent=2))
 

@@ -132,7 +132,7 @@ class Settings:
         },
     )
     lifecycle_step_ms: int = field(
-        default=10,
+        default=5,
         metadata={
             "env": "TRACKTION_LIFECYCLE_STEP_MS",
             "help": "the duration a background deletion transaction aims at (fewer rows when they take"

@@ -30,7 +30,7 @@ log = logging.getLogger("tracktion.lifecycle")
 SUPPRESSED = "suppressed"  # the quarantine reason of a write naming a suppressed identifier (§15.1)
 ERASE_BY = ("clientId", "customId", "email", "uuid")  # the body keys of `POST /-/api/erasures`
 CHUNK_ROWS = 1_000  # most rows per deletion transaction (the contract's bound is 10,000, §15.1)
-STEP_SECONDS = 0.01  # what a background step aims to take: see `LifecycleWorker.step_seconds`
+STEP_SECONDS = 0.005  # what a background step aims to take: see `LifecycleWorker.step_seconds`
 MIN_STEP_ROWS = 10
 DAY_MS = 86_400_000
 
