@@ -223,15 +223,15 @@ class LifecycleWorker:
         self.start_delay = start_delay
         # The share of the time the deletion may hold the writer: after a step of t seconds it rests
         # t·(1 − duty)/duty (at least `pause`). On SQLite the steps commit through a writer of their own, and
-        # the request writer waits for the file's lock meanwhile: back to back, the steps starved live writes
-        # (ingestion p99 ×12.8 while 1M expired events were deleted, bench/relay_bench.py).
+        # the request writer waits for the file's lock meanwhile: back to back, the steps starved live writes.
         self.duty = duty
         # How long a background step should take (0: always `chunk_rows`). Live writes queue behind the step
         # being committed, so its length is what they may wait: the rows of the next step are scaled from the
         # last one's duration towards this (at most doubling, between MIN_STEP_ROWS and `chunk_rows`). A
         # 1,000-row chunk of events took ~50 ms on SQLite (most of it the commit of ~5 MB of WAL: each row
-        # leaves a page of two indexes dirty) and raised live ingestion's p99 ×3 (bench/relay_bench.py).
-        # The duration includes the waits for the writer, so a busy writer also gets smaller steps.
+        # leaves a page of two indexes dirty) and raised live ingestion's p99 ×4.8; at 10 ms ×1.7-2.3, at 5 ms
+        # ×1.24-1.35 (bench/results/2026-12-06-deletion.txt). The duration includes the waits for the writer,
+        # so a busy writer also gets smaller steps.
         self.step_seconds = step_seconds
         self.step_rows = chunk_rows if step_seconds <= 0 else min(chunk_rows, 100)
         self._wake = asyncio.Event()
