@@ -100,6 +100,7 @@ class TracktionApp:
             lambda: ctx.clock_ms(),
             quarantine_retention_days=ctx.settings.quarantine_retention_days,
             chunk_rows=max(1, min(ctx.settings.lifecycle_chunk_rows, 10_000)),  # §15.1: ≤ 10,000 per commit
+            step_seconds=max(0, ctx.settings.lifecycle_step_ms) / 1000,
         )
         ctx.lifecycle.start()
 

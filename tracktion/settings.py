@@ -131,6 +131,14 @@ class Settings:
             "help": "rows per background deletion transaction (erasure, retention), at most 10000",
         },
     )
+    lifecycle_step_ms: int = field(
+        default=5,
+        metadata={
+            "env": "TRACKTION_LIFECYCLE_STEP_MS",
+            "help": "the duration a background deletion transaction aims at (fewer rows when they take"
+            " longer), 0 = always TRACKTION_LIFECYCLE_CHUNK_ROWS",
+        },
+    )
     write_queue_size: int = field(
         default=10_000,
         metadata={

@@ -1,12 +1,13 @@
 """The background deletion's pacing (docs/api.md §15.1, §15.2): after each step it rests at least as long as
-the step took (duty 0.5), so live writes get the writer at least half of the time while a long deletion runs."""
+the step took (duty 0.5), so live writes get the writer at least half of the time while a long deletion runs;
+and each step's rows are sized so that it takes about `step_seconds`, what a live write may wait for it."""
 
 from __future__ import annotations
 
 import asyncio
 import time
 
-from tracktion.domain.lifecycle import LifecycleWorker
+from tracktion.domain.lifecycle import MIN_STEP_ROWS, LifecycleWorker
 
 
 class SlowStore:
@@ -70,3 +71,53 @@ async def test_stop_right_after_a_wake_ends_the_worker() -> None:
     await asyncio.wait({stopping}, timeout=2)
     assert task.done(), "the worker went on after stop()"
     await stopping
+
+
+class Recording:
+    """Records the rows each step was given; `busy` steps, then nothing to do."""
+
+    def __init__(self, busy: int) -> None:
+        self.left = busy
+        self.rows: list[int] = []
+
+    async def erasure_step(self, chunk_rows: int, now_ms: int) -> bool:
+        return False
+
+    async def retention_step(self, chunk_rows: int, now_ms: int, quarantine_retention_days: int) -> int:
+        if not self.left:
+            return 0
+        self.left -= 1
+        self.rows.append(chunk_rows)
+        return chunk_rows
+
+
+def test_step_rows_follow_the_step_duration() -> None:
+    """Live writes queue behind the step being committed: its rows are scaled towards `step_seconds`,
+    growing at most ×2 per step, never past `chunk_rows` nor below MIN_STEP_ROWS."""
+    worker = LifecycleWorker(Recording(0), lambda: 0, chunk_rows=1000, step_seconds=0.01)
+    assert worker.step_rows == 100
+    assert worker.next_rows(0.005) == 200  # twice as fast as wanted: doubles (at most)
+    assert worker.next_rows(0.0001) == 200
+    assert worker.next_rows(0.02) == 50  # twice too slow: halves
+    assert worker.next_rows(10.0) == MIN_STEP_ROWS
+    worker.step_rows = 800
+    assert worker.next_rows(0.001) == 1000
+    fixed = LifecycleWorker(Recording(0), lambda: 0, chunk_rows=1000, step_seconds=0)
+    assert fixed.step_rows == 1000 and fixed.next_rows(10.0) == 1000
+    tiny = LifecycleWorker(Recording(0), lambda: 0, chunk_rows=7, step_seconds=0.01)
+    assert tiny.step_rows == 7 and tiny.next_rows(10.0) == 7
+
+
+async def test_background_steps_use_the_sized_rows_and_run_until_idle_the_full_chunk() -> None:
+    store = Recording(busy=3)
+    worker = LifecycleWorker(store, lambda: 0, chunk_rows=1000, start_delay=0, pause=0.001)
+    worker.start()
+    deadline = time.monotonic() + 10
+    while store.left:
+        assert time.monotonic() < deadline
+        await asyncio.sleep(0.01)
+    await worker.stop()
+    assert store.rows[0] == 100 and all(MIN_STEP_ROWS <= r <= 1000 for r in store.rows)
+    store.left = 2
+    await worker.run_until_idle()
+    assert store.rows[-2:] == [1000, 1000]

@@ -29,7 +29,9 @@ log = logging.getLogger("tracktion.lifecycle")
 
 SUPPRESSED = "suppressed"  # the quarantine reason of a write naming a suppressed identifier (§15.1)
 ERASE_BY = ("clientId", "customId", "email", "uuid")  # the body keys of `POST /-/api/erasures`
-CHUNK_ROWS = 1_000  # rows per deletion transaction (the contract's bound is 10,000, §15.1): see `duty`
+CHUNK_ROWS = 1_000  # most rows per deletion transaction (the contract's bound is 10,000, §15.1)
+STEP_SECONDS = 0.005  # what a background step aims to take: see `LifecycleWorker.step_seconds`
+MIN_STEP_ROWS = 10
 DAY_MS = 86_400_000
 
 
@@ -190,8 +192,8 @@ class LifecycleStore(Protocol):
 class LifecycleWorker:
     """Runs the background deletions: erasures first (a person asked), then expired events and quarantine
     records. Each step is one transaction of at most `chunk_rows` rows, queued on the writer like any other
-    job, so live writes wait for at most one chunk; between chunks the loop yields (`pause` seconds) so the
-    writer serves the requests that queued meanwhile. Everything it does is recorded in the store (erasure
+    job, so live writes wait for at most one chunk; its rows are sized so that it takes about `step_seconds`,
+    and after it the loop rests (see `duty`) so the writer serves the requests that queued meanwhile. Everything it does is recorded in the store (erasure
     state and counts), so a restart simply resumes: nothing is kept in memory between steps.
 
     Several processes or nodes may run one each: their steps delete disjoint rows (a row deleted by one is
@@ -208,6 +210,7 @@ class LifecycleWorker:
         pause: float = 0.01,
         start_delay: float = 2.0,
         duty: float = 0.5,
+        step_seconds: float = STEP_SECONDS,
     ) -> None:
         self.store = store
         self.clock_ms = clock_ms
@@ -220,9 +223,17 @@ class LifecycleWorker:
         self.start_delay = start_delay
         # The share of the time the deletion may hold the writer: after a step of t seconds it rests
         # t·(1 − duty)/duty (at least `pause`). On SQLite the steps commit through a writer of their own, and
-        # the request writer waits for the file's lock meanwhile: back to back, the steps starved live writes
-        # (ingestion p99 ×12.8 while 1M expired events were deleted, bench/relay_bench.py).
+        # the request writer waits for the file's lock meanwhile: back to back, the steps starved live writes.
         self.duty = duty
+        # How long a background step should take (0: always `chunk_rows`). Live writes queue behind the step
+        # being committed, so its length is what they may wait: the rows of the next step are scaled from the
+        # last one's duration towards this (at most doubling, between MIN_STEP_ROWS and `chunk_rows`). A
+        # 1,000-row chunk of events took ~50 ms on SQLite (most of it the commit of ~5 MB of WAL: each row
+        # leaves a page of two indexes dirty) and raised live ingestion's p99 ×4.8; at 10 ms ×1.7-2.3, at 5 ms
+        # ×1.24-1.35 (bench/results/2026-12-06-deletion.txt). The duration includes the waits for the writer,
+        # so a busy writer also gets smaller steps.
+        self.step_seconds = step_seconds
+        self.step_rows = chunk_rows if step_seconds <= 0 else min(chunk_rows, 100)
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
@@ -241,18 +252,25 @@ class LifecycleWorker:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
 
-    async def run_once(self) -> bool:
-        """One step: True if it did work (and more may remain)."""
-        if await self.store.erasure_step(self.chunk_rows, self.clock_ms()):
+    async def run_once(self, rows: int | None = None) -> bool:
+        """One step of at most `rows` rows (default `chunk_rows`): True if it did work (and more may remain)."""
+        rows = self.chunk_rows if rows is None else rows
+        if await self.store.erasure_step(rows, self.clock_ms()):
             return True
-        deleted = await self.store.retention_step(
-            self.chunk_rows, self.clock_ms(), self.quarantine_retention_days
-        )
+        deleted = await self.store.retention_step(rows, self.clock_ms(), self.quarantine_retention_days)
         return deleted > 0
 
     async def run_until_idle(self) -> None:
+        """Every step back to back, of `chunk_rows` each (tests, `tracktion erase`: nobody else is waiting)."""
         while await self.run_once():
             pass
+
+    def next_rows(self, took: float) -> int:
+        """The rows of the step after one of `step_rows` rows that took `took` seconds."""
+        if self.step_seconds <= 0:
+            return self.chunk_rows
+        scaled = self.step_rows * self.step_seconds / max(took, 1e-6)
+        return min(self.chunk_rows, max(MIN_STEP_ROWS, min(2 * self.step_rows, int(scaled))))
 
     async def _run(self) -> None:
         # `asyncio.timeout`, not `wait_for`: on Python 3.11 `wait_for` drops a cancellation that arrives as
@@ -263,7 +281,7 @@ class LifecycleWorker:
         while True:
             started = time.monotonic()
             try:
-                busy = await self.run_once()
+                busy = await self.run_once(self.step_rows)
             except asyncio.CancelledError:
                 raise
             except Exception:  # a failed step (store unavailable) is retried at the next tick
@@ -271,6 +289,7 @@ class LifecycleWorker:
                 busy = False
             if busy:
                 took = time.monotonic() - started
+                self.step_rows = self.next_rows(took)
                 await asyncio.sleep(max(self.pause, took * (1 - self.duty) / self.duty))
                 continue
             self._wake.clear()

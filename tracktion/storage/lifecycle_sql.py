@@ -143,7 +143,10 @@ class LifecycleSQL(Generic[TxT]):
 
     async def _delete_seqs(self, table: str, workspace_id: int, seqs: list[int], then: Any = None) -> int:
         condition, params = self._d.one_of("seq", seqs, "bigint")
-        where = f"workspace_id = {self._d.mark} AND {condition}"
+        # `seq_walk`: on SQLite, `workspace_id = ?` alone let the planner search the workspace's whole
+        # `events_by_time` index for the listed seqs (100-400 ms per chunk at 300k events, whatever the
+        # chunk's size, inside the write transaction: live writes waited for it) instead of the rowids.
+        where = f"{self._d.seq_walk('workspace_id')} = {self._d.mark} AND {condition}"
         sql = f"DELETE FROM {table} WHERE {where}"
         # What goes is subtracted from the §13.6a counters in the same commit.
         counted = (
