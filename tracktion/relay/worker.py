@@ -41,6 +41,7 @@ from tracktion.domain.timefmt import parse_time_ms
 from tracktion.live.changes import Changes
 from tracktion.observability.metrics import Metrics
 from tracktion.relay.config import TYPES, matches
+from tracktion.relay.feed import READ_PAGE, Feed, Item, items
 from tracktion.relay.types import DeliveryError, Refused, Rejected, Retry, Sender
 
 log = logging.getLogger("tracktion.relay")
@@ -70,11 +71,10 @@ class Timing:
         return max(delay, retry_after) if retry_after is not None else delay
 
 
-def delivery_id(destination_id: str, events: list[RelayEvent]) -> str:
+def delivery_id(destination_id: str, chunk: list[Item]) -> str:
     """The same for every retry of the same items (the webhook's `webhook-id`)."""
     h = hashlib.sha256(destination_id.encode())
-    for e in events:
-        h.update(f"|{e.row.uuid}:{e.row.seq}".encode())
+    h.update("".join([f"|{i.event.row.uuid}:{i.seq}" for i in chunk]).encode())
     return "msg_" + h.hexdigest()[:32]
 
 
@@ -88,8 +88,10 @@ class Worker:
         changes: Changes,
         timing: Timing,
         clock_ms: Callable[[], int],
+        feed: Feed | None = None,
     ) -> None:
         self.store = store
+        self.feed = feed or Feed(store)
         self.d = destination
         self.owner = owner
         self.metrics = metrics
@@ -136,13 +138,13 @@ class Worker:
             if not full:
                 await asyncio.sleep(_LINGER)
             horizon = await self.store.relay_horizon()
-            batch = self.sender.batch_size
+            # Pages of `READ_PAGE`, shared with the workspace's other destinations (`feed`); `_deliver`
+            # sends them in the sender's batches and the cursor moves once the page is done.
+            batch = READ_PAGE
             events = (
-                await self.store.relay_events(d.workspace_id, self.cursor, horizon, batch)
-                if horizon > self.cursor
-                else []
+                await self.feed.read(d.workspace_id, self.cursor, horizon) if horizon > self.cursor else []
             )
-            full = len(events) == batch
+            full = len(events) >= batch
             await self._measure_lag()
             if not events:
                 if horizon > self.cursor:
@@ -155,8 +157,8 @@ class Worker:
                 await self.changes.wait(d.workspace_id, _IDLE_POLL)
                 continue
             # Everything read is below the horizon; a short page means every write up to it was read.
-            last = events[-1].row.seq if len(events) == batch else horizon
-            selected = [e for e in events if matches(d.filter, e)]
+            last = events[-1].seq if full else horizon
+            selected = [i for i in events if matches(d.filter, i.event)] if d.filter else events
             progress = await self._deliver(selected) if selected else Progress()
             progress.cursor = last
             if selected:
@@ -187,7 +189,7 @@ class Worker:
                 r = replace(r, position=r.upto)
                 break
             position = events[-1].row.seq if len(events) == 500 else r.upto
-            selected = [e for e in events if self._replay_matches(r, e)]
+            selected = items([e for e in events if self._replay_matches(r, e)])
             progress = await self._deliver(selected, replay=True) if selected else Progress()
             await self._record(progress)
             r = replace(
@@ -246,7 +248,7 @@ class Worker:
         return r.only_failed or matches(self.d.filter, e)
 
     # -- one batch, with its retries and splits ----------------------------------------------------
-    async def _deliver(self, events: list[RelayEvent], replay: bool = False) -> Progress:
+    async def _deliver(self, events: list[Item], replay: bool = False) -> Progress:
         """Deliver every event or record it as a failure; returns what to record with the cursor."""
         progress = Progress()
         pending = [
@@ -261,19 +263,19 @@ class Worker:
                     bad = set(exc.indices)
                     for i in sorted(bad):
                         if 0 <= i < len(chunk):
-                            progress.failures.append(self._failure(chunk[i], exc))
+                            progress.failures.append(self._failure(chunk[i].event, exc))
                     rest = [e for i, e in enumerate(chunk) if i not in bad]
                     if rest:
                         pending.insert(0, rest)
                 elif len(chunk) == 1:
-                    progress.failures.append(self._failure(chunk[0], exc))
+                    progress.failures.append(self._failure(chunk[0].event, exc))
                 else:
                     half = len(chunk) // 2
                     pending[0:0] = [chunk[:half], chunk[half:]]
                 continue
             progress.delivered += len(chunk)
             if replay or self.has_failures:
-                progress.resolved.extend(e.row.uuid for e in chunk)
+                progress.resolved.extend(i.event.row.uuid for i in chunk)
         progress.failed = len(progress.failures)
         if progress.failed:
             self.has_failures = True
@@ -300,7 +302,7 @@ class Worker:
             response=_printable(exc.response or exc.message),
         )
 
-    async def _attempt(self, chunk: list[RelayEvent]) -> None:
+    async def _attempt(self, chunk: list[Item]) -> None:
         """Send `chunk` until it is acknowledged or rejected; transient trouble waits and tries again."""
         ident = delivery_id(self.d.id, chunk)
         await self._send(lambda: self.sender.deliver(chunk, ident))

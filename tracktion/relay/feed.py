@@ -1,0 +1,156 @@
+"""The events a node's destinations deliver: read once per workspace and rendered once per event.
+
+Every destination of a workspace walks the same writes, usually at the same place (a live destination sits
+at the horizon). Each used to read them and render the §13.2 item (docs/api.md §13.2, `extended`) for
+itself: with a webhook and a NATS destination that was two reads and two renders per event, CPU taken from
+ingestion on the same node. The `Feed` keeps the last pages read per workspace for a few seconds; a second
+destination asking for the same place gets the same `Item`s, whose JSON is rendered on first use and kept.
+
+A page is the writes after a seq up to a horizon (every write up to it is final, see `worker`), so a page
+read up to one horizon answers any request from the same seq: to a lower horizon by dropping what is past
+it; to a higher one as it is when the page was full (its events are the first ones after the seq whatever
+the horizon), else by reading only what lies between the two horizons. Pages are kept `_KEEP_SECONDS` at
+most and dropped at once when the workspace has an erasure (§15.1), so nothing deleted since is sent later
+than a delivery already under way would have sent it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections import OrderedDict
+from typing import Any
+
+import msgspec
+
+from tracktion.domain.relay import RelayEvent, RelayStore
+from tracktion.domain.timefmt import format_ms
+from tracktion.schemas.render import event_json
+
+READ_PAGE = 1000  # events per read: a destination that is behind catches up 1,000 at a time
+_KEEP_SECONDS = 2.0
+_KEEP_PAGES = 16  # across workspaces: a page is ~1 MB at most (1,000 rendered items)
+
+
+class _Client(msgspec.Struct, rename="camel"):
+    id: int
+    uuid: Any
+    custom_id: str | None
+    email: str | None
+
+
+class _Item(msgspec.Struct, rename={"received_at": "receivedAt"}):
+    """`render.event_json(e, extended=True)`: the same keys in the same order, without the dicts."""
+
+    uuid: str
+    time: str
+    action: str
+    label: str
+    client: _Client
+    params: Any
+    endpoint: str
+    kind: str
+    seq: int
+    received_at: str
+
+
+_encode = msgspec.json.Encoder().encode
+
+
+def render_item(event: RelayEvent) -> bytes:
+    """The §13.2 item (extended) of `event` as JSON."""
+    row = event.row
+    params = row.params
+    try:
+        return _encode(
+            _Item(
+                row.uuid,
+                format_ms(row.time_ms),
+                row.action,
+                row.label,
+                _Client(row.client_id, params.get("uuid"), event.custom_id, event.email),
+                params,
+                row.endpoint,
+                row.kind,
+                row.seq,
+                params.get("eventCreateTime") or format_ms(row.time_ms),
+            )
+        )
+    except UnicodeEncodeError:  # a lone surrogate (stored as sent): the stdlib escapes it
+        return json.dumps(event_json(event, extended=True), separators=(",", ":")).encode()
+
+
+class Item:
+    """One event as delivered: the event, and its item JSON rendered once for every destination."""
+
+    __slots__ = ("_body", "event")
+
+    def __init__(self, event: RelayEvent) -> None:
+        self.event = event
+        self._body: bytes | None = None
+
+    @property
+    def seq(self) -> int:
+        return self.event.row.seq
+
+    @property
+    def body(self) -> bytes:
+        body = self._body
+        if body is None:
+            body = self._body = render_item(self.event)
+        return body
+
+
+def items(events: list[RelayEvent]) -> list[Item]:
+    return [Item(e) for e in events]
+
+
+class _Page:
+    __slots__ = ("at", "items", "upto")
+
+    def __init__(self, items: list[Item], upto: int) -> None:
+        self.items = items
+        self.upto = upto
+        self.at = time.monotonic()
+
+
+class Feed:
+    def __init__(self, store: RelayStore) -> None:
+        self.store = store
+        self._pages: OrderedDict[tuple[int, int], _Page] = OrderedDict()  # (workspace, after seq)
+        self._locks: dict[int, asyncio.Lock] = {}
+
+    async def read(self, workspace_id: int, after: int, upto: int) -> list[Item]:
+        """The workspace's writes after `after` up to `upto`, in seq order, at most `READ_PAGE`."""
+        lock = self._locks.setdefault(workspace_id, asyncio.Lock())
+        async with lock:  # a second destination at the same place waits for the first one's read
+            key = (workspace_id, after)
+            page = self._pages.get(key)
+            if page is not None and time.monotonic() - page.at > _KEEP_SECONDS:
+                del self._pages[key]
+                page = None
+            if page is not None:
+                full = len(page.items) >= READ_PAGE
+                if upto <= page.upto:
+                    if upto == page.upto or not page.items or page.items[-1].seq <= upto:
+                        return page.items
+                    return [i for i in page.items if i.seq <= upto]
+                if full:
+                    return page.items
+                more = await self.store.relay_events(
+                    workspace_id, page.upto, upto, READ_PAGE - len(page.items)
+                )
+                found = page.items + items(more)
+            else:
+                found = items(await self.store.relay_events(workspace_id, after, upto, READ_PAGE))
+            self._pages[key] = _Page(found, upto)
+            self._pages.move_to_end(key)
+            while len(self._pages) > _KEEP_PAGES:
+                self._pages.popitem(last=False)
+            return found
+
+    def forget(self, workspace_id: int) -> None:
+        """Drop the workspace's pages (an erasure: §15.1)."""
+        for key in [k for k in self._pages if k[0] == workspace_id]:
+            del self._pages[key]
