@@ -254,11 +254,13 @@ class Worker:
         pending = [
             events[i : i + self.sender.batch_size] for i in range(0, len(events), self.sender.batch_size)
         ]
+        failed_last = False  # the last batch sent had a rejected event (else the last error is cleared)
         while pending:
             chunk = pending.pop(0)
             try:
                 await self._attempt(chunk)
             except Rejected as exc:
+                failed_last = True
                 if exc.indices:
                     bad = set(exc.indices)
                     for i in sorted(bad):
@@ -273,6 +275,7 @@ class Worker:
                     half = len(chunk) // 2
                     pending[0:0] = [chunk[:half], chunk[half:]]
                 continue
+            failed_last = False
             progress.delivered += len(chunk)
             if replay or self.has_failures:
                 progress.resolved.extend(i.event.row.uuid for i in chunk)
@@ -283,6 +286,7 @@ class Worker:
             self.metrics.relay_delivered.inc(self.labels, progress.delivered)
         if progress.failed:
             self.metrics.relay_failed.inc(self.labels, progress.failed)
+        if failed_last and progress.failures:
             last = progress.failures[-1]
             progress.last_error = {
                 "at": last.failed_ms,
