@@ -24,7 +24,8 @@ from typing import Any
 
 import msgspec
 
-from tracktion.domain.relay import RelayEvent, RelayStore
+from tracktion.domain.models import EventRow
+from tracktion.domain.relay import RelayEvent, RelayRow, RelayStore
 from tracktion.domain.timefmt import format_ms
 from tracktion.schemas.render import event_json
 
@@ -48,62 +49,143 @@ class _Item(msgspec.Struct, rename={"received_at": "receivedAt"}):
     action: str
     label: str
     client: _Client
-    params: Any
+    params: msgspec.Raw  # as stored: msgspec's own encoding, written back as it is
     endpoint: str
     kind: str
     seq: int
     received_at: str
 
 
+class _System(msgspec.Struct):
+    """The two params the item shows elsewhere too (`client.uuid`, `receivedAt`); the others are skipped by
+    the decoder, not built."""
+
+    uuid: Any = None
+    eventCreateTime: Any = None
+
+
 _encode = msgspec.json.Encoder().encode
+_read_system = msgspec.json.Decoder(_System).decode
+_decode = msgspec.json.Decoder().decode
 
 
-def render_item(event: RelayEvent) -> bytes:
-    """The §13.2 item (extended) of `event` as JSON."""
-    row = event.row
-    params = row.params
+def decode_params(params: str | bytes) -> dict[str, Any]:
+    """Stored params as a dict (the stdlib reads the escaped lone surrogates msgspec refuses)."""
     try:
+        decoded: dict[str, Any] = _decode(params)
+    except msgspec.DecodeError:
+        decoded = json.loads(params)
+    return decoded
+
+
+def render_item(row: RelayRow) -> bytes:
+    """The §13.2 item (extended) of a write as JSON, its params embedded as stored."""
+    try:
+        system = _read_system(row.params)
+        time_text = format_ms(row.time_ms)
         return _encode(
             _Item(
                 row.uuid,
-                format_ms(row.time_ms),
+                time_text,
                 row.action,
                 row.label,
-                _Client(row.client_id, params.get("uuid"), event.custom_id, event.email),
-                params,
+                _Client(row.client_id, system.uuid, row.custom_id, row.email),
+                msgspec.Raw(row.params),
                 row.endpoint,
                 row.kind,
                 row.seq,
-                params.get("eventCreateTime") or format_ms(row.time_ms),
+                system.eventCreateTime or time_text,
             )
         )
-    except UnicodeEncodeError:  # a lone surrogate (stored as sent): the stdlib escapes it
+    except (msgspec.DecodeError, UnicodeEncodeError):  # a lone surrogate (stored as sent): the stdlib
+        event = to_event(row)  # escapes it
         return json.dumps(event_json(event, extended=True), separators=(",", ":")).encode()
 
 
+def to_event(row: RelayRow) -> RelayEvent:
+    return RelayEvent(
+        EventRow(
+            row.workspace_id,
+            row.uuid,
+            row.client_id,
+            row.action,
+            row.label,
+            row.time_ms,
+            decode_params(row.params),
+            row.endpoint,
+            row.kind,
+            row.seq,
+        ),
+        row.custom_id,
+        row.email,
+        row.primary_uuid,
+    )
+
+
+def to_row(event: RelayEvent) -> RelayRow:
+    r = event.row
+    params = msgspec.json.encode(r.params) if _plain(r.params) else json.dumps(r.params).encode()
+    return RelayRow(
+        r.seq,
+        r.workspace_id,
+        r.uuid,
+        r.client_id,
+        r.action,
+        r.label,
+        r.time_ms,
+        params,
+        r.endpoint,
+        r.kind,
+        event.custom_id,
+        event.email,
+        event.primary_uuid,
+    )
+
+
+def _plain(params: dict[str, Any]) -> bool:
+    try:
+        msgspec.json.encode(params)
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 class Item:
-    """One event as delivered: the event, and its item JSON rendered once for every destination."""
+    """One write as delivered: its row, its event (built on first use: the `synerise` type maps it) and its
+    item JSON (rendered on first use, then shared by every destination that sends it)."""
 
-    __slots__ = ("_body", "event")
+    __slots__ = ("_body", "_event", "row")
 
-    def __init__(self, event: RelayEvent) -> None:
-        self.event = event
+    def __init__(self, row: RelayRow, event: RelayEvent | None = None) -> None:
+        self.row = row
+        self._event = event
         self._body: bytes | None = None
+
+    @classmethod
+    def of(cls, event: RelayEvent) -> Item:
+        return cls(to_row(event), event)
 
     @property
     def seq(self) -> int:
-        return self.event.row.seq
+        return self.row.seq
+
+    @property
+    def event(self) -> RelayEvent:
+        event = self._event
+        if event is None:
+            event = self._event = to_event(self.row)
+        return event
 
     @property
     def body(self) -> bytes:
         body = self._body
         if body is None:
-            body = self._body = render_item(self.event)
+            body = self._body = render_item(self.row)
         return body
 
 
-def items(events: list[RelayEvent]) -> list[Item]:
-    return [Item(e) for e in events]
+def items(rows: list[RelayRow]) -> list[Item]:
+    return [Item(r) for r in rows]
 
 
 class _Page:
@@ -138,12 +220,10 @@ class Feed:
                     return [i for i in page.items if i.seq <= upto]
                 if full:
                     return page.items
-                more = await self.store.relay_events(
-                    workspace_id, page.upto, upto, READ_PAGE - len(page.items)
-                )
+                more = await self.store.relay_rows(workspace_id, page.upto, upto, READ_PAGE - len(page.items))
                 found = page.items + items(more)
             else:
-                found = items(await self.store.relay_events(workspace_id, after, upto, READ_PAGE))
+                found = items(await self.store.relay_rows(workspace_id, after, upto, READ_PAGE))
             self._pages[key] = _Page(found, upto)
             self._pages.move_to_end(key)
             while len(self._pages) > _KEEP_PAGES:

@@ -19,7 +19,7 @@ import nats.js.errors
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 
-from tracktion.domain.relay import ErasureNotice, RelayEvent
+from tracktion.domain.relay import ErasureNotice, RelayRow
 from tracktion.errors import ErrorEntry, rejected
 from tracktion.relay.feed import Item
 from tracktion.relay.types import DestinationType, Refused, Rejected, Retry
@@ -99,8 +99,7 @@ class NatsSender:
         self._waiting = 0
         self._done: asyncio.Future[None] | None = None
 
-    def subject_for(self, event: RelayEvent) -> bytes:
-        row = event.row
+    def subject_for(self, row: RelayRow) -> bytes:
         key = (row.workspace_id, row.action, row.kind)
         subject = self._subjects.get(key)
         if subject is None:
@@ -181,7 +180,7 @@ class NatsSender:
         bad: list[int] = []
         prefix = self._inbox + b"%d-" % batch
         for i, item in enumerate(items):
-            row = item.event.row
+            row = item.row
             body = item.body
             header = b"NATS/1.0\r\nNats-Msg-Id: %s:%d\r\n\r\n" % (row.uuid.encode(), row.seq)
             if len(header) + len(body) > max_payload:
@@ -191,7 +190,7 @@ class NatsSender:
             frames.append(
                 b"HPUB %s %s%d %d %d\r\n%s%s\r\n"
                 % (
-                    self.subject_for(item.event),
+                    self.subject_for(row),
                     prefix,
                     i,
                     len(header),

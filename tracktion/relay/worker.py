@@ -41,7 +41,7 @@ from tracktion.domain.timefmt import parse_time_ms
 from tracktion.live.changes import Changes
 from tracktion.observability.metrics import Metrics
 from tracktion.relay.config import TYPES, matches
-from tracktion.relay.feed import READ_PAGE, Feed, Item, items
+from tracktion.relay.feed import READ_PAGE, Feed, Item
 from tracktion.relay.types import DeliveryError, Refused, Rejected, Retry, Sender
 
 log = logging.getLogger("tracktion.relay")
@@ -74,7 +74,7 @@ class Timing:
 def delivery_id(destination_id: str, chunk: list[Item]) -> str:
     """The same for every retry of the same items (the webhook's `webhook-id`)."""
     h = hashlib.sha256(destination_id.encode())
-    h.update("".join([f"|{i.event.row.uuid}:{i.seq}" for i in chunk]).encode())
+    h.update("".join([f"|{i.row.uuid}:{i.row.seq}" for i in chunk]).encode())
     return "msg_" + h.hexdigest()[:32]
 
 
@@ -158,7 +158,9 @@ class Worker:
                 continue
             # Everything read is below the horizon; a short page means every write up to it was read.
             last = events[-1].seq if full else horizon
-            selected = [i for i in events if matches(d.filter, i.event)] if d.filter else events
+            selected = (
+                [i for i in events if matches(d.filter, i.row.action, i.row.kind)] if d.filter else events
+            )
             progress = await self._deliver(selected) if selected else Progress()
             progress.cursor = last
             if selected:
@@ -189,7 +191,7 @@ class Worker:
                 r = replace(r, position=r.upto)
                 break
             position = events[-1].row.seq if len(events) == 500 else r.upto
-            selected = items([e for e in events if self._replay_matches(r, e)])
+            selected = [Item.of(e) for e in events if self._replay_matches(r, e)]
             progress = await self._deliver(selected, replay=True) if selected else Progress()
             await self._record(progress)
             r = replace(
@@ -245,7 +247,7 @@ class Worker:
         if r.actions and row.action not in r.actions:
             return False
         # A replay follows the destination's filter too: it re-delivers what the destination takes.
-        return r.only_failed or matches(self.d.filter, e)
+        return r.only_failed or matches(self.d.filter, row.action, row.kind)
 
     # -- one batch, with its retries and splits ----------------------------------------------------
     async def _deliver(self, events: list[Item], replay: bool = False) -> Progress:
@@ -265,12 +267,12 @@ class Worker:
                     bad = set(exc.indices)
                     for i in sorted(bad):
                         if 0 <= i < len(chunk):
-                            progress.failures.append(self._failure(chunk[i].event, exc))
+                            progress.failures.append(self._failure(chunk[i], exc))
                     rest = [e for i, e in enumerate(chunk) if i not in bad]
                     if rest:
                         pending.insert(0, rest)
                 elif len(chunk) == 1:
-                    progress.failures.append(self._failure(chunk[0].event, exc))
+                    progress.failures.append(self._failure(chunk[0], exc))
                 else:
                     half = len(chunk) // 2
                     pending[0:0] = [chunk[:half], chunk[half:]]
@@ -278,7 +280,7 @@ class Worker:
             failed_last = False
             progress.delivered += len(chunk)
             if replay or self.has_failures:
-                progress.resolved.extend(i.event.row.uuid for i in chunk)
+                progress.resolved.extend(i.row.uuid for i in chunk)
         progress.failed = len(progress.failures)
         if progress.failed:
             self.has_failures = True
@@ -295,11 +297,11 @@ class Worker:
             }
         return progress
 
-    def _failure(self, event: RelayEvent, exc: DeliveryError) -> Failure:
+    def _failure(self, item: Item, exc: DeliveryError) -> Failure:
         return Failure(
             id=str(uuidlib.uuid4()),
-            event_uuid=event.row.uuid,
-            seq=event.row.seq,
+            event_uuid=item.row.uuid,
+            seq=item.row.seq,
             failed_ms=self.clock_ms(),
             attempts=1,
             status=exc.status,
