@@ -191,46 +191,60 @@ def items(rows: list[RelayRow]) -> list[Item]:
 class _Page:
     __slots__ = ("at", "items", "upto")
 
-    def __init__(self, items: list[Item], upto: int) -> None:
+    def __init__(self, items: list[Item], upto: int, at: float) -> None:
         self.items = items
         self.upto = upto
-        self.at = time.monotonic()
+        self.at = at  # when its first events were read: it is dropped _KEEP_SECONDS later, extended or not
 
 
 class Feed:
     def __init__(self, store: RelayStore) -> None:
         self.store = store
         self._pages: OrderedDict[tuple[int, int], _Page] = OrderedDict()  # (workspace, after seq)
-        self._locks: dict[int, asyncio.Lock] = {}
+        self._reading: dict[tuple[int, int], asyncio.Future[None]] = {}
+        self._forgotten = 0  # bumped by `forget`: a page whose read began before is not kept
 
     async def read(self, workspace_id: int, after: int, upto: int) -> list[Item]:
         """The workspace's writes after `after` up to `upto`, in seq order, at most `READ_PAGE`."""
-        lock = self._locks.setdefault(workspace_id, asyncio.Lock())
-        async with lock:  # a second destination at the same place waits for the first one's read
-            key = (workspace_id, after)
+        key = (workspace_id, after)
+        while True:
             page = self._pages.get(key)
             if page is not None and time.monotonic() - page.at > _KEEP_SECONDS:
                 del self._pages[key]
                 page = None
             if page is not None:
-                full = len(page.items) >= READ_PAGE
                 if upto <= page.upto:
                     if upto == page.upto or not page.items or page.items[-1].seq <= upto:
                         return page.items
                     return [i for i in page.items if i.seq <= upto]
-                if full:
-                    return page.items
+                if len(page.items) >= READ_PAGE:
+                    return page.items  # the first READ_PAGE writes after `after`, whatever the horizon
+            reading = self._reading.get(key)
+            if reading is None:
+                break
+            await asyncio.wait([reading])  # another destination is reading this place: share its page
+        done = self._reading[key] = asyncio.get_running_loop().create_future()
+        forgotten = self._forgotten
+        try:
+            if page is not None:  # short, and read up to a lower horizon: read only the rest
                 more = await self.store.relay_rows(workspace_id, page.upto, upto, READ_PAGE - len(page.items))
-                found = page.items + items(more)
+                page = _Page(page.items + items(more), upto, page.at)
             else:
                 found = items(await self.store.relay_rows(workspace_id, after, upto, READ_PAGE))
-            self._pages[key] = _Page(found, upto)
+                page = _Page(found, upto, time.monotonic())
+            if forgotten != self._forgotten:
+                return page.items
+            self._pages[key] = page
             self._pages.move_to_end(key)
             while len(self._pages) > _KEEP_PAGES:
                 self._pages.popitem(last=False)
-            return found
+            return page.items
+        finally:
+            del self._reading[key]
+            done.set_result(None)
 
     def forget(self, workspace_id: int) -> None:
         """Drop the workspace's pages (an erasure: §15.1)."""
+        self._forgotten += 1
         for key in [k for k in self._pages if k[0] == workspace_id]:
             del self._pages[key]
