@@ -3,6 +3,11 @@
 `Nats-Msg-Id: <eventUUID>:<seq>` lets JetStream drop a re-send inside its duplicate window, so a retried batch
 (some of whose messages were stored before the trouble) does not store them twice. The cursor moves only
 once every message of the batch has its PubAck.
+
+Publishing goes through nats-py's connection (connect, auth, TLS, pings, its parser) but not through its
+per-message JetStream API: `deliver` writes the batch's HPUB frames at once and matches the PubAcks that come
+back on one subscription by their reply subject (`<inbox>.<batch>-<index>`). With nats-py's `publish_async`
+the relay spent ~33 µs of CPU per message in the serving process (issue 17); this way, ~5.
 """
 
 from __future__ import annotations
