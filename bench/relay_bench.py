@@ -74,6 +74,9 @@ async def _receiver(port: int) -> None:
         await server.serve_forever()
 
 
+RECEIVERS: dict[str, int] = {}  # url -> pid, for the CPU accounting
+
+
 @contextlib.contextmanager
 def receiver() -> Iterator[str]:
     port = free_port()
@@ -90,6 +93,7 @@ def receiver() -> Iterator[str]:
             if time.monotonic() > deadline:
                 raise RuntimeError("the receiver did not start")
             time.sleep(0.05)
+        RECEIVERS[f"http://{HOST}:{port}/hook"] = proc.pid
         yield f"http://{HOST}:{port}/hook"
     finally:
         proc.terminate()
@@ -282,8 +286,37 @@ def nats_stream() -> Iterator[str | None]:
         asyncio.run(run(False))
 
 
+# -- CPU accounting -----------------------------------------------------------------------------------
+def _nats_server_pid() -> int | None:
+    for pid in os.listdir("/proc"):
+        if pid.isdigit():
+            with contextlib.suppress(OSError):
+                if Path(f"/proc/{pid}/comm").read_text().strip() == "nats-server":
+                    return int(pid)
+    return None
+
+
+def cpu_seconds(server: TracktionServer, receiver_pid: int | None) -> dict[str, float]:
+    """CPU seconds so far: the serving process, its writer process, the webhook receiver, nats-server (shared
+    with whatever else uses it on the machine) and this process's children (the load generator)."""
+    from bench.procstat import cpu, own_and_children_cpu_s, process_tree
+
+    out: dict[str, float] = {}
+    with contextlib.suppress(OSError):
+        out["server"] = cpu(server.pid).total_s
+        out["writer"] = sum(cpu(p).total_s for p in process_tree(server.pid)[1:])
+    for name, pid in (("receiver", receiver_pid), ("nats_server", _nats_server_pid())):
+        if pid is not None:
+            with contextlib.suppress(OSError):
+                out[name] = cpu(pid).total_s
+    out["bench_and_loadgen"] = own_and_children_cpu_s()
+    return out
+
+
 # -- the benchmarks -----------------------------------------------------------------------------------
-def bench_ingest(scratch: Path, seconds: float, rounds: int) -> dict[str, Any]:
+def bench_ingest(
+    scratch: Path, seconds: float, rounds: int, modes: tuple[str, ...] = ("single", "batch1000")
+) -> dict[str, Any]:
     out: dict[str, Any] = {}
     with receiver() as url, nats_stream() as stream:
         server = start_server(scratch, "ingest")
@@ -295,15 +328,31 @@ def bench_ingest(scratch: Path, seconds: float, rounds: int) -> dict[str, Any]:
                     api.destination("bus", "nats", {"servers": [NATS_URL], "subject": f"{stream}.{{kind}}"})
                 )
             out["destinations"] = ["webhook"] + (["nats"] if stream else [])
-            for batch in (False, True):
-                name = "batch1000" if batch else "single"
+            for name in modes:
+                batch = name == "batch1000"
                 results: dict[str, list[float]] = {"none": [], "two": []}
                 for r in range(rounds):
                     for mode in ("none", "two") if r % 2 == 0 else ("two", "none"):
                         for d in dests:
                             api.pause(d, mode == "none")
+                        if mode == "two":
+                            # Healthy destinations keep up: let them deliver what the paused round left
+                            # before measuring, or the round pays for the previous one's catch-up too.
+                            deadline = time.monotonic() + 120
+                            while time.monotonic() < deadline and any(
+                                api.status(d)["lagEvents"] for d in dests
+                            ):
+                                time.sleep(0.5)
                         time.sleep(1.0)
+                        before = cpu_seconds(server, RECEIVERS.get(url))
                         got = load(server, api.token, batch, seconds, 8 if not batch else 2)
+                        after = cpu_seconds(server, RECEIVERS.get(url))
+                        events = got["events_per_s"] * seconds
+                        got["cpu_us_per_event"] = {
+                            k: round((after[k] - before[k]) / events * 1e6, 1)
+                            for k in after
+                            if k in before and events
+                        }
                         results[mode].append(got["events_per_s"])
                         print(f"ingest {name} round {r} {mode}: {got}", flush=True)
                 for d in dests:
@@ -471,6 +520,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--only", default="ingest,throughput,lag,dead,deletion")
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--ingest-modes", default="single,batch1000")
     parser.add_argument("--throughput-events", type=int, default=200_000)
     parser.add_argument("--deletion-events", type=int, default=500_000)
     parser.add_argument("--chunk-rows", type=int, help="TRACKTION_LIFECYCLE_CHUNK_ROWS of the deletion run")
@@ -493,7 +543,9 @@ def main(argv: list[str] | None = None) -> None:
     with tempfile.TemporaryDirectory(prefix="relay-bench-") as tmp:
         scratch = Path(tmp)
         if "ingest" in only:
-            results["ingest"] = bench_ingest(scratch, args.seconds, args.rounds)
+            results["ingest"] = bench_ingest(
+                scratch, args.seconds, args.rounds, tuple(args.ingest_modes.split(","))
+            )
         if "throughput" in only:
             results["throughput"] = bench_throughput(scratch, args.throughput_events, args.rounds)
         if "lag" in only or "dead" in only:

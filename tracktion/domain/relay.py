@@ -8,7 +8,7 @@ fenced by the destination's lease so that only the node delivering a destination
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from tracktion.domain.ports import StoredEvent
 
@@ -22,6 +22,27 @@ class RelayEvent(StoredEvent):
     profile on the target by it, §14.1)."""
 
     primary_uuid: str = ""
+
+
+class RelayRow(NamedTuple):
+    """A write as the relay's live loop reads it: its columns as they are, the params still their stored
+    JSON text, decoded only for a destination that needs them (`relay.feed.Item`). Building a `RelayEvent`
+    (a frozen dataclass in a frozen dataclass, params decoded) cost ~13 µs of CPU per event, measured; a
+    webhook or NATS destination sends the params as stored."""
+
+    seq: int
+    workspace_id: int
+    uuid: str
+    client_id: int
+    action: str
+    label: str
+    time_ms: int
+    params: str | bytes  # JSON text
+    endpoint: str
+    kind: str
+    custom_id: str | None
+    email: str | None
+    primary_uuid: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,6 +181,12 @@ class RelayStore(Protocol):
         self, workspace_id: int, after_seq: int, upto_seq: int, limit: int
     ) -> list[RelayEvent]:
         """The workspace's writes in (after_seq, upto_seq], by seq."""
+        ...
+
+    async def relay_rows(
+        self, workspace_id: int, after_seq: int, upto_seq: int, limit: int
+    ) -> list[RelayRow]:
+        """`relay_events`, as `RelayRow`s."""
         ...
 
     async def relay_lag(self, workspace_id: int, after_seq: int) -> tuple[int, int | None, int | None]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tracktion.domain.relay import Destination, RelayEvent
+from tracktion.domain.relay import Destination
 from tracktion.domain.timefmt import format_ms
 from tracktion.errors import ErrorEntry, ValidationFailed, rejected
 from tracktion.relay.jetstream import NATS
@@ -202,13 +202,13 @@ def destination_json(d: Destination) -> dict[str, Any]:
     }
 
 
-def matches(filters: dict[str, Any], event: RelayEvent) -> bool:
-    """§14.1 `filter`: exact action names or `prefix.*`, and kinds; absent = everything."""
+def matches(filters: dict[str, Any], action: str, kind: str) -> bool:
+    """§14.1 `filter` over a write's action and kind: exact action names or `prefix.*`, and kinds; absent =
+    everything."""
     kinds = filters.get("kinds")
-    if kinds is not None and event.row.kind not in kinds:
+    if kinds is not None and kind not in kinds:
         return False
     actions = filters.get("actions")
     if actions is None:
         return True
-    action = event.row.action
     return any(action == a or (a.endswith(".*") and action.startswith(a[:-1])) for a in actions)

@@ -25,6 +25,7 @@ from collections.abc import Callable
 from tracktion.domain.relay import Destination, RelayStore
 from tracktion.live.changes import Changes
 from tracktion.observability.metrics import Metrics
+from tracktion.relay.feed import Feed
 from tracktion.relay.worker import LeaseLost, Timing, Worker
 
 log = logging.getLogger("tracktion.relay")
@@ -55,6 +56,7 @@ class Relay:
         self._renewed: dict[tuple[int, str], int] = {}
         self._task: asyncio.Task[None] | None = None
         self._poke = asyncio.Event()
+        self.feed = Feed(store)  # one read and one rendering per event for all of a workspace's destinations
 
     async def start(self) -> None:
         if self.enabled and self._task is None:
@@ -81,6 +83,7 @@ class Relay:
     def erased(self, workspace_id: int) -> None:
         """An erasure was recorded on this node: the workspace's destinations delivered here send its
         notices now (those delivered elsewhere, at their node's next scan)."""
+        self.feed.forget(workspace_id)  # no page read before the erasure is delivered after it
         for (ws, _), (worker, _, _) in self._workers.items():
             if ws == workspace_id:
                 worker.notices_wanted.set()
@@ -132,7 +135,9 @@ class Relay:
                 self._start_worker(d)
 
     def _start_worker(self, d: Destination) -> None:
-        worker = Worker(self.store, d, self.owner, self.metrics, self.changes, self.timing, self.clock_ms)
+        worker = Worker(
+            self.store, d, self.owner, self.metrics, self.changes, self.timing, self.clock_ms, self.feed
+        )
         key = (d.workspace_id, d.id)
 
         async def run() -> None:

@@ -21,6 +21,7 @@ from tracktion.domain.definitions import SYSTEM_PARAMS  # §7.2: what the target
 from tracktion.domain.relay import ErasureNotice, RelayEvent
 from tracktion.domain.timefmt import format_ms
 from tracktion.errors import ErrorEntry
+from tracktion.relay.feed import Item
 from tracktion.relay.types import (
     DestinationType,
     Refused,
@@ -142,8 +143,8 @@ class SyneriseSender:
         if failure is not None:
             raise failure
 
-    async def deliver(self, events: list[RelayEvent], delivery_id: str) -> None:
-        body = msgspec.json.encode([batch_item(e) for e in events])
+    async def deliver(self, items: list[Item], delivery_id: str) -> None:
+        body = msgspec.json.encode([batch_item(i.event) for i in items])
         if len(body) > MAX_BODY:
             raise Rejected("batch over 1 MiB", 413, "")  # halved by the worker until it fits
         self._raise_for(await self._call("POST", "/v4/events/batch", body))

@@ -19,8 +19,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from tracktion.domain.relay import ErasureNotice, RelayEvent
+from tracktion.domain.relay import ErasureNotice
 from tracktion.errors import ErrorEntry
+from tracktion.relay.feed import Item
 
 RESPONSE_MAX = 4096  # bytes of a target's answer kept in a failure record (§14.3)
 SECRET_KEYS = frozenset({"apiKey", "secret", "password", "token"})  # write-only in every config (§14.1)
@@ -62,9 +63,10 @@ class Rejected(DeliveryError):
 class Sender(Protocol):
     batch_size: int
 
-    async def deliver(self, events: list[RelayEvent], delivery_id: str) -> None:
-        """Deliver `events` (in this order) or raise a `DeliveryError`. `delivery_id` is the same on every
-        retry of the same items (the webhook's `webhook-id`)."""
+    async def deliver(self, items: list[Item], delivery_id: str) -> None:
+        """Deliver `items` (in this order) or raise a `DeliveryError`. `delivery_id` is the same on every
+        retry of the same items (the webhook's `webhook-id`). Each item has its event (`item.event`) and
+        its §13.2 JSON, rendered once for all the destinations that send it (`item.body`)."""
         ...
 
     async def erase(self, notice: ErasureNotice, delivery_id: str) -> None:

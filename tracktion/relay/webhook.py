@@ -18,10 +18,10 @@ from typing import Any
 import httpx
 import msgspec
 
-from tracktion.domain.relay import ErasureNotice, RelayEvent
+from tracktion.domain.relay import ErasureNotice
 from tracktion.errors import ErrorEntry, rejected
+from tracktion.relay.feed import Item
 from tracktion.relay.types import DestinationType, Retry, check_int, check_string, check_url, http_outcome
-from tracktion.schemas.render import event_json
 
 _SECRET_MIN = 24
 _RESERVED_HEADERS = frozenset(
@@ -90,10 +90,9 @@ class WebhookSender:
         self.headers = dict(config.get("headers") or {})
         self.client = httpx.AsyncClient(timeout=float(config["timeoutSeconds"]), follow_redirects=False)
 
-    async def deliver(self, events: list[RelayEvent], delivery_id: str) -> None:
-        body = msgspec.json.encode(
-            {"type": "events", "items": [event_json(e, extended=True) for e in events]}
-        )
+    async def deliver(self, items: list[Item], delivery_id: str) -> None:
+        # `{"type": "events", "items": [...]}` joined from the items' JSON, rendered once (`feed`).
+        body = b'{"type":"events","items":[' + b",".join([i.body for i in items]) + b"]}"
         await self._post(body, delivery_id)
 
     async def erase(self, notice: ErasureNotice, delivery_id: str) -> None:

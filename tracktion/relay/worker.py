@@ -41,6 +41,7 @@ from tracktion.domain.timefmt import parse_time_ms
 from tracktion.live.changes import Changes
 from tracktion.observability.metrics import Metrics
 from tracktion.relay.config import TYPES, matches
+from tracktion.relay.feed import READ_PAGE, Feed, Item
 from tracktion.relay.types import DeliveryError, Refused, Rejected, Retry, Sender
 
 log = logging.getLogger("tracktion.relay")
@@ -70,11 +71,10 @@ class Timing:
         return max(delay, retry_after) if retry_after is not None else delay
 
 
-def delivery_id(destination_id: str, events: list[RelayEvent]) -> str:
+def delivery_id(destination_id: str, chunk: list[Item]) -> str:
     """The same for every retry of the same items (the webhook's `webhook-id`)."""
     h = hashlib.sha256(destination_id.encode())
-    for e in events:
-        h.update(f"|{e.row.uuid}:{e.row.seq}".encode())
+    h.update("".join([f"|{i.row.uuid}:{i.row.seq}" for i in chunk]).encode())
     return "msg_" + h.hexdigest()[:32]
 
 
@@ -88,8 +88,10 @@ class Worker:
         changes: Changes,
         timing: Timing,
         clock_ms: Callable[[], int],
+        feed: Feed | None = None,
     ) -> None:
         self.store = store
+        self.feed = feed or Feed(store)
         self.d = destination
         self.owner = owner
         self.metrics = metrics
@@ -136,13 +138,13 @@ class Worker:
             if not full:
                 await asyncio.sleep(_LINGER)
             horizon = await self.store.relay_horizon()
-            batch = self.sender.batch_size
+            # Pages of `READ_PAGE`, shared with the workspace's other destinations (`feed`); `_deliver`
+            # sends them in the sender's batches and the cursor moves once the page is done.
+            batch = READ_PAGE
             events = (
-                await self.store.relay_events(d.workspace_id, self.cursor, horizon, batch)
-                if horizon > self.cursor
-                else []
+                await self.feed.read(d.workspace_id, self.cursor, horizon) if horizon > self.cursor else []
             )
-            full = len(events) == batch
+            full = len(events) >= batch
             await self._measure_lag()
             if not events:
                 if horizon > self.cursor:
@@ -155,8 +157,10 @@ class Worker:
                 await self.changes.wait(d.workspace_id, _IDLE_POLL)
                 continue
             # Everything read is below the horizon; a short page means every write up to it was read.
-            last = events[-1].row.seq if len(events) == batch else horizon
-            selected = [e for e in events if matches(d.filter, e)]
+            last = events[-1].seq if full else horizon
+            selected = (
+                [i for i in events if matches(d.filter, i.row.action, i.row.kind)] if d.filter else events
+            )
             progress = await self._deliver(selected) if selected else Progress()
             progress.cursor = last
             if selected:
@@ -187,7 +191,7 @@ class Worker:
                 r = replace(r, position=r.upto)
                 break
             position = events[-1].row.seq if len(events) == 500 else r.upto
-            selected = [e for e in events if self._replay_matches(r, e)]
+            selected = [Item.of(e) for e in events if self._replay_matches(r, e)]
             progress = await self._deliver(selected, replay=True) if selected else Progress()
             await self._record(progress)
             r = replace(
@@ -243,20 +247,22 @@ class Worker:
         if r.actions and row.action not in r.actions:
             return False
         # A replay follows the destination's filter too: it re-delivers what the destination takes.
-        return r.only_failed or matches(self.d.filter, e)
+        return r.only_failed or matches(self.d.filter, row.action, row.kind)
 
     # -- one batch, with its retries and splits ----------------------------------------------------
-    async def _deliver(self, events: list[RelayEvent], replay: bool = False) -> Progress:
+    async def _deliver(self, events: list[Item], replay: bool = False) -> Progress:
         """Deliver every event or record it as a failure; returns what to record with the cursor."""
         progress = Progress()
         pending = [
             events[i : i + self.sender.batch_size] for i in range(0, len(events), self.sender.batch_size)
         ]
+        failed_last = False  # the last batch sent had a rejected event (else the last error is cleared)
         while pending:
             chunk = pending.pop(0)
             try:
                 await self._attempt(chunk)
             except Rejected as exc:
+                failed_last = True
                 if exc.indices:
                     bad = set(exc.indices)
                     for i in sorted(bad):
@@ -271,9 +277,10 @@ class Worker:
                     half = len(chunk) // 2
                     pending[0:0] = [chunk[:half], chunk[half:]]
                 continue
+            failed_last = False
             progress.delivered += len(chunk)
             if replay or self.has_failures:
-                progress.resolved.extend(e.row.uuid for e in chunk)
+                progress.resolved.extend(i.row.uuid for i in chunk)
         progress.failed = len(progress.failures)
         if progress.failed:
             self.has_failures = True
@@ -281,6 +288,7 @@ class Worker:
             self.metrics.relay_delivered.inc(self.labels, progress.delivered)
         if progress.failed:
             self.metrics.relay_failed.inc(self.labels, progress.failed)
+        if failed_last and progress.failures:
             last = progress.failures[-1]
             progress.last_error = {
                 "at": last.failed_ms,
@@ -289,18 +297,18 @@ class Worker:
             }
         return progress
 
-    def _failure(self, event: RelayEvent, exc: DeliveryError) -> Failure:
+    def _failure(self, item: Item, exc: DeliveryError) -> Failure:
         return Failure(
             id=str(uuidlib.uuid4()),
-            event_uuid=event.row.uuid,
-            seq=event.row.seq,
+            event_uuid=item.row.uuid,
+            seq=item.row.seq,
             failed_ms=self.clock_ms(),
             attempts=1,
             status=exc.status,
             response=_printable(exc.response or exc.message),
         )
 
-    async def _attempt(self, chunk: list[RelayEvent]) -> None:
+    async def _attempt(self, chunk: list[Item]) -> None:
         """Send `chunk` until it is acknowledged or rejected; transient trouble waits and tries again."""
         ident = delivery_id(self.d.id, chunk)
         await self._send(lambda: self.sender.deliver(chunk, ident))

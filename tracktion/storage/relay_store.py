@@ -15,7 +15,7 @@ from typing import Any, Generic, TypeVar
 import msgspec
 
 from tracktion.domain.ports import StoredEvent
-from tracktion.domain.relay import Destination, ErasureNotice, Failure, Progress, RelayEvent, Replay
+from tracktion.domain.relay import Destination, ErasureNotice, Failure, Progress, RelayEvent, RelayRow, Replay
 from tracktion.storage.dialect import Dialect
 
 T = TypeVar("T")
@@ -341,6 +341,19 @@ class RelaySQL(ABC, Generic[TxT]):
             (workspace_id, after_seq, upto_seq, limit),
         )
         return [self._relay_event(r) for r in rows]
+
+    async def relay_rows(
+        self, workspace_id: int, after_seq: int, upto_seq: int, limit: int
+    ) -> list[RelayRow]:
+        m = self._d.mark
+        rows = await self._read(
+            f"SELECT {self._event_cols}, {self._d.as_text('p.primary_uuid')}{_JOIN}"
+            f" WHERE {self._d.seq_walk('e.workspace_id')} = {m} AND e.seq > {m} AND e.seq <= {m}"
+            f" ORDER BY e.seq LIMIT {m}",
+            (workspace_id, after_seq, upto_seq, limit),
+        )
+        uuid_text, free_text = self._d.event_uuid_text, self._d.free_text
+        return [RelayRow(r[0], r[1], uuid_text(r[2]), r[3], r[4], free_text(r[5]), *r[6:13]) for r in rows]
 
     async def relay_lag(self, workspace_id: int, after_seq: int) -> tuple[int, int | None, int | None]:
         m = self._d.mark
