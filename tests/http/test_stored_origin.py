@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import uuid as uuidlib
 from typing import Any
@@ -19,6 +20,7 @@ from tracktion.domain.event_ids import uuid_bytes
 from tracktion.domain.models import Credential
 from tracktion.domain.system_params import modified_by
 from tracktion.domain.timefmt import format_ms
+from tracktion.relay.feed import render_item
 from tracktion.relay.synerise import batch_item
 from tracktion.schemas.render import event_json
 from tracktion.storage.event_params import full_params, full_params_json, modified_by_bytes, modified_by_value
@@ -73,6 +75,9 @@ async def _answers(api: Api) -> dict[str, Any]:
     relayed = await store.relay_events(1, 0, await store.relay_horizon(), 1000)
     out["relay"] = [batch_item(e) for e in relayed]
     out["relay_created"] = [e.row.params.get("eventCreateTime") for e in relayed]
+    # The live loop's rows (webhook and NATS items are rendered from them, `relay.feed`).
+    rows = await store.relay_rows(1, 0, await store.relay_horizon(), 1000)
+    out["relay_items"] = [json.loads(render_item(r)) for r in rows]
     return out
 
 

@@ -17,6 +17,7 @@ import msgspec
 from tracktion.domain.ports import StoredEvent
 from tracktion.domain.relay import Destination, ErasureNotice, Failure, Progress, RelayEvent, RelayRow, Replay
 from tracktion.storage.dialect import Dialect
+from tracktion.storage.event_params import endpoint_value, full_params_json, kind_value
 
 T = TypeVar("T")
 TxT = TypeVar("TxT")
@@ -353,7 +354,19 @@ class RelaySQL(ABC, Generic[TxT]):
             (workspace_id, after_seq, upto_seq, limit),
         )
         uuid_text, free_text = self._d.event_uuid_text, self._d.free_text
-        return [RelayRow(r[0], r[1], uuid_text(r[2]), r[3], r[4], free_text(r[5]), *r[6:13]) for r in rows]
+        out = []
+        for r in rows:
+            uuid = uuid_text(r[2])
+            # The params as read (§7.2): the stored caller's params with the system params spliced in, and
+            # endpoint and kind by name (`storage.event_params`), as `_stored_event` reads them.
+            params = full_params_json(r[7], uuid, r[6], r[3], r[1], r[12], r[13:18])
+            out.append(
+                RelayRow(
+                    r[0], r[1], uuid, r[3], r[4], free_text(r[5]), r[6], params,
+                    endpoint_value(r[8]), kind_value(r[9]), r[10], r[11], r[12],
+                )
+            )  # fmt: skip
+        return out
 
     async def relay_lag(self, workspace_id: int, after_seq: int) -> tuple[int, int | None, int | None]:
         m = self._d.mark
