@@ -285,3 +285,32 @@ def test_a_failed_event_insert_fails_the_whole_group(tmp_path: Path, jobs: list[
     assert all(isinstance(value, StorageUnavailable) for _, value in outcomes)
     assert _count(db, "SELECT COUNT(*) FROM events") == 0
     assert _count(db, "SELECT COUNT(*) FROM profiles") == 0
+
+
+async def test_a_writer_keeps_its_identity_cache_until_identifiers_change(tmp_path: Path) -> None:
+    """Another connection's commit empties a writer's identifier cache only when it changed identifiers
+    (migration 0013's `identity_changes`): a relay cursor or another writer's events keep it, an e-mail set
+    or a profile deleted elsewhere empties it."""
+    import sqlite3
+
+    db = tmp_path / "c.db"
+    a, b = SQLiteStore(db), SQLiteStore(db)
+    await a.start()
+    await b.start()
+    try:
+        cache = a._writer._backend.identities.committed  # type: ignore[union-attr]
+        for i in (0, 1, 2, 0, 1, 2):  # created, then found (and remembered)
+            assert (await a.write(request(event(ClientRef(custom_id=f"kept{i}"))))).error is None
+        known = ("kept0",)
+        assert any(known[0] in key for key in cache)
+        assert (await b.write(request(event(ClientRef(custom_id="elsewhere"))))).error is None
+        assert (await a.write(request(event(ClientRef(custom_id="kept1"))))).error is None
+        assert any(known[0] in key for key in cache), "an insert elsewhere emptied the cache"
+        with sqlite3.connect(db) as conn:  # an identifier changes elsewhere
+            conn.execute("UPDATE profiles SET email = 'x@example.com', email_lower = 'x@example.com'"
+                         " WHERE custom_id = 'kept2'")  # fmt: skip
+        assert (await a.write(request(event(ClientRef(custom_id="kept1"))))).error is None
+        assert not any(known[0] in key for key in cache), "a changed identifier left the cache as it was"
+    finally:
+        await a.close()
+        await b.close()

@@ -102,9 +102,14 @@ class SQLiteBackend(LazySavepoints):
         except BaseException:
             self.rollback()
             raise
-        self.identities.begin(version)
+        self.identities.begin(version, self._identity_changes)
         self.tx = SQLiteTx(self.conn, self.identities)
         return self.tx
+
+    def _identity_changes(self) -> int:
+        assert self.conn is not None
+        (n,) = self.conn.execute("SELECT n FROM identity_changes WHERE id = 1").fetchone()
+        return int(n)
 
     # Writers of several processes on one file (`serve --workers N`, the CLI next to a server) take turns
     # through a blocking lock on a file beside it: the waiting writer sleeps in the kernel (GIL released) and

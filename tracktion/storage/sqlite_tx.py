@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Callable
 from typing import Any
 
 import msgspec
@@ -103,19 +104,25 @@ def _profile(row: tuple[Any, ...] | None) -> Profile | None:
 class IdentityCache:
     """Identifier → profile, kept across commits by the writer so that an event of a known profile costs no
     lookup. Correct because a profile's identifiers are only ever added, never moved (§9), and because the
-    cache is emptied whenever that is not enough: when another connection committed to the file (`PRAGMA
-    data_version`, checked once per commit), and when this writer changes a profile's customId or e-mail.
+    cache is emptied whenever that is not enough: when another connection changed identifiers (checked once
+    per commit: `PRAGMA data_version` says whether anyone else committed, and then the `identity_changes`
+    count, kept by triggers (migration 0013), says whether identifiers changed), and when this writer changes
+    a profile's customId or e-mail. Other commits (events, relay cursors, deletions of events) keep it.
     What a transaction looked up enters the cache only once it commits (a job's own lookups only once the
     job is released): a profile created by a rolled-back job is never remembered."""
 
     def __init__(self) -> None:
         self.committed: dict[tuple[Any, ...], Profile] = {}
         self.data_version: int | None = None
+        self.identity_changes: int | None = None
 
-    def begin(self, data_version: int) -> None:
-        if data_version != self.data_version:  # another process wrote: anything may have changed
-            self.committed.clear()
+    def begin(self, data_version: int, identity_changes: Callable[[], int]) -> None:
+        if data_version != self.data_version:  # another connection committed: did identifiers change?
             self.data_version = data_version
+            changes = identity_changes()
+            if changes != self.identity_changes:
+                self.committed.clear()
+                self.identity_changes = changes
 
     def commit(self, staged: dict[tuple[Any, ...], Profile]) -> None:
         if len(self.committed) + len(staged) > IDENTITY_CACHE_MAX:
