@@ -334,25 +334,26 @@ class RelaySQL(ABC, Generic[TxT]):
     async def relay_events(
         self, workspace_id: int, after_seq: int, upto_seq: int, limit: int
     ) -> list[RelayEvent]:
+        rows = await self._relay_range(workspace_id, after_seq, upto_seq, limit)
+        return [self._relay_event(r) for r in rows]
+
+    async def _relay_range(
+        self, workspace_id: int, after_seq: int, upto_seq: int, limit: int
+    ) -> list[tuple[Any, ...]]:
+        """The workspace's writes with after_seq < seq <= upto_seq, in seq order (`seq_walk`: the seq range,
+        not the workspace index, which would read and sort all of the workspace's events)."""
         m = self._d.mark
-        rows = await self._read(
+        return await self._read(
             f"SELECT {self._event_cols}, {self._d.as_text('p.primary_uuid')}{_JOIN}"
             f" WHERE {self._d.seq_walk('e.workspace_id')} = {m} AND e.seq > {m} AND e.seq <= {m}"
             f" ORDER BY e.seq LIMIT {m}",
             (workspace_id, after_seq, upto_seq, limit),
         )
-        return [self._relay_event(r) for r in rows]
 
     async def relay_rows(
         self, workspace_id: int, after_seq: int, upto_seq: int, limit: int
     ) -> list[RelayRow]:
-        m = self._d.mark
-        rows = await self._read(
-            f"SELECT {self._event_cols}, {self._d.as_text('p.primary_uuid')}{_JOIN}"
-            f" WHERE {self._d.seq_walk('e.workspace_id')} = {m} AND e.seq > {m} AND e.seq <= {m}"
-            f" ORDER BY e.seq LIMIT {m}",
-            (workspace_id, after_seq, upto_seq, limit),
-        )
+        rows = await self._relay_range(workspace_id, after_seq, upto_seq, limit)
         uuid_text, free_text = self._d.event_uuid_text, self._d.free_text
         out = []
         for r in rows:
