@@ -197,3 +197,22 @@ def test_migration_names_stay_ordered_on_both_backends() -> None:
         names = [name for name, _ in migrations]
         assert names == sorted(names) and len(set(names)) == len(names)
         assert "0006_lifecycle" in names
+
+
+async def test_the_relay_reads_nothing_past_the_retention(store: Store) -> None:
+    """Events past the workspace's retention are gone from every read at once (§15.2), the relay's too
+    (live loop, replays, failures), before the background deletion reaches them."""
+    from tracktion.domain.relay import relay_store
+
+    ws = (await store.create_workspace("default", T0)).id
+    day = 86_400_000
+    store.clock_ms = lambda: T0 + 40 * day  # type: ignore[attr-defined]
+    for label, t in (("old", T0), ("new", T0 + 39 * day)):
+        result = await store.write(request(event(label=label, time_ms=t)))
+        assert result.error is None
+    relay = relay_store(store)
+    upto = await relay.relay_horizon()
+    assert [e.row.label for e in await relay.relay_events(ws, 0, upto, 100)] == ["old", "new"]
+    await store.set_retention(ws, 30)
+    assert [e.row.label for e in await relay.relay_events(ws, 0, upto, 100)] == ["new"]
+    assert [r.label for r in await relay.relay_rows(ws, 0, upto, 100)] == ["new"]
