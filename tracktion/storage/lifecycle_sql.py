@@ -99,6 +99,11 @@ class LifecycleSQL(Generic[TxT]):
         days = cached[1].get(workspace_id)
         return None if days is None else self.clock_ms() - days * DAY_MS
 
+    async def _floor_bound(self, workspace_id: int) -> int:
+        """`_floor` as the bound of a `time_ms >= ?` condition: the lowest int64 when nothing is hidden."""
+        floor = await self._floor(workspace_id)
+        return -(2**63) if floor is None else floor
+
     def _quarantine_floor(self) -> int | None:
         days = self.quarantine_retention_days
         return None if days <= 0 else self.clock_ms() - days * DAY_MS

@@ -285,11 +285,11 @@ class PostgresStore(SQLStore[PostgresTx]):
         horizon, _ = await self._horizon()
         if horizon <= after_seq:
             return []
-        floor = await self._floor(workspace_id)  # §15.2
+        floor = await self._floor_bound(workspace_id)  # §15.2
         rows = await self._read(
             f"SELECT {self._event_cols}{EVENT_FROM} WHERE e.workspace_id = %s AND e.seq > %s AND e.seq <= %s"
             " AND e.time_ms >= %s ORDER BY e.seq LIMIT %s",
-            (workspace_id, after_seq, horizon, -(2**63) + 1 if floor is None else floor, limit),
+            (workspace_id, after_seq, horizon, floor, limit),
         )
         return [self._stored_event(r) for r in rows]
 

@@ -33,7 +33,6 @@ _REPLAY_COLS = (
     "workspace_id, destination_id, id, from_ms, to_ms, actions, only_failed, upto, created_ms, state,"
     " position, matched, delivered, failed"
 )
-_NO_FLOOR = -(2**63)  # no retention: every event time passes `time_ms >= floor`
 _JOIN = " FROM events e JOIN profiles p ON p.workspace_id = e.workspace_id AND p.client_id = e.client_id"
 
 
@@ -67,8 +66,8 @@ class RelaySQL(ABC, Generic[TxT]):
     def _secure_delete(self, tx: TxT) -> None: ...
 
     @abstractmethod
-    async def _floor(self, workspace_id: int) -> int | None:
-        """The oldest event `time` the workspace's retention still shows (§15.2), or None (`LifecycleSQL`)."""
+    async def _floor_bound(self, workspace_id: int) -> int:
+        """The oldest event `time` the workspace's retention still shows (§15.2), as a bound (`LifecycleSQL`)."""
 
     # -- destinations ----------------------------------------------------------------------------
     @staticmethod
@@ -350,12 +349,12 @@ class RelaySQL(ABC, Generic[TxT]):
         m = self._d.mark
         # Events past the workspace's retention are gone from every read at once (§15.2), the relay's too,
         # though the background deletion has not reached them yet.
-        floor = await self._floor(workspace_id)
+        floor = await self._floor_bound(workspace_id)
         return await self._read(
             f"SELECT {self._event_cols}, {self._d.as_text('p.primary_uuid')}{_JOIN}"
             f" WHERE {self._d.seq_walk('e.workspace_id')} = {m} AND e.seq > {m} AND e.seq <= {m}"
             f" AND e.time_ms >= {m} ORDER BY e.seq LIMIT {m}",
-            (workspace_id, after_seq, upto_seq, _NO_FLOOR if floor is None else floor, limit),
+            (workspace_id, after_seq, upto_seq, floor, limit),
         )
 
     async def relay_rows(
@@ -402,13 +401,13 @@ class RelaySQL(ABC, Generic[TxT]):
         self, workspace_id: int, destination_id: str, after_seq: int, upto_seq: int, limit: int
     ) -> list[RelayEvent]:
         m = self._d.mark
-        floor = await self._floor(workspace_id)  # §15.2, as `_relay_range`
+        floor = await self._floor_bound(workspace_id)  # §15.2, as `_relay_range`
         rows = await self._read(
             f"SELECT {self._event_cols}, {self._d.as_text('p.primary_uuid')}{_JOIN} JOIN relay_failures f ON f.workspace_id = e.workspace_id"
             f" AND f.destination_id = {m} AND f.seq = e.seq"
             f" WHERE e.workspace_id = {m} AND e.seq > {m} AND e.seq <= {m} AND e.time_ms >= {m}"
             f" ORDER BY e.seq LIMIT {m}",
-            (destination_id, workspace_id, after_seq, upto_seq, _NO_FLOOR if floor is None else floor, limit),
+            (destination_id, workspace_id, after_seq, upto_seq, floor, limit),
         )
         return [self._relay_event(r) for r in rows]
 

@@ -280,11 +280,11 @@ class SQLStore(LifecycleSQL[TxT], RelaySQL[TxT], ExploreSQL, ABC, Generic[TxT]):
     async def events_since(self, workspace_id: int, after_seq: int, limit: int) -> list[StoredEvent]:
         """Writes after `after_seq`, oldest first (the live stream, §13.5)."""
         m = self._d.mark
-        floor = await self._floor(workspace_id)  # §15.2
+        floor = await self._floor_bound(workspace_id)  # §15.2
         rows = await self._read(
             f"SELECT {self._event_cols}{EVENT_FROM} WHERE e.seq > {m} AND e.workspace_id = {m}"
             f" AND e.time_ms >= {m} ORDER BY e.seq LIMIT {m}",
-            (after_seq, workspace_id, -_MAX_INT64 if floor is None else floor, limit),
+            (after_seq, workspace_id, floor, limit),
         )
         return [self._stored_event(r) for r in rows]
 
