@@ -21,6 +21,7 @@ from urllib.parse import urlsplit, urlunsplit
 import msgspec
 
 from bench.storage_ceiling import EVENT_COLUMNS, EVENT_INSERT, origin, stored_params
+from tracktion.storage.event_params import endpoint_code, kind_code
 from tracktion.storage.sqlite_tx import FIRST_CLIENT_ID
 
 CHUNK = 50_000
@@ -97,8 +98,8 @@ def preload_sqlite(
                         "Page visited",
                         time_ms,
                         encode(params),
-                        "/v4/events/custom",
-                        "custom",
+                        endpoint_code("/v4/events/custom"),
+                        kind_code("custom"),
                         *origin(time_ms),
                     )
                 )
@@ -181,7 +182,7 @@ def preload_postgres(
                                 params,
                                 "/v4/events/custom",
                                 "custom",
-                                *origin(time_ms),
+                                *origin(time_ms, "postgres"),
                             )
                         )
                 conn.commit()

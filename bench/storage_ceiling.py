@@ -22,6 +22,7 @@ from typing import Any
 import msgspec
 
 from tracktion.domain.event_ids import time_ordered_uuid, uuid_bytes
+from tracktion.storage.event_params import compact_ip, endpoint_code, kind_code
 from tracktion.storage.sqlite_backend import WRITER_PRAGMAS, migrate
 from tracktion.storage.sqlite_checkpoint import Checkpointer
 
@@ -30,13 +31,18 @@ EVENT_COLUMNS = (
     " created_ms, ip, modified_by, client_uuid, sent_time"
 )
 EVENT_INSERT = f"INSERT INTO events ({EVENT_COLUMNS}) VALUES ({', '.join(['?'] * 14)})"
-# The §7.2 origin columns of a row (`tracktion.storage.event_params`): receive time, ip, a workspace key's id
-# (16 bytes), the profile's primary uuid (NULL), `time` sent as stored ('').
+# The §7.2 origin columns of a row as SQLite's writer stores them (`tracktion.storage.event_params`): receive
+# time, the ip (an IPv4 address as its 4 bytes), a workspace key's number, the profile's primary uuid (NULL),
+# `time` sent as stored ('').
+# PostgreSQL keeps the key's id (16 bytes) and the ip's text.
+KEY_NUMBER = 1
 KEY_ID = uuidlib.UUID("8d3c1c1e-9b0e-4d8e-8f5e-2f3a4b5c6d7e").bytes
 
 
-def origin(now_ms: int) -> tuple[Any, ...]:
-    return (now_ms, "127.0.0.1", KEY_ID, None, "")
+def origin(now_ms: int, backend: str = "sqlite") -> tuple[Any, ...]:
+    if backend == "postgres":
+        return (now_ms, "127.0.0.1", KEY_ID, None, "")
+    return (now_ms, compact_ip("127.0.0.1"), KEY_NUMBER, None, "")
 
 
 BATCH_ROWS = 1000
@@ -86,8 +92,8 @@ def _row_values(
         "Page visited",
         time_ms,
         params_blob,
-        "/v4/events/custom",
-        "custom",
+        endpoint_code("/v4/events/custom"),
+        kind_code("custom"),
         *origin(time_ms),
     )
 
@@ -261,7 +267,7 @@ def postgres_ceilings(url: str, seconds: float) -> list[Ceiling]:
                     blob,
                     "/v4/events/custom",
                     "custom",
-                    *origin(now_ms),
+                    *origin(now_ms, "postgres"),
                 )
                 for i in range(n)
             ]

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import sqlite3
 import uuid as uuidlib
@@ -11,10 +12,13 @@ from typing import Any
 
 import msgspec
 import psycopg
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from tests.http.test_timeline import BODIES
 from tests.support.api import Api
-from tests.support.http import Clock, event
+from tests.support.http import Clock, Keys, client_for, event
 from tracktion.domain.definitions import SYSTEM_PARAMS
 from tracktion.domain.event_ids import uuid_bytes
 from tracktion.domain.models import Credential
@@ -23,7 +27,14 @@ from tracktion.domain.timefmt import format_ms
 from tracktion.relay.feed import render_item
 from tracktion.relay.synerise import batch_item
 from tracktion.schemas.render import event_json
-from tracktion.storage.event_params import full_params, full_params_json, modified_by_bytes, modified_by_value
+from tracktion.storage.event_params import (
+    compact_ip,
+    full_params,
+    full_params_json,
+    ip_text,
+    modified_by_bytes,
+    modified_by_value,
+)
 from tracktion.storage.postgres_tx import json_text
 from tracktion.storage.sqlite_tx import decode_json, encode_json
 
@@ -213,6 +224,9 @@ def test_the_spliced_json_is_what_encoding_the_merged_params_writes() -> None:
     for caller in ({}, {"a": 1}, {"s": 'é"\\\n\u2028', "n": [1.5, None, {"x": True}]}):
         for origin in (
             (t + 5, "127.0.0.1", key, None, None),
+            # SQLite's compact forms: an IPv4 address's 4 bytes, a numbered key read back as its id text.
+            (t + 5, b"\x7f\x00\x00\x01", "8d3c1c1e-9b0e-4d8e-8f5e-2f3a4b5c6d7e", None, None),
+            (t, b"\xc6\x33\x64\x17", key, None, "s"),
             (t, "::1", other, 'uuid "odd" é', ""),
             (t, "", key, None, "s"),
             (t, "peer\u00e9\x01", other, None, "2024-03-05T11:15:30+01:00"),
@@ -221,3 +235,60 @@ def test_the_spliced_json_is_what_encoding_the_merged_params_writes() -> None:
             merged = msgspec.json.encode(full_params(dict(caller), *args))
             assert full_params_json(msgspec.json.encode(caller), *args) == merged
             assert full_params_json(msgspec.json.encode(caller).decode(), *args) == merged.decode()
+
+
+@given(
+    st.one_of(
+        st.ip_addresses().map(str), st.text(max_size=40), st.from_regex(r"[0-9]{1,4}(\.[0-9]{1,4}){0,4}")
+    )
+)
+def test_an_ip_reads_back_as_it_was_stored(ip: str) -> None:
+    stored = compact_ip(ip)
+    assert ip_text(stored) == ip
+    # Only an IPv4 address in its usual spelling (as a socket or a proxy header gives it) is packed.
+    assert isinstance(stored, bytes) == (_is_ipv4(ip) and str(ipaddress.ip_address(ip)) == ip)
+
+
+def _is_ipv4(text: str) -> bool:
+    try:
+        return isinstance(ipaddress.ip_address(text), ipaddress.IPv4Address)
+    except ValueError:
+        return False
+
+
+async def test_sqlite_stores_a_workspace_key_as_its_number_and_an_ipv4_peer_as_4_bytes(
+    api: Api, keys: Keys
+) -> None:
+    if api.app.ctx.settings.database_url:
+        pytest.skip("SQLite's row forms (PostgreSQL stores the key's 16 bytes and the text)")
+    bootstrap = (await keys.bootstrap_key()).id
+    key, secret = await keys.create(None)
+    other = client_for(api, ("198.51.100.23", 4000))
+    other.token = await keys.login(secret)
+    ipv6 = client_for(api, ("2001:db8::1", 4000))
+    assert (await api.post("/v4/events/custom", event(client={"customId": "a"}))).status_code == 202
+    assert (await other.post("/v4/events/custom", event(client={"customId": "b"}))).status_code == 202
+    assert (await ipv6.post("/v4/events/custom", event(client={"customId": "c"}))).status_code == 202
+    conn = sqlite3.connect(api.app.ctx.settings.data_dir / "tracktion.db")
+    try:
+        numbers = dict(conn.execute("SELECT id, number FROM api_keys"))
+        stored = conn.execute(
+            "SELECT p.custom_id, typeof(e.modified_by), e.modified_by, typeof(e.ip), length(e.ip)"
+            " FROM events e JOIN profiles p USING (workspace_id, client_id) ORDER BY e.seq"
+        ).fetchall()
+    finally:
+        conn.close()
+    assert sorted(numbers.values()) == [1, 2] and numbers[key.id] == 2
+    assert stored == [
+        ("a", "integer", numbers[bootstrap], "blob", 4),
+        ("b", "integer", 2, "blob", 4),
+        ("c", "integer", numbers[bootstrap], "text", len("2001:db8::1")),
+    ]
+    seen = {e["client"]["customId"]: e["params"] for e in await api.events()}
+    assert seen["a"]["modifiedBy"]["businessProfileApiKey"] == bootstrap
+    assert seen["b"]["modifiedBy"]["businessProfileApiKey"] == key.id
+    assert [seen[c]["ip"] for c in "abc"] == [
+        "203.0.113.7",
+        "198.51.100.23",
+        "2001:db8::1",
+    ]  # each client's peer

@@ -36,6 +36,8 @@ class Dialect:
     # `workspace_id` spelt so that the planner walks the events in seq order (`order=seq`, §13.2) rather than
     # by an index led by workspace_id: SQLite's rowid is seq; PostgreSQL's key (workspace_id, seq) fits as is.
     seq_walk_workspace: str
+    # The five §7.2 origin columns of `e` as the reads select them (`storage.event_params`).
+    origin_cols: str
 
     # -- values: the stored form <-> Python -------------------------------------------------------------
     event_uuid: Callable[[str], Any]  # uuid text -> the form `events.uuid` holds; None: no row can match

@@ -5,8 +5,8 @@ A row written since migration 0011 holds only the caller's params in `params`, a
 | column | holds | the §7.2 param |
 |---|---|---|
 | `created_ms` | the receive time; NULL marks a row written before 0011 (its `params` hold everything) | `eventCreateTime` |
-| `ip` | the caller's address | `ip` |
-| `modified_by` | 16 bytes: the key id of a workspace key (a uuid); else the JSON of the whole object | `modifiedBy` |
+| `ip` | the caller's address; on SQLite an IPv4 address in its usual spelling as its 4 bytes | `ip` |
+| `modified_by` | a workspace key: its number (`api_keys.number`) on SQLite, its id's 16 bytes on PostgreSQL; else the JSON of the whole object | `modifiedBy` |
 | `client_uuid` | NULL when it is the profile's primary uuid (nearly always), else that uuid | `uuid` |
 | `sent_time` | NULL: `time` not sent; `''`: sent as the stored time reads; `'s'`: the same without milliseconds (`…:SSZ`); else as sent | `snr-original-time` |
 
@@ -19,6 +19,7 @@ row of either form reads the same, byte for byte: old stores need no migration o
 
 from __future__ import annotations
 
+import socket
 import uuid as uuidlib
 from typing import Any
 
@@ -61,6 +62,13 @@ NO_ORIGIN: tuple[None, None, None, None, None] = (None, None, None, None, None)
 
 # The five columns as the reads select them (after the profile's primary uuid, which `uuid` may name).
 ORIGIN_COLS = "e.created_ms, e.ip, e.modified_by, e.client_uuid, e.sent_time"
+# SQLite stores a workspace key as its number (a byte or two instead of 16, issue 23) and reads it back as the
+# key's id text; keys are never deleted (revoked only), so the number always names one.
+SQLITE_ORIGIN_COLS = (
+    "e.created_ms, e.ip, CASE WHEN typeof(e.modified_by) = 'integer'"
+    " THEN (SELECT k.id FROM api_keys k WHERE k.number = e.modified_by) ELSE e.modified_by END,"
+    " e.client_uuid, e.sent_time"
+)
 
 _encode = msgspec.json.encode
 _decode = msgspec.json.decode
@@ -68,7 +76,7 @@ _KEY_ONLY = ("clientApiKey", "clientId", "userId")
 
 # The last `modifiedBy` encoded (rows of a request share one dict) and the stored forms decoded.
 _last_encoded: tuple[dict[str, Any] | None, bytes] = (None, b"")
-_decoded: dict[bytes, dict[str, Any]] = {}
+_decoded: dict[bytes | str, dict[str, Any]] = {}
 _DECODED_MAX = 1024
 
 
@@ -106,14 +114,43 @@ def modified_by_bytes(value: dict[str, Any]) -> bytes:
     return encoded
 
 
-def modified_by_value(stored: bytes | memoryview) -> dict[str, Any]:
-    """A fresh dict (callers may keep or change it) from the stored form."""
-    stored = bytes(stored)
+# The last ip compacted (rows of a request share one).
+_last_ip: tuple[str, str | bytes] = ("", "")
+
+
+def compact_ip(ip: str) -> str | bytes:
+    """SQLite's `ip` column (issue 23: 9-15 bytes → 4): an IPv4 address that reads back exactly as it was
+    sent, as its 4 bytes; anything else (IPv6, odd spellings from a proxy header) as its text."""
+    global _last_ip
+    last = _last_ip
+    if last[0] == ip:
+        return last[1]
+    stored: str | bytes = ip
+    try:
+        packed = socket.inet_pton(socket.AF_INET, ip)
+    except (OSError, ValueError):
+        packed = None
+    if packed is not None and socket.inet_ntop(socket.AF_INET, packed) == ip:
+        stored = packed
+    _last_ip = (ip, stored)
+    return stored
+
+
+def ip_text(stored: str | bytes) -> str:
+    return stored if isinstance(stored, str) else socket.inet_ntop(socket.AF_INET, stored)
+
+
+def modified_by_value(stored: bytes | memoryview | str) -> dict[str, Any]:
+    """A fresh dict (callers may keep or change it) from the stored form (a workspace key's id as text when
+    SQLite stored its number: `SQLITE_ORIGIN_COLS`)."""
+    stored = stored if isinstance(stored, str) else bytes(stored)
     found = _decoded.get(stored)
     if found is None:
-        if len(stored) == 16:
+        if len(stored) == 16 or isinstance(stored, str):
             found = {
-                "businessProfileApiKey": str(uuidlib.UUID(bytes=stored)),
+                "businessProfileApiKey": stored
+                if isinstance(stored, str)
+                else str(uuidlib.UUID(bytes=stored)),
                 "clientApiKey": None,
                 "clientId": None,
                 "userId": None,
@@ -137,7 +174,7 @@ def _system(
         workspace_id,
         primary_uuid,
         created_ms,
-        ip,
+        ip_text(ip),
         modified_by_value(modified),
         client_uuid,
         _sent_time(time_ms, sent),
@@ -215,18 +252,20 @@ def full_params_json(
 _middles: dict[tuple[Any, ...], str] = {}
 
 
-def _middle(created_ms: int, client_id: int, uuid: str, workspace_id: int, ip: str, modified: Any) -> str:
+def _middle(
+    created_ms: int, client_id: int, uuid: str, workspace_id: int, ip: str | bytes, modified: Any
+) -> str:
     if len(_middles) >= _DECODED_MAX:
         _middles.clear()
     middle = _middles[(created_ms, client_id, uuid, workspace_id, ip, modified)] = (
         f'"eventCreateTime":"{format_ms(created_ms)}","clientId":{client_id},"uuid":{_json_text(uuid)},'
-        f'"businessProfileId":{workspace_id},"ip":{_json_text(ip)},"modifiedBy":{_modified_by_json(modified)}'
+        f'"businessProfileId":{workspace_id},"ip":{_json_text(ip_text(ip))},"modifiedBy":{_modified_by_json(modified)}'
     )
     return middle
 
 
 _texts: dict[str, str] = {}
-_modified_jsons: dict[bytes, str] = {}
+_modified_jsons: dict[bytes | str, str] = {}
 
 
 def _json_text(value: str) -> str:
@@ -239,8 +278,8 @@ def _json_text(value: str) -> str:
     return found
 
 
-def _modified_by_json(stored: bytes | memoryview) -> str:
-    stored = bytes(stored)
+def _modified_by_json(stored: bytes | memoryview | str) -> str:
+    stored = stored if isinstance(stored, str) else bytes(stored)
     found = _modified_jsons.get(stored)
     if found is None:
         if len(_modified_jsons) >= _DECODED_MAX:

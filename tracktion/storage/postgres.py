@@ -106,6 +106,7 @@ _DIALECT = Dialect(
     action_prefix="left(action, %s)",
     as_text=_cast_text,
     seq_walk_workspace="e.workspace_id",
+    origin_cols=ORIGIN_COLS,
     received_minute=POSTGRES_RECEIVED_MINUTE,
     bytewise=' COLLATE "C"',  # whatever the database's default collation
     event_uuid=_uuid_or_none,

@@ -26,7 +26,7 @@ from tracktion.domain.ports import (
 from tracktion.errors import ErrorEntry
 from tracktion.storage import counters
 from tracktion.storage.dialect import Dialect
-from tracktion.storage.event_params import ORIGIN_COLS, endpoint_value, full_params, kind_value
+from tracktion.storage.event_params import endpoint_value, full_params, kind_value
 from tracktion.storage.explore_sql import ExploreSQL
 from tracktion.storage.filters import definition_filters, event_page, profile_filters, quarantine_filters
 from tracktion.storage.lifecycle_sql import LifecycleSQL
@@ -62,7 +62,7 @@ class SQLStore(LifecycleSQL[TxT], RelaySQL[TxT], ExploreSQL, ABC, Generic[TxT]):
         self._event_cols = (
             f"e.seq, e.workspace_id, {t('e.uuid')}, e.client_id, e.action, {t('e.label')}, e.time_ms,"
             f" {t('e.params')}, e.endpoint, e.kind, p.custom_id, p.email, {t('p.primary_uuid')},"
-            f" {ORIGIN_COLS}"
+            f" {dialect.origin_cols}"
         )
         self._quarantine_cols = (
             "seq, workspace_id, id, received_ms, request_id, method, endpoint, item_index, reason, status,"

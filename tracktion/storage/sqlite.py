@@ -24,7 +24,7 @@ from tracktion.domain.ports import EventQuery, TimelineEvent, WriteTx
 from tracktion.errors import TracktionError
 from tracktion.storage.counters import SQLITE_RECEIVED_MINUTE, PendingCounts
 from tracktion.storage.dialect import Dialect, as_is
-from tracktion.storage.event_params import ORIGIN_COLS, full_params_json
+from tracktion.storage.event_params import SQLITE_ORIGIN_COLS, full_params_json
 from tracktion.storage.filters import event_page
 from tracktion.storage.sql_store import SQLStore
 from tracktion.storage.sqlite_backend import SQLiteBackend, connect
@@ -55,6 +55,7 @@ _DIALECT = Dialect(
     action_prefix="substr(action, 1, ?)",
     as_text=as_is,
     seq_walk_workspace="+e.workspace_id",
+    origin_cols=SQLITE_ORIGIN_COLS,
     received_minute=SQLITE_RECEIVED_MINUTE,
     bytewise="",  # BINARY, SQLite's default collation, is bytewise
     event_uuid=lambda text: uuidlib.UUID(text).bytes,
@@ -247,7 +248,9 @@ class SQLiteStore(SQLStore[SQLiteTx]):
         # No join: every event has the profile's customId and email, read once by the first statement. Plan
         # (EXPLAIN QUERY PLAN): SEARCH e USING INDEX events_by_client (workspace_id=? AND client_id=? AND
         # time_ms<?), no temp B-tree: the index is walked newest first and the scan stops at the limit.
-        sql = f"SELECT e.uuid, e.time_ms, e.action, e.label, e.params, {ORIGIN_COLS} FROM events e{page}"
+        sql = (
+            f"SELECT e.uuid, e.time_ms, e.action, e.label, e.params, {SQLITE_ORIGIN_COLS} FROM events e{page}"
+        )
         key = (query.workspace_id, query.client_ids[0])
 
         def run() -> tuple[Profile, list[TimelineEvent]] | None:

@@ -373,4 +373,19 @@ MIGRATIONS: list[tuple[str, list[Step]]] = [
             " BEGIN UPDATE identity_changes SET n = n + 1; END",
         ],
     ),
+    (
+        # Issue 23: a row's `modifiedBy` (§7.2) names the workspace key it was written with; its id took 16
+        # bytes of every row, a number takes one or two (`storage.event_params`). A key gets the next number
+        # when created (the trigger: every insert, whichever code makes it) and keeps it; keys are never
+        # deleted, so a stored number always names its key.
+        "0014_key_numbers",
+        [
+            "ALTER TABLE api_keys ADD COLUMN number INTEGER",
+            "UPDATE api_keys SET number = rowid",
+            "CREATE UNIQUE INDEX api_keys_by_number ON api_keys(number)",
+            "CREATE TRIGGER api_keys_numbered AFTER INSERT ON api_keys WHEN NEW.number IS NULL BEGIN"
+            " UPDATE api_keys SET number = (SELECT COALESCE(MAX(number), 0) + 1 FROM api_keys)"
+            " WHERE rowid = NEW.rowid; END",
+        ],
+    ),
 ]

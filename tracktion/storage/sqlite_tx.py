@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import uuid as uuidlib
 from collections.abc import Callable
 from typing import Any
 
@@ -15,7 +16,7 @@ from tracktion.domain.ingest import apply_write
 from tracktion.domain.models import EventRow, Profile, QuarantineRecord, WriteRequest, WriteResult
 from tracktion.storage import counters
 from tracktion.storage.counters import SQLITE_RECEIVED_MINUTE, PendingCounts
-from tracktion.storage.event_params import endpoint_code, kind_code, origin_columns
+from tracktion.storage.event_params import NO_ORIGIN, compact_ip, endpoint_code, kind_code, origin_columns
 
 FIRST_CLIENT_ID = 7_000_000_001
 JOB_SAVEPOINT = "job"  # opened around a writer job, lazily: at the job's first statement that writes
@@ -152,6 +153,9 @@ class SQLiteTx:
         self.cache = cache or IdentityCache()
         self._staged: dict[tuple[Any, ...], Profile] = {}  # lookups of released jobs (this transaction)
         self._job_staged: dict[tuple[Any, ...], Profile] = {}  # lookups of the running job
+        # A workspace key's id (16 bytes) → its number (`api_keys.number`, set when the key is created and
+        # never changed: cached for good), the stored form of `modifiedBy` (docs/api.md §7.2, issue 23).
+        self._key_numbers: dict[bytes, int | bytes] = {}
 
     # -- job scope (called by the backend) --------------------------------------------------------
     def start_job(self) -> None:
@@ -360,7 +364,7 @@ class SQLiteTx:
             encode_json(row.params),
             endpoint_code(row.endpoint),
             kind_code(row.kind),
-            *origin_columns(row),
+            *self._origin(row),
         )
         if not salted:
             # v4 UUIDs never collide: no lookup, and the insert waits for the commit's executemany.
@@ -407,6 +411,27 @@ class SQLiteTx:
         )
         self.conn.execute("UPDATE sqlite_sequence SET seq = ? WHERE name = 'events'", (new_seq,))
         return False
+
+    def _origin(self, row: EventRow) -> tuple[Any, ...]:
+        """The five origin columns (`storage.event_params`) in SQLite's compact forms: an IPv4 address as
+        its 4 bytes, a workspace key as its number."""
+        created_ms, ip, modified_by, client_uuid, sent = origin_columns(row)
+        if created_ms is None or ip is None or modified_by is None:
+            return NO_ORIGIN
+        stored_by: int | bytes = self._key_number(modified_by) if len(modified_by) == 16 else modified_by
+        return created_ms, compact_ip(ip), stored_by, client_uuid, sent
+
+    def _key_number(self, key_id: bytes) -> int | bytes:
+        number = self._key_numbers.get(key_id)
+        if number is None:
+            found = self.conn.execute(
+                "SELECT number FROM api_keys WHERE id = ?", (str(uuidlib.UUID(bytes=key_id)),)
+            ).fetchone()
+            # A key is numbered when created (migration 0014 numbered the older ones); without a number the
+            # id's 16 bytes are stored, which read the same.
+            number = key_id if found is None or found[0] is None else found[0]
+            self._key_numbers[key_id] = number
+        return number
 
     def _write_pending(self, upto: int | None = None) -> None:
         rows = self._pending if upto is None else self._pending[:upto]
