@@ -401,3 +401,23 @@ def test_a_profile_created_early_in_a_group_is_found_by_the_jobs_after_it(url: s
             assert conn.execute("SELECT count(DISTINCT client_id), count(*) FROM events").fetchone() == (1, 4)
     finally:
         backend.close()
+
+
+def test_the_salted_lookup_is_planned_for_its_values_not_prepared(url: str) -> None:
+    """A prepared statement's generic plan is made once: made while `events` was small and not analyzed, the
+    salted lookup walked `events_by_time` over every row of the workspace (~5 ms per salted event at 30,000
+    events, growing; auto_explain). Planned for its values each time, it uses the unique index."""
+    from tracktion.storage.postgres_backend import PostgresBackend
+
+    backend = PostgresBackend(url)
+    backend.open()
+    try:
+        for i in range(12):  # past psycopg's prepare threshold (5)
+            (result,) = _group(backend, [request(event(ClientRef(custom_id="c"), salt=f"s{i}"))])
+            assert result.error is None
+        assert backend.conn is not None
+        prepared = [s for (s,) in backend.conn.execute("SELECT statement FROM pg_prepared_statements")]
+        assert any("INSERT INTO events" in s for s in prepared), prepared  # the others are prepared
+        assert not [s for s in prepared if "FOR UPDATE" in s and "FROM events" in s], prepared
+    finally:
+        backend.close()
