@@ -70,6 +70,10 @@ class ActionDelta:
     first_ms: int = 0  # receive time of the first insert in this unit (0 = only overwrites)
     last_ms: int = 0
     params: dict[str, ParamSeen] = field(default_factory=dict)
+    # The param names and value types last observed, at `shape_ms`: the events of one request (one receive
+    # time) mostly share them, and observing the same shape at the same time again changes nothing.
+    shape: tuple[tuple[str, ...], tuple[type, ...]] | None = None
+    shape_ms: int = 0
 
 
 @dataclass(slots=True)
@@ -87,6 +91,14 @@ class DefinitionDelta:
                 delta.first_ms = now_ms
         if now_ms > delta.last_ms:
             delta.last_ms = now_ms
+        # Entries only ever widen (types added, first/last moved outwards), so a shape already observed at
+        # this time is in them: the loop below would add nothing. Batches of one shape: 1.48 -> 0.93 µs per
+        # event in-process (py-spy had put observe at 8% of the writer process's samples).
+        shape = (tuple(params), tuple(map(type, params.values())))
+        if shape == delta.shape and now_ms == delta.shape_ms:
+            return
+        delta.shape = shape
+        delta.shape_ms = now_ms
         seen = delta.params
         names = _TYPE_NAMES
         for name, value in params.items():
