@@ -406,15 +406,17 @@ def test_a_profile_created_early_in_a_group_is_found_by_the_jobs_after_it(url: s
 def test_the_salted_lookup_is_planned_for_its_values_not_prepared(url: str) -> None:
     """A prepared statement's generic plan is made once: made while `events` was small and not analyzed, the
     salted lookup walked `events_by_time` over every row of the workspace (~5 ms per salted event at 30,000
-    events, growing; auto_explain). Planned for its values each time, it uses the unique index."""
+    events, growing; auto_explain). The overwrite's lookup is planned for its values each time (the unique
+    index); a new salted event is one INSERT, whose conflict check is the unique index anyway."""
     from tracktion.storage.postgres_backend import PostgresBackend
 
     backend = PostgresBackend(url)
     backend.open()
     try:
-        for i in range(12):  # past psycopg's prepare threshold (5)
-            (result,) = _group(backend, [request(event(ClientRef(custom_id="c"), salt=f"s{i}"))])
+        for i in range(12):  # 3 new events, 9 overwrites: both past psycopg's prepare threshold (5)
+            (result,) = _group(backend, [request(event(ClientRef(custom_id="c"), salt=f"s{i % 3}"))])
             assert result.error is None
+            assert result.stats is not None and result.stats.overwritten == (i >= 3)
         assert backend.conn is not None
         prepared = [s for (s,) in backend.conn.execute("SELECT statement FROM pg_prepared_statements")]
         assert any("INSERT INTO events" in s for s in prepared), prepared  # the others are prepared
