@@ -12,8 +12,10 @@ that correct:
   so the domain re-plans exactly as if the request had arrived after the winner: the event lands on the
   winner's profile and only identifiers nobody owns are attached (§9.2–§9.4). Retrying the unit of work
   keeps all identity rules in `tracktion.domain.identity`; the store never second-guesses them.
-* **Salted upserts** are one `INSERT … ON CONFLICT (workspace_id, uuid) DO UPDATE … RETURNING (xmax = 0)`:
-  whoever commits second overwrites, and exactly one of them counts as the insert.
+* **Salted upserts** are one `INSERT … ON CONFLICT (workspace_id, uuid) DO NOTHING RETURNING seq` (a new
+  event: one round trip); on a conflict, which waits for a concurrent inserter to commit, one `UPDATE` locks
+  and overwrites the stored row: whoever commits second overwrites, and exactly one of them counts as the
+  insert.
 * **Definition counters** are `ON CONFLICT DO UPDATE SET event_count = definitions.event_count +
   excluded.event_count`, and param types are merged in SQL (array union), so no read-modify-write is lost.
   They are applied once per commit, after every job of the group, in (workspace, action, name) order: every
