@@ -1,5 +1,6 @@
 /* Destinations (docs/api.md §14, docs/relay.md): where stored events are forwarded. The list shows each one's
- * state, lag and last error; a destination's page adds its failures, pause/resume and a replay form.
+ * state, lag and last error; a destination's page adds its failures, pause/resume, edit, delete and a replay
+ * form.
  * Secrets are write-only: the API answers "***" and the page never shows or keeps what was typed. */
 import { add, definitionList, h, hashFor, link, notice, orDash, plural, table, timeEl, view } from "./dom.js";
 import { call, describeError, getJSON } from "./api.js";
@@ -108,7 +109,7 @@ function createForm(onCreated) {
       at[path[path.length - 1]] = secret.value;
     }
     const body = { name: name.value.trim(), type: type.value, config: cfg, start: start.value };
-    const names = actions.value.split(",").map((a) => a.trim()).filter(Boolean);
+    const names = actionList(actions.value);
     if (names.length) body.filter = { actions: names };
     const r = await call("POST", BASE, { json: body });
     secret.value = ""; // typed once, sent once, forgotten
@@ -118,12 +119,19 @@ function createForm(onCreated) {
       onCreated();
       return;
     }
-    const errors = r.data && Array.isArray(r.data.errors) ? r.data.errors : [];
-    result.replaceChildren(notice(describeError(r)),
-      errors.length ? h("ul", { class: "errors" }, errors.map((x) => h("li", null, h("span", { class: "mono" }, orDash(x.field)), `: ${x.message}`))) : null);
+    result.replaceChildren(...refusal(r));
   });
   return h("details", { class: "card", id: "d-create" }, h("summary", null, "Add a destination"), form);
 }
+
+/** A refused write as shown under its form: the message, then every §1.6 error with its field path. */
+function refusal(r) {
+  const errors = r.data && Array.isArray(r.data.errors) ? r.data.errors : [];
+  return [notice(describeError(r)),
+    errors.length ? h("ul", { class: "errors" }, errors.map((x) => h("li", null, h("span", { class: "mono" }, orDash(x.field)), `: ${x.message}`))) : null];
+}
+
+const actionList = (text) => text.split(",").map((a) => a.trim()).filter(Boolean);
 
 function renderDestination(id) {
   const path = `${BASE}/${encodeURIComponent(id)}`;
@@ -146,6 +154,19 @@ function renderDestination(id) {
         if (r.ok) load();
         else head.append(notice(describeError(r)));
       });
+      // Like a quarantine record's: the first click arms, the second deletes (failures and replays go too).
+      const remove = h("button", { type: "button", id: "d-delete", class: "danger" }, "Delete");
+      let armed = false;
+      remove.addEventListener("click", async () => {
+        if (!armed) {
+          armed = true;
+          remove.textContent = "Click again to delete it, its failures and replays";
+          return;
+        }
+        const r = await call("DELETE", path);
+        if (r.status === 204) location.hash = hashFor("destinations");
+        else head.append(notice(describeError(r)));
+      });
       head.replaceChildren(
         h("div", { class: "card", id: "d-status" }, definitionList([
           ["State", h("span", null, stateBadge(s.state), s.nextAttemptAt ? [" next attempt ", timeEl(s.nextAttemptAt)] : null)],
@@ -162,7 +183,8 @@ function renderDestination(id) {
         h("h2", null, "Config"),
         h("pre", { class: "raw", id: "d-config-shown" }, JSON.stringify(d.config, null, 2)),
         h("p", { class: "muted small" }, "Secrets are write-only: the server shows them as ***."),
-        h("div", { class: "buttons" }, toggle));
+        h("div", { class: "buttons" }, toggle, remove),
+        editForm(path, d, load));
     } catch (err) {
       if (v.current()) head.replaceChildren(notice(err.message));
     }
@@ -194,6 +216,39 @@ function renderDestination(id) {
   return v.heading;
 }
 
+/** PATCH (docs/api.md §14.1): name, config and the action filter. The config is shown as the server answers
+ * it, secrets as "***", which the server keeps when sent back; a new secret is typed into the config. */
+function editForm(path, d, onSaved) {
+  const name = h("input", { id: "e-name", autocomplete: "off", value: d.name });
+  const config = h("textarea", { id: "e-config", rows: "6", spellcheck: "false", value: JSON.stringify(d.config, null, 2) });
+  const actions = h("input", { id: "e-actions", autocomplete: "off", placeholder: "comma separated, empty = all",
+    value: (d.filter && d.filter.actions || []).join(", ") });
+  const result = h("div", { id: "e-result", "aria-live": "polite" });
+  const field = (id, label, el) => h("div", { class: "field" }, h("label", { for: id }, label), el);
+  const form = h("form", { class: "stack", novalidate: true },
+    h("div", { class: "grid2" }, field("e-name", "Name", name), field("e-actions", "Only these actions", actions)),
+    field("e-config", "Config (JSON; \"***\" keeps a stored secret)", config),
+    h("div", { class: "buttons" }, h("button", { type: "submit", class: "primary" }, "Save")), result);
+  form.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    let cfg;
+    try {
+      cfg = JSON.parse(config.value || "{}");
+    } catch (err) {
+      result.replaceChildren(notice(`Config is not valid JSON: ${err.message}`));
+      return;
+    }
+    const filter = { ...(d.filter || {}) };
+    const names = actionList(actions.value);
+    if (names.length) filter.actions = names;
+    else delete filter.actions;
+    const r = await call("PATCH", path, { json: { name: name.value.trim(), config: cfg, filter } });
+    if (r.ok) onSaved();
+    else result.replaceChildren(...refusal(r));
+  });
+  return h("details", { class: "card", id: "d-edit" }, h("summary", null, "Edit"), form);
+}
+
 function replayForm(path) {
   const from = h("input", { id: "r-from", autocomplete: "off", placeholder: "2024-03-01T00:00:00Z" });
   const to = h("input", { id: "r-to", autocomplete: "off", placeholder: "empty = up to now" });
@@ -212,7 +267,7 @@ function replayForm(path) {
     const body = {};
     if (from.value.trim()) body.from = from.value.trim();
     if (to.value.trim()) body.to = to.value.trim();
-    const names = actions.value.split(",").map((a) => a.trim()).filter(Boolean);
+    const names = actionList(actions.value);
     if (names.length) body.actions = names;
     if (onlyFailed.checked) body.onlyFailed = true;
     const r = await call("POST", `${path}/replay`, { json: body });
