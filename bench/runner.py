@@ -223,6 +223,7 @@ class BackendRun:
         self.gen = gen
         self.scratch = scratch
         self.database_url = opts.database_url if backend == "postgres" else None
+        self._code_logged = ""  # the tracktion package directory last logged (`_session`)
         self.bare: BareServer | None = None
         self.ceilings: list[Ceiling] = []
         self.notes: list[str] = []
@@ -372,8 +373,13 @@ class BackendRun:
         server = TracktionServer(
             data_dir, self.scratch / f"tracktion-{name}.log", db_url, sqlite_writer=self.opts.sqlite_writer
         )
-        # The code under test is whatever the tree holds when this server starts: record it per workload.
+        # The code under test is whatever the tree holds when this server starts: record it per workload,
+        # with the package directory the server imports (an A/B names two of them).
         entry["tracktion_git"] = machine.git_revision(ROOT)
+        entry["tracktion_code"] = server.code_path()
+        if entry["tracktion_code"] != self._code_logged:
+            self._code_logged = entry["tracktion_code"]
+            log(f"  serving tracktion from {entry['tracktion_code']}")
         try:
             server.start_server()
         except ServerStartError as exc:

@@ -76,6 +76,10 @@ class ServerProcess:
         self.log_path = log_path
         self.port = port
         self.proc: subprocess.Popen[bytes] | None = None
+        # Started in the scratch directory, not the caller's: `python -m` puts its working directory first on
+        # sys.path, so a server started from a checkout ran that checkout's code whatever PYTHONPATH named,
+        # and an A/B of two trees (`PYTHONPATH=/tmp/a python -m bench` from the repository) measured one.
+        self.cwd = log_path.parent
 
     @property
     def pid(self) -> int:
@@ -89,7 +93,12 @@ class ServerProcess:
     def start(self, health_path: str, timeout: float = 60.0) -> None:
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(
-                self.argv, stdout=log, stderr=subprocess.STDOUT, env=self.env, stdin=subprocess.DEVNULL
+                self.argv,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=self.env,
+                stdin=subprocess.DEVNULL,
+                cwd=self.cwd,
             )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -155,6 +164,18 @@ class TracktionServer(ServerProcess):
 
     def start_server(self) -> None:
         self.start("/-/health")
+
+    def code_path(self) -> str:
+        """The directory of the `tracktion` package this server imports (what an A/B compares)."""
+        out = subprocess.run(
+            [sys.executable, "-c", "import tracktion, os; print(os.path.dirname(tracktion.__file__))"],
+            env=self.env,
+            cwd=self.cwd,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        return out.stdout.strip()
 
     def login(self) -> str:
         reply = http_request(

@@ -304,3 +304,22 @@ def test_sqlite_ceiling_with_preloaded_rows(tmp_path: Path) -> None:
     assert all("3,000 rows preloaded, UUIDv7" in c.method for c in preloaded)
     assert not any("preloaded" in c.method for c in plain)
     assert not list(tmp_path.iterdir())  # the ceiling's file is gone
+
+
+def test_the_server_runs_the_code_pythonpath_names_even_when_started_from_a_checkout(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An A/B runs `PYTHONPATH=<tree> python -m bench` from the repository: `python -m` puts the working
+    directory first on sys.path, so a server started there imported the checkout, not the tree."""
+    from bench.servers import TracktionServer
+
+    tree = tmp_path / "tree"
+    (tree / "tracktion").mkdir(parents=True)
+    (tree / "tracktion" / "__init__.py").write_text("")
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    monkeypatch.chdir(Path(__file__).resolve().parents[2])  # the checkout, as the documented commands run
+    monkeypatch.setenv("PYTHONPATH", str(tree))
+    server = TracktionServer(scratch / "data", scratch / "server.log")
+    assert server.cwd == scratch
+    assert server.code_path() == str(tree / "tracktion")
