@@ -2,7 +2,7 @@
  * state, lag and last error; a destination's page adds its failures, pause/resume, edit, delete and a replay
  * form.
  * Secrets are write-only: the API answers "***" and the page never shows or keeps what was typed. */
-import { add, definitionList, h, hashFor, link, notice, orDash, plural, table, timeEl, view } from "./dom.js";
+import { add, definitionList, h, hashFor, link, notice, orDash, plural, table, timeEl, twoClickButton, view } from "./dom.js";
 import { call, describeError, getJSON } from "./api.js";
 
 const BASE = "/-/api/destinations";
@@ -86,7 +86,6 @@ function createForm(onCreated) {
     syncType();
   });
   syncType();
-  const field = (id, label, el) => h("div", { class: "field" }, typeof label === "string" ? h("label", { for: id }, label) : label, el);
   const form = h("form", { class: "stack", novalidate: true },
     h("div", { class: "grid2" }, field("d-name", "Name", name), field("d-type", "Type", type),
       field("d-actions", "Only these actions", actions), field("d-start", "Send", start)),
@@ -95,13 +94,8 @@ function createForm(onCreated) {
     h("div", { class: "buttons" }, h("button", { type: "submit", class: "primary" }, "Add destination")), result);
   form.addEventListener("submit", async (e) => {
     e.preventDefault();
-    let cfg;
-    try {
-      cfg = JSON.parse(config.value || "{}");
-    } catch (err) {
-      result.replaceChildren(notice(`Config is not valid JSON: ${err.message}`));
-      return;
-    }
+    const cfg = parsedConfig(config.value, result);
+    if (cfg === undefined) return;
     if (secret.value && cfg && typeof cfg === "object") {
       const path = SECRET_AT[type.value];
       let at = cfg;
@@ -133,6 +127,20 @@ function refusal(r) {
 
 const actionList = (text) => text.split(",").map((a) => a.trim()).filter(Boolean);
 
+/** A form field: its label (text, or a label element kept up to date elsewhere) and its control. */
+const field = (id, label, el) =>
+  h("div", { class: "field" }, typeof label === "string" ? h("label", { for: id }, label) : label, el);
+
+/** The config textarea's JSON, or undefined with the reason shown in `result`. */
+function parsedConfig(text, result) {
+  try {
+    return JSON.parse(text || "{}");
+  } catch (err) {
+    result.replaceChildren(notice(`Config is not valid JSON: ${err.message}`));
+    return undefined;
+  }
+}
+
 function renderDestination(id) {
   const path = `${BASE}/${encodeURIComponent(id)}`;
   const head = h("div", null, h("p", { class: "muted" }, "Loading…"));
@@ -155,14 +163,7 @@ function renderDestination(id) {
         else head.append(notice(describeError(r)));
       });
       // Like a quarantine record's: the first click arms, the second deletes (failures and replays go too).
-      const remove = h("button", { type: "button", id: "d-delete", class: "danger" }, "Delete");
-      let armed = false;
-      remove.addEventListener("click", async () => {
-        if (!armed) {
-          armed = true;
-          remove.textContent = "Click again to delete it, its failures and replays";
-          return;
-        }
+      const remove = twoClickButton({ id: "d-delete" }, "Delete", "Click again to delete it, its failures and replays", async () => {
         const r = await call("DELETE", path);
         if (r.status === 204) location.hash = hashFor("destinations");
         else head.append(notice(describeError(r)));
@@ -224,20 +225,14 @@ function editForm(path, d, onSaved) {
   const actions = h("input", { id: "e-actions", autocomplete: "off", placeholder: "comma separated, empty = all",
     value: (d.filter && d.filter.actions || []).join(", ") });
   const result = h("div", { id: "e-result", "aria-live": "polite" });
-  const field = (id, label, el) => h("div", { class: "field" }, h("label", { for: id }, label), el);
   const form = h("form", { class: "stack", novalidate: true },
     h("div", { class: "grid2" }, field("e-name", "Name", name), field("e-actions", "Only these actions", actions)),
     field("e-config", "Config (JSON; \"***\" keeps a stored secret)", config),
     h("div", { class: "buttons" }, h("button", { type: "submit", class: "primary" }, "Save")), result);
   form.addEventListener("submit", async (e) => {
     e.preventDefault();
-    let cfg;
-    try {
-      cfg = JSON.parse(config.value || "{}");
-    } catch (err) {
-      result.replaceChildren(notice(`Config is not valid JSON: ${err.message}`));
-      return;
-    }
+    const cfg = parsedConfig(config.value, result);
+    if (cfg === undefined) return;
     const filter = { ...(d.filter || {}) };
     const names = actionList(actions.value);
     if (names.length) filter.actions = names;
@@ -255,7 +250,6 @@ function replayForm(path) {
   const actions = h("input", { id: "r-actions", autocomplete: "off", placeholder: "comma separated, empty = all" });
   const onlyFailed = h("input", { id: "r-only-failed", type: "checkbox" });
   const status = h("div", { id: "replay-status", "aria-live": "polite" });
-  const field = (id, label, el) => h("div", { class: "field" }, h("label", { for: id }, label), el);
   const form = h("form", { class: "card stack", novalidate: true },
     h("div", { class: "grid2" }, field("r-from", "From (event time)", from), field("r-to", "To", to),
       field("r-actions", "Actions", actions)),

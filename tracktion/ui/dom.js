@@ -133,3 +133,18 @@ export function copyButton(label, text, props = {}, onFail = () => {}) {
   });
   return button;
 }
+
+/** A deletion's button: the first click arms it (and says what the second will do), the second acts. */
+export function twoClickButton(props, label, armedLabel, act) {
+  const button = h("button", { type: "button", class: "danger", ...props }, label);
+  let armed = false;
+  button.addEventListener("click", () => {
+    if (!armed) {
+      armed = true;
+      button.textContent = armedLabel;
+      return;
+    }
+    act();
+  });
+  return button;
+}

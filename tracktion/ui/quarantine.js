@@ -1,5 +1,5 @@
 /* The quarantine (docs/api.md §13.4): every request or item that was not stored, and why. */
-import { QUARANTINE_REASONS, add, definitionList, h, hashFor, link, notice, orDash, pretty, table, timeEl, view } from "./dom.js";
+import { QUARANTINE_REASONS, add, definitionList, h, hashFor, link, notice, orDash, pretty, table, timeEl, twoClickButton, view } from "./dom.js";
 import { call, describeError, getJSON } from "./api.js";
 import { curlSection, quarantineCurl, quarantineRow } from "./rows.js";
 
@@ -59,15 +59,8 @@ export function renderQuarantineRecord(id) {
     const cred = q.credential && typeof q.credential === "object" ? q.credential : {};
     const hasItem = Object.prototype.hasOwnProperty.call(q, "item");
     const sent = hasItem ? pretty(q.item === undefined ? null : q.item) : orDash(q.body);
-    const del = h("button", { type: "button", class: "danger" }, "Delete record");
     const delStatus = h("span", { class: "small", role: "status" });
-    let armed = false;
-    del.addEventListener("click", async () => {
-      if (!armed) {
-        armed = true;
-        del.textContent = "Click again to delete";
-        return;
-      }
+    const del = twoClickButton({}, "Delete record", "Click again to delete", async () => {
       const r = await call("DELETE", `/-/api/quarantine/${encodeURIComponent(id)}`);
       if (r.status === 204) location.hash = hashFor("quarantine");
       else delStatus.textContent = describeError(r);
