@@ -314,3 +314,35 @@ async def test_a_writer_keeps_its_identity_cache_until_identifiers_change(tmp_pa
     finally:
         await a.close()
         await b.close()
+
+
+def test_a_workspace_key_is_looked_up_once_per_writer_and_stored_as_its_number(tmp_path: Path) -> None:
+    from tracktion.domain.models import Credential
+
+    backend = SQLiteBackend(tmp_path / "w.db")
+    backend.open()
+    try:
+        conn = backend.conn
+        assert conn is not None
+        key = str(uuidlib.uuid4())
+        conn.execute("INSERT INTO workspaces (id, guid, name, created_ms) VALUES (1, 'g', 'w', 0)")
+        for key_id in ("other", key):  # numbered by the trigger: 1, then 2
+            conn.execute(
+                "INSERT INTO api_keys (workspace_id, id, secret_hash, kind, permissions, created_ms)"
+                " VALUES (1, ?, ?, 'workspace', '[]', 0)",
+                (key_id, f"h-{key_id}"),
+            )
+        lookups: list[str] = []
+        conn.set_trace_callback(lambda sql: lookups.append(sql) if "FROM api_keys" in sql else None)
+        for i in range(3):  # three commits
+            tx = backend.begin()
+            backend.savepoint()
+            cred = Credential("workspace", 1, key)
+            apply_request(tx, request(event(ClientRef(custom_id="a"), label=f"e{i}"), credential=cred))
+            backend.release()
+            backend.commit()
+        conn.set_trace_callback(None)
+        assert len(lookups) == 1, lookups
+        assert [n for (n,) in conn.execute("SELECT modified_by FROM events ORDER BY seq")] == [2, 2, 2]
+    finally:
+        backend.close()

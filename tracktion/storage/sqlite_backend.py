@@ -82,6 +82,7 @@ class SQLiteBackend(LazySavepoints):
         self.conn: sqlite3.Connection | None = None
         self.tx: SQLiteTx | None = None
         self.identities = IdentityCache()
+        self.key_numbers: dict[bytes, int | bytes] = {}  # `SQLiteTx._key_number`: never stale, kept for good
         self._lock_fd: int | None = None
 
     def open(self) -> None:
@@ -103,7 +104,7 @@ class SQLiteBackend(LazySavepoints):
             self.rollback()
             raise
         self.identities.begin(version, self._identity_changes)
-        self.tx = SQLiteTx(self.conn, self.identities)
+        self.tx = SQLiteTx(self.conn, self.identities, self.key_numbers)
         return self.tx
 
     def _identity_changes(self) -> int:

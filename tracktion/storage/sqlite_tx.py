@@ -139,7 +139,12 @@ class SQLiteTx:
     new event rows wait in memory and go in as a few multi-row INSERTs per commit, and profile lookups are
     served from the `IdentityCache`."""
 
-    def __init__(self, conn: sqlite3.Connection, cache: IdentityCache | None = None) -> None:
+    def __init__(
+        self,
+        conn: sqlite3.Connection,
+        cache: IdentityCache | None = None,
+        key_numbers: dict[bytes, int | bytes] | None = None,
+    ) -> None:
         self.conn = conn
         # Event rows not yet inserted, written at commit (`insert_events`); None: replaced by a later row.
         self._pending: list[tuple[Any, ...] | None] = []
@@ -154,8 +159,10 @@ class SQLiteTx:
         self._staged: dict[tuple[Any, ...], Profile] = {}  # lookups of released jobs (this transaction)
         self._job_staged: dict[tuple[Any, ...], Profile] = {}  # lookups of the running job
         # A workspace key's id (16 bytes) → its number (`api_keys.number`, set when the key is created and
-        # never changed: cached for good), the stored form of `modifiedBy` (docs/api.md §7.2, issue 23).
-        self._key_numbers: dict[bytes, int | bytes] = {}
+        # never changed), the stored form of `modifiedBy` (docs/api.md §7.2, issue 23). The backend passes the
+        # same dict to every transaction, so a key is looked up once per writer, not once per commit; a key
+        # found without a number keeps its 16 bytes, which read the same.
+        self._key_numbers: dict[bytes, int | bytes] = {} if key_numbers is None else key_numbers
 
     # -- job scope (called by the backend) --------------------------------------------------------
     def start_job(self) -> None:
