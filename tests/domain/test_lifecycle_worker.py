@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import time
 
+from tests.support.loops import assert_stop_right_after_a_wake_ends
 from tracktion.domain.lifecycle import MIN_STEP_ROWS, LifecycleWorker
 
 
@@ -64,13 +65,7 @@ async def test_stop_right_after_a_wake_ends_the_worker() -> None:
     worker = LifecycleWorker(store, lambda: 0, start_delay=0, pause=0.001, idle_seconds=60)
     worker.start()
     await asyncio.sleep(0.05)  # idle: waiting for a wake
-    task = worker._task
-    assert task is not None
-    worker.wake()
-    stopping = asyncio.ensure_future(worker.stop())
-    await asyncio.wait({stopping}, timeout=2)
-    assert task.done(), "the worker went on after stop()"
-    await stopping
+    await assert_stop_right_after_a_wake_ends(worker._task, worker.wake, worker.stop)
 
 
 class Recording:

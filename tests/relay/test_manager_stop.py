@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from tests.support.loops import assert_stop_right_after_a_wake_ends
 from tracktion.live.changes import Changes
 from tracktion.observability.metrics import Metrics
 from tracktion.relay.manager import Relay
@@ -23,10 +24,4 @@ async def test_stop_right_after_a_poke_ends_the_manager() -> None:
     relay = Relay(NoDestinations(), Metrics(), Changes())  # type: ignore[arg-type]
     await relay.start()
     await asyncio.sleep(0.05)  # scanned once; now waiting for a poke or the next scan
-    task = relay._task
-    assert task is not None
-    relay.poke()
-    stopping = asyncio.ensure_future(relay.stop())
-    await asyncio.wait({stopping}, timeout=2)
-    assert task.done(), "the manager went on after stop()"
-    await stopping
+    await assert_stop_right_after_a_wake_ends(relay._task, relay.poke, relay.stop)
