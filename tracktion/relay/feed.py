@@ -124,7 +124,6 @@ def to_event(row: RelayRow) -> RelayEvent:
 
 def to_row(event: RelayEvent) -> RelayRow:
     r = event.row
-    params = msgspec.json.encode(r.params) if _plain(r.params) else json.dumps(r.params).encode()
     return RelayRow(
         r.seq,
         r.workspace_id,
@@ -133,7 +132,7 @@ def to_row(event: RelayEvent) -> RelayRow:
         r.action,
         r.label,
         r.time_ms,
-        params,
+        _params_json(r.params),
         r.endpoint,
         r.kind,
         event.custom_id,
@@ -142,12 +141,13 @@ def to_row(event: RelayEvent) -> RelayRow:
     )
 
 
-def _plain(params: dict[str, Any]) -> bool:
+def _params_json(params: dict[str, Any]) -> bytes:
+    """Params as stored JSON: msgspec's encoding; the stdlib's for a lone surrogate (escaped), which msgspec
+    refuses. Encoded once: the check used to encode them a first time only to throw the result away."""
     try:
-        msgspec.json.encode(params)
+        return msgspec.json.encode(params)
     except UnicodeEncodeError:
-        return False
-    return True
+        return json.dumps(params).encode()
 
 
 class Item:
