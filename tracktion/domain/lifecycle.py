@@ -193,8 +193,9 @@ class LifecycleWorker:
     """Runs the background deletions: erasures first (a person asked), then expired events and quarantine
     records. Each step is one transaction of at most `chunk_rows` rows, queued on the writer like any other
     job, so live writes wait for at most one chunk; its rows are sized so that it takes about `step_seconds`,
-    and after it the loop rests (see `duty`) so the writer serves the requests that queued meanwhile. Everything it does is recorded in the store (erasure
-    state and counts), so a restart simply resumes: nothing is kept in memory between steps.
+    and after it the loop rests (see `duty`) so the writer serves the requests that queued meanwhile.
+    Everything it does is recorded in the store (erasure state and counts), so a restart simply resumes:
+    nothing is kept in memory between steps.
 
     Several processes or nodes may run one each: their steps delete disjoint rows (a row deleted by one is
     not counted by the other), so they only share the work."""
